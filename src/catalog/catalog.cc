@@ -1,0 +1,358 @@
+#include "catalog/catalog.h"
+
+#include <algorithm>
+
+#include "core/strings.h"
+
+namespace muster {
+
+Catalog::Catalog(CatalogOptions options, Journal* journal)
+    : options_(std::move(options)),
+      journal_(journal),
+      leases_(options_.clock),
+      hub_(options_.history) {}
+
+Catalog::~Catalog() { Stop(); }
+
+absl::Status Catalog::Start() {
+  uint64_t revision = 0;
+  if (journal_ != nullptr) {
+    auto snapshot = journal_->Load();
+    if (!snapshot.ok()) return snapshot.status();
+    absl::MutexLock lock(&mu_);
+    revision = snapshot->revision;
+    for (Instance& in : snapshot->instances) {
+      InstanceKey key = KeyOf(in);
+      ServiceState& service = services_[ServiceKey{in.ns, in.service}];
+      service.last_change = std::max(service.last_change, in.modify_revision);
+      revision = std::max(revision, in.modify_revision);
+      Record record;
+      if (in.ttl_seconds > 0) record.lease = leases_.Grant(key, std::chrono::seconds(in.ttl_seconds));
+      std::string id = in.id;
+      record.instance = std::make_shared<const Instance>(std::move(in));
+      service.instances.insert_or_assign(std::move(id), std::move(record));
+      ++instance_count_;
+    }
+    revision_ = revision;
+  }
+  hub_.Reset(revision);
+  std::lock_guard<std::mutex> lock(queue_mu_);
+  started_ = true;
+  committer_ = std::thread([this] { CommitterLoop(); });
+  return absl::OkStatus();
+}
+
+void Catalog::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(queue_mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  queue_cv_.notify_all();
+  if (committer_.joinable()) committer_.join();
+}
+
+void Catalog::SweepNow() {
+  {
+    std::lock_guard<std::mutex> lock(queue_mu_);
+    sweep_now_ = true;
+  }
+  queue_cv_.notify_all();
+}
+
+void Catalog::Register(Instance instance, WriteCallback done) {
+  Op op{Op::kRegister, KeyOf(instance), nullptr, 0, std::move(done)};
+  op.instance = std::make_shared<const Instance>(std::move(instance));
+  Enqueue(std::move(op));
+}
+
+void Catalog::Deregister(InstanceKey key, WriteCallback done) {
+  Enqueue(Op{Op::kDeregister, std::move(key), nullptr, 0, std::move(done)});
+}
+
+void Catalog::Enqueue(Op op) {
+  {
+    std::lock_guard<std::mutex> lock(queue_mu_);
+    if (started_ && !stopping_) {
+      queue_.push_back(std::move(op));
+      queue_cv_.notify_one();
+      return;
+    }
+  }
+  std::move(op.done)(absl::UnavailableError("the registry is shutting down"));
+}
+
+absl::StatusOr<uint32_t> Catalog::Heartbeat(const InstanceKey& key) {
+  absl::ReaderMutexLock lock(&mu_);
+  const Record* record = FindLocked(key);
+  if (record == nullptr) {
+    return absl::NotFoundError(
+        StrCat("instance ", key.id, " of service ", key.service, " is not registered"));
+  }
+  if (record->lease != 0 && !leases_.Renew(record->lease)) {
+    return absl::NotFoundError(
+        StrCat("the lease of instance ", key.id, " of service ", key.service, " has lapsed"));
+  }
+  return record->instance->ttl_seconds;
+}
+
+const Catalog::Record* Catalog::FindLocked(const InstanceKey& key) const {
+  auto s = services_.find(ServiceKey{key.ns, key.service});
+  if (s == services_.end()) return nullptr;
+  auto i = s->second.instances.find(key.id);
+  return i == s->second.instances.end() ? nullptr : &i->second;
+}
+
+void Catalog::CommitterLoop() {
+  for (;;) {
+    std::vector<Op> batch;
+    {
+      std::unique_lock<std::mutex> lock(queue_mu_);
+      queue_cv_.wait_for(lock, options_.sweep_interval,
+                         [&] { return !queue_.empty() || stopping_ || sweep_now_; });
+      if (stopping_ && queue_.empty()) break;
+      sweep_now_ = false;
+      if (queue_.size() <= options_.max_batch) {
+        batch.swap(queue_);
+      } else {
+        auto end = queue_.begin() + static_cast<ptrdiff_t>(options_.max_batch);
+        batch.assign(std::make_move_iterator(queue_.begin()), std::make_move_iterator(end));
+        queue_.erase(queue_.begin(), end);
+      }
+    }
+    // Lapsed leases go first, so that a re-registration in the same batch
+    // creates the instance anew after its expiry.
+    auto expired = leases_.TakeExpired(options_.max_batch);
+    if (!expired.empty()) {
+      std::vector<Op> ops;
+      ops.reserve(expired.size() + batch.size());
+      for (auto& e : expired) ops.push_back(Op{Op::kExpire, std::move(e.key), nullptr, e.id, {}});
+      for (Op& op : batch) ops.push_back(std::move(op));
+      batch.swap(ops);
+    }
+    if (!batch.empty()) RunBatch(std::move(batch));
+  }
+}
+
+void Catalog::RunBatch(std::vector<Op> batch) {
+  std::vector<Outcome> outcomes(batch.size());
+  std::vector<Journal::Mutation> mutations;
+  uint64_t revision;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    revision = revision_;
+    // Effects of earlier ops of this batch: the instance, or null when deleted.
+    absl::flat_hash_map<InstanceKey, std::shared_ptr<const Instance>> overlay;
+    // New instances per service in this batch, for the per-service limit.
+    absl::flat_hash_map<ServiceKey, int64_t> added;
+    auto current = [&](const InstanceKey& key) -> std::shared_ptr<const Instance> {
+      if (auto it = overlay.find(key); it != overlay.end()) return it->second;
+      const Record* r = FindLocked(key);
+      return r ? r->instance : nullptr;
+    };
+    auto remove = [&](Op& op, Outcome& out, EventType type, std::shared_ptr<const Instance> last) {
+      out.changes = true;
+      out.type = type;
+      out.instance = std::move(last);
+      out.revision = ++revision;
+      overlay[op.key] = nullptr;
+      --added[ServiceKey{op.key.ns, op.key.service}];
+      mutations.push_back({op.key, nullptr});
+    };
+    for (size_t i = 0; i < batch.size(); ++i) {
+      Op& op = batch[i];
+      Outcome& out = outcomes[i];
+      std::shared_ptr<const Instance> cur = current(op.key);
+      switch (op.kind) {
+        case Op::kRegister: {
+          if (cur && cur->SameSpec(*op.instance)) {
+            out.renew_only = true;
+            out.instance = cur;
+            out.revision = revision;
+            break;
+          }
+          if (!cur) {
+            ServiceKey service{op.key.ns, op.key.service};
+            auto s = services_.find(service);
+            int64_t count = s == services_.end() ? 0 : static_cast<int64_t>(s->second.instances.size());
+            if (count + added[service] >= static_cast<int64_t>(options_.limits.max_instances_per_service)) {
+              out.status = absl::ResourceExhaustedError(
+                  StrCat("service ", op.key.service, " already has the maximum of ",
+                               options_.limits.max_instances_per_service, " instances"));
+              break;
+            }
+            ++added[service];
+          }
+          auto stored = std::make_shared<Instance>(*op.instance);
+          out.revision = ++revision;
+          stored->health = Health::kPassing;
+          stored->create_revision = cur ? cur->create_revision : out.revision;
+          stored->modify_revision = out.revision;
+          out.changes = true;
+          out.type = cur ? EventType::kUpdated : EventType::kRegistered;
+          out.instance = stored;
+          overlay[op.key] = stored;
+          mutations.push_back({op.key, std::move(stored)});
+          break;
+        }
+        case Op::kDeregister:
+          if (!cur) {
+            out.status = absl::NotFoundError(StrCat(
+                "instance ", op.key.id, " of service ", op.key.service, " is not registered"));
+            break;
+          }
+          remove(op, out, EventType::kDeregistered, std::move(cur));
+          break;
+        case Op::kExpire: {
+          // Only when the lease that lapsed still belongs to the stored instance.
+          if (overlay.contains(op.key)) break;
+          const Record* r = FindLocked(op.key);
+          if (r == nullptr || r->lease != op.lease) break;
+          remove(op, out, EventType::kExpired, r->instance);
+          break;
+        }
+      }
+    }
+  }
+
+  if (!mutations.empty() && journal_ != nullptr) {
+    absl::Status status = journal_->Commit(mutations, revision);
+    if (!status.ok()) {
+      // Nothing was written or applied. Decisions later in the batch may rest
+      // on earlier ones, so every caller hears the failure; lapsed leases are
+      // queued again so the instances still expire.
+      absl::Status failed = absl::UnavailableError(
+          StrCat("the store could not write the change: ", status.message()));
+      std::vector<Op> retry;
+      for (Op& op : batch) {
+        if (op.kind == Op::kExpire) {
+          retry.push_back(std::move(op));
+        } else {
+          std::move(op.done)(failed);
+        }
+      }
+      if (!retry.empty()) {
+        std::lock_guard<std::mutex> lock(queue_mu_);
+        queue_.insert(queue_.begin(), std::make_move_iterator(retry.begin()),
+                      std::make_move_iterator(retry.end()));
+      }
+      return;
+    }
+  }
+
+  std::vector<Event> events;
+  {
+    absl::MutexLock lock(&mu_);
+    for (size_t i = 0; i < batch.size(); ++i) {
+      const Outcome& out = outcomes[i];
+      if (!out.status.ok() || (!out.changes && !out.renew_only)) continue;
+      ApplyLocked(batch[i], out);
+      if (out.changes) events.push_back(Event{out.revision, out.type, out.instance});
+    }
+    revision_ = revision;
+  }
+  hub_.Publish(std::move(events));
+
+  for (size_t i = 0; i < batch.size(); ++i) {
+    Op& op = batch[i];
+    if (!op.done) continue;
+    Outcome& out = outcomes[i];
+    if (!out.status.ok()) {
+      std::move(op.done)(std::move(out.status));
+      continue;
+    }
+    std::move(op.done)(WriteResult{std::move(out.instance),
+                                   out.changes && out.type == EventType::kRegistered,
+                                   out.renew_only ? revision : out.revision});
+  }
+}
+
+void Catalog::ApplyLocked(const Op& op, const Outcome& out) {
+  ServiceState& service = services_[ServiceKey{op.key.ns, op.key.service}];
+  if (op.kind == Op::kRegister) {
+    auto [it, inserted] = service.instances.try_emplace(op.key.id);
+    Record& record = it->second;
+    if (inserted) ++instance_count_;
+    record.instance = out.instance;
+    if (out.changes) service.last_change = out.revision;
+    std::chrono::seconds ttl(out.instance->ttl_seconds);
+    if (ttl.count() == 0) {
+      if (record.lease != 0) leases_.Revoke(record.lease);
+      record.lease = 0;
+    } else if (record.lease == 0 || !leases_.Refresh(record.lease, ttl)) {
+      record.lease = leases_.Grant(op.key, ttl);
+    }
+    return;
+  }
+  auto it = service.instances.find(op.key.id);
+  if (it == service.instances.end()) return;
+  if (it->second.lease != 0) leases_.Revoke(it->second.lease);
+  service.instances.erase(it);
+  --instance_count_;
+  service.last_change = out.revision;
+}
+
+bool Catalog::Passes(const Instance& in, const ListFilter& filter) {
+  if (!filter.version.empty() && in.version != filter.version) return false;
+  if (filter.healthy_only &&
+      (in.status != InstanceStatus::kEnabled || in.health == Health::kCritical)) {
+    return false;
+  }
+  for (const auto& [key, value] : filter.metadata) {
+    auto it = in.metadata.find(key);
+    if (it == in.metadata.end() || it->second != value) return false;
+  }
+  return true;
+}
+
+Catalog::ListResult Catalog::List(std::string_view ns, std::string_view service,
+                                  const ListFilter& filter) const {
+  ListResult out;
+  absl::ReaderMutexLock lock(&mu_);
+  out.revision = revision_;
+  auto s = services_.find(ServiceKey{std::string(ns), std::string(service)});
+  if (s == services_.end()) return out;
+  out.service_revision = s->second.last_change;
+  out.instances.reserve(s->second.instances.size());
+  for (const auto& [id, record] : s->second.instances) {
+    if (Passes(*record.instance, filter)) out.instances.push_back(record.instance);
+  }
+  return out;
+}
+
+uint64_t Catalog::ServiceRevision(std::string_view ns, std::string_view service) const {
+  absl::ReaderMutexLock lock(&mu_);
+  auto s = services_.find(ServiceKey{std::string(ns), std::string(service)});
+  return s == services_.end() ? 0 : s->second.last_change;
+}
+
+std::vector<ServiceSummary> Catalog::Services(std::string_view ns, uint64_t* revision) const {
+  std::vector<ServiceSummary> out;
+  absl::ReaderMutexLock lock(&mu_);
+  if (revision != nullptr) *revision = revision_;
+  ListFilter healthy;
+  healthy.healthy_only = true;
+  for (const auto& [key, state] : services_) {
+    if (key.ns != ns || state.instances.empty()) continue;
+    ServiceSummary summary{key.service, state.instances.size(), 0};
+    for (const auto& [id, record] : state.instances) {
+      if (Passes(*record.instance, healthy)) ++summary.healthy;
+    }
+    out.push_back(std::move(summary));
+  }
+  std::sort(out.begin(), out.end(),
+            [](const ServiceSummary& a, const ServiceSummary& b) { return a.name < b.name; });
+  return out;
+}
+
+uint64_t Catalog::revision() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return revision_;
+}
+
+size_t Catalog::instance_count() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return instance_count_;
+}
+
+}  // namespace muster

@@ -1,0 +1,133 @@
+#include "catalog/watch_hub.h"
+
+#include <algorithm>
+
+namespace muster {
+
+bool WatchFilter::Matches(const Instance& instance) const {
+  if (instance.ns != ns) return false;
+  if (services.empty()) return true;
+  return std::find(services.begin(), services.end(), instance.service) != services.end();
+}
+
+std::string WatchHub::IndexKey(std::string_view ns, std::string_view service) {
+  std::string key;
+  key.reserve(ns.size() + 1 + service.size());
+  key.append(ns).push_back('\0');
+  key.append(service);
+  return key;
+}
+
+void WatchHub::Reset(uint64_t revision) {
+  absl::MutexLock lock(&mu_);
+  history_.clear();
+  first_revision_ = revision + 1;
+  last_revision_ = revision;
+}
+
+void WatchHub::Publish(std::vector<Event> events) {
+  if (events.empty()) return;
+  // Keys touched, to find the subscribers after the history is updated.
+  std::vector<std::string> keys;
+  {
+    absl::MutexLock lock(&mu_);
+    for (Event& e : events) {
+      keys.push_back(IndexKey(e.instance->ns, e.instance->service));
+      keys.push_back(IndexKey(e.instance->ns, ""));
+      last_revision_ = e.revision;
+      history_.push_back(std::move(e));
+    }
+    while (history_.size() > history_limit_) {
+      history_.pop_front();
+      ++first_revision_;
+    }
+    if (history_.empty()) first_revision_ = last_revision_ + 1;
+  }
+  std::sort(keys.begin(), keys.end());
+  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  std::vector<std::shared_ptr<Subscriber>> to_notify;
+  {
+    absl::MutexLock lock(&subs_mu_);
+    for (const std::string& key : keys) {
+      auto it = by_key_.find(key);
+      if (it == by_key_.end()) continue;
+      for (SubscriptionId id : it->second) to_notify.push_back(subscribers_.at(id));
+    }
+  }
+  for (const auto& s : to_notify) s->notify();
+}
+
+WatchHub::ReadResult WatchHub::Read(uint64_t from, const WatchFilter& filter, size_t max) const {
+  ReadResult out;
+  absl::MutexLock lock(&mu_);
+  if (from < first_revision_) {
+    out.compacted = true;
+    out.next = from;
+    return out;
+  }
+  uint64_t rev = from;
+  for (; rev <= last_revision_ && out.events.size() < max; ++rev) {
+    const Event& e = history_[rev - first_revision_];
+    if (filter.Matches(*e.instance)) out.events.push_back(e);
+  }
+  out.next = rev;
+  return out;
+}
+
+uint64_t WatchHub::last_revision() const {
+  absl::MutexLock lock(&mu_);
+  return last_revision_;
+}
+
+uint64_t WatchHub::oldest_retained() const {
+  absl::MutexLock lock(&mu_);
+  return first_revision_;
+}
+
+WatchHub::SubscriptionId WatchHub::Subscribe(const WatchFilter& filter,
+                                             std::function<void()> notify) {
+  absl::MutexLock lock(&subs_mu_);
+  SubscriptionId id = next_subscription_++;
+  subscribers_.emplace(id, std::make_shared<Subscriber>(Subscriber{filter, std::move(notify)}));
+  if (filter.services.empty()) {
+    by_key_[IndexKey(filter.ns, "")].insert(id);
+  } else {
+    for (const std::string& s : filter.services) by_key_[IndexKey(filter.ns, s)].insert(id);
+  }
+  return id;
+}
+
+void WatchHub::Unsubscribe(SubscriptionId id) {
+  absl::MutexLock lock(&subs_mu_);
+  auto it = subscribers_.find(id);
+  if (it == subscribers_.end()) return;
+  const WatchFilter& f = it->second->filter;
+  auto drop = [&](const std::string& key) {
+    auto k = by_key_.find(key);
+    if (k == by_key_.end()) return;
+    k->second.erase(id);
+    if (k->second.empty()) by_key_.erase(k);
+  };
+  if (f.services.empty()) {
+    drop(IndexKey(f.ns, ""));
+  } else {
+    for (const std::string& s : f.services) drop(IndexKey(f.ns, s));
+  }
+  subscribers_.erase(it);
+}
+
+void WatchHub::NotifyAll() {
+  std::vector<std::shared_ptr<Subscriber>> all;
+  {
+    absl::MutexLock lock(&subs_mu_);
+    for (auto& [id, s] : subscribers_) all.push_back(s);
+  }
+  for (const auto& s : all) s->notify();
+}
+
+size_t WatchHub::subscriber_count() const {
+  absl::MutexLock lock(&subs_mu_);
+  return subscribers_.size();
+}
+
+}  // namespace muster

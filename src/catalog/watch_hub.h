@@ -1,0 +1,96 @@
+// The retained history of change events and the watchers waiting for them.
+//
+// Every change raises the registry revision by one and appends one event, so
+// the history is a contiguous run of revisions (oldest_retained .. last). A
+// watcher reads events from a revision on (Read) and, to be woken, subscribes
+// a notify callback for the services it follows. Publish appends first and
+// notifies after, so a watcher that subscribes, then reads, then sleeps until
+// notified never misses an event.
+//
+// Thread-safe. Notify callbacks run on the publishing thread with no lock
+// held; they must be quick (post work elsewhere) and must not call Subscribe
+// or Unsubscribe.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/synchronization/mutex.h"
+#include "catalog/event.h"
+
+namespace muster {
+
+// Which events a watcher wants: one namespace, and either some services or all.
+struct WatchFilter {
+  std::string ns{kDefaultNamespace};
+  std::vector<std::string> services;  // empty: every service in ns
+
+  bool Matches(const Instance& instance) const;
+};
+
+class WatchHub {
+ public:
+  explicit WatchHub(size_t history_limit) : history_limit_(history_limit) {}
+  WatchHub(const WatchHub&) = delete;
+  WatchHub& operator=(const WatchHub&) = delete;
+
+  // Empties the history; the next event published must carry revision + 1.
+  void Reset(uint64_t revision);
+
+  // Appends events (contiguous revisions following the last one) and notifies
+  // the subscribers whose filter matches any of them.
+  void Publish(std::vector<Event> events);
+
+  struct ReadResult {
+    // True when `from` is older than the retained history: the watcher must resync.
+    bool compacted = false;
+    std::vector<Event> events;  // matching events, in revision order
+    uint64_t next = 0;          // the revision to read from next time
+  };
+  // Events with revision >= from that match `filter`, at most `max` of them.
+  // `from` past the last revision yields no events and next = from.
+  ReadResult Read(uint64_t from, const WatchFilter& filter, size_t max) const;
+
+  // The revision of the newest event (or the Reset revision when none).
+  uint64_t last_revision() const;
+  // The oldest revision still readable; from < this is compacted.
+  uint64_t oldest_retained() const;
+
+  using SubscriptionId = uint64_t;
+  SubscriptionId Subscribe(const WatchFilter& filter, std::function<void()> notify);
+  void Unsubscribe(SubscriptionId id);
+  // Notifies every subscriber (e.g. on shutdown).
+  void NotifyAll();
+  size_t subscriber_count() const;
+
+ private:
+  struct Subscriber {
+    WatchFilter filter;
+    std::function<void()> notify;
+  };
+  // "ns\0service", or "ns\0" with an empty service for all-services watchers.
+  static std::string IndexKey(std::string_view ns, std::string_view service);
+
+  const size_t history_limit_;
+
+  mutable absl::Mutex mu_;
+  std::deque<Event> history_ ABSL_GUARDED_BY(mu_);
+  uint64_t first_revision_ ABSL_GUARDED_BY(mu_) = 1;  // revision of history_.front()
+  uint64_t last_revision_ ABSL_GUARDED_BY(mu_) = 0;
+
+  mutable absl::Mutex subs_mu_ ABSL_ACQUIRED_AFTER(mu_);
+  SubscriptionId next_subscription_ ABSL_GUARDED_BY(subs_mu_) = 1;
+  absl::flat_hash_map<SubscriptionId, std::shared_ptr<Subscriber>> subscribers_
+      ABSL_GUARDED_BY(subs_mu_);
+  // Index from IndexKey to the subscribers following it.
+  absl::flat_hash_map<std::string, absl::flat_hash_set<SubscriptionId>> by_key_ ABSL_GUARDED_BY(subs_mu_);
+};
+
+}  // namespace muster

@@ -1,0 +1,118 @@
+// A small blocking HTTP/1.1 client for musterctl, the tests and (later) the
+// SDK's musterd backend: one keep-alive connection to one host:port, every
+// call bounded by a timeout. Not thread-safe: one HttpClient per thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace muster::client {
+
+struct HttpRequest {
+  std::string method = "GET";  // GET, PUT, POST, DELETE, ...
+  std::string target;          // path and query, e.g. "/api/v1/services?namespace=x"
+  std::string body;            // sent with Content-Type: application/json when non-empty
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+struct HttpResponse {
+  int status = 0;
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+
+  // The first header with this name (case-insensitive), or nullopt.
+  std::optional<std::string> Header(std::string_view name) const;
+};
+
+// Splits "host:port" (IPv6 as "[::1]:8470"); InvalidArgument when malformed.
+absl::StatusOr<std::pair<std::string, uint16_t>> SplitHostPort(std::string_view address);
+
+// Maps an HTTP status to the canonical code a caller should see: 404 NotFound,
+// 400/405/413 InvalidArgument, 410 OutOfRange, 429 ResourceExhausted, 503 Unavailable,
+// other 5xx Internal, other 4xx FailedPrecondition.
+absl::StatusCode CodeForHttpStatus(int http_status);
+
+// The status to report for a non-2xx response: the code from CodeForHttpStatus and
+// the message from a JSON error body {"error":{"code","message"}} when present.
+absl::Status StatusFromResponse(const HttpResponse& response);
+
+class HttpClient {
+ public:
+  // `address` is host:port. Nothing is connected until the first call.
+  explicit HttpClient(std::string address);
+  ~HttpClient();
+  HttpClient(const HttpClient&) = delete;
+  HttpClient& operator=(const HttpClient&) = delete;
+
+  // Sends one request and reads the whole response, reusing the connection when
+  // the server keeps it alive and reconnecting once when a reused connection
+  // turns out closed. Transport failures (connect refused, reset, timeout) are
+  // Unavailable or DeadlineExceeded; any HTTP status, even 4xx/5xx, is a
+  // successful HttpResponse.
+  absl::StatusOr<HttpResponse> Do(const HttpRequest& request,
+                                  std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+  absl::StatusOr<HttpResponse> Get(std::string target,
+                                   std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  absl::StatusOr<HttpResponse> Put(std::string target, std::string body,
+                                   std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  absl::StatusOr<HttpResponse> Post(std::string target, std::string body,
+                                    std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  absl::StatusOr<HttpResponse> Delete(std::string target,
+                                      std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+  const std::string& address() const { return address_; }
+
+ private:
+  struct Impl;
+  std::string address_;
+  std::unique_ptr<Impl> impl_;
+};
+
+// One Server-Sent Event.
+struct SseEvent {
+  std::string id;     // "id:" field, empty when absent
+  std::string event;  // "event:" field, "message" when absent
+  std::string data;   // "data:" lines joined with '\n'
+};
+
+// A Server-Sent Events stream over its own connection.
+class SseStream {
+ public:
+  // Sends GET `target` and reads the response header. A non-200 answer is returned
+  // as the error from StatusFromResponse (e.g. OutOfRange for 410).
+  static absl::StatusOr<std::unique_ptr<SseStream>> Open(
+      std::string address, std::string target,
+      std::vector<std::pair<std::string, std::string>> headers = {},
+      std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  ~SseStream();
+  SseStream(const SseStream&) = delete;
+  SseStream& operator=(const SseStream&) = delete;
+
+  // The response headers of the stream.
+  const HttpResponse& response() const;
+
+  // The next event; comment lines (": keep-alive") are skipped. DeadlineExceeded
+  // when none arrives within `timeout` (the stream stays usable), Unavailable
+  // when the server closed the stream or the connection broke.
+  absl::StatusOr<SseEvent> Next(std::chrono::milliseconds timeout);
+
+  // Number of comment lines seen so far (keep-alives).
+  uint64_t comments_seen() const;
+
+ private:
+  struct Impl;
+  explicit SseStream(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace muster::client

@@ -1,0 +1,22 @@
+// Input limits enforced by the registry. Defaults are documented in docs/api.md;
+// musterd can change them by flag or config file.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace muster {
+
+struct Limits {
+  size_t max_name_length = 128;            // service, id, namespace, version, metadata keys
+  size_t max_metadata_entries = 64;
+  size_t max_metadata_value_bytes = 512;
+  size_t max_address_length = 261;         // 255-byte host name, ':' and a 5-digit port
+  size_t max_body_bytes = 64 * 1024;
+  uint32_t min_weight = 1;
+  uint32_t max_weight = 10000;
+  uint32_t max_ttl_seconds = 24 * 3600;
+  size_t max_instances_per_service = 100000;
+};
+
+}  // namespace muster

@@ -1,0 +1,32 @@
+// Validation of names, addresses and instances. Every error is an
+// InvalidArgument status whose message names the offending field.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "core/instance.h"
+#include "core/limits.h"
+
+namespace muster {
+
+// A name (service, id, namespace, version, metadata key) is 1..max_name_length
+// characters from [A-Za-z0-9._-]. `what` names the field in the error message.
+absl::Status ValidateName(std::string_view what, std::string_view name, const Limits& limits);
+
+// host:port with a host name, an IPv4 address or a bracketed IPv6 address, and
+// a port in 1..65535.
+absl::Status ValidateAddress(std::string_view address, const Limits& limits);
+
+// Splits host:port (port 0 allowed, for "any free port") into the host
+// (brackets of an IPv6 host removed) and the port.
+absl::StatusOr<std::pair<std::string, uint16_t>> SplitHostPort(std::string_view address);
+
+// Checks every user-supplied field of an instance. The version may be empty.
+absl::Status ValidateInstance(const Instance& instance, const Limits& limits);
+
+}  // namespace muster

@@ -1,0 +1,295 @@
+#include "server/api_handler.h"
+
+#include <charconv>
+
+#include "core/strings.h"
+#include "absl/strings/str_join.h"
+#include "core/duration.h"
+#include "core/json_codec.h"
+#include "core/validation.h"
+
+namespace muster {
+namespace json = boost::json;
+namespace {
+
+using TimerClock = asio::steady_timer::clock_type;
+
+// Removes a watch-hub subscription when the waiting request ends, however it ends.
+class SubscriptionGuard {
+ public:
+  SubscriptionGuard(WatchHub& hub, const WatchFilter& filter, std::function<void()> notify)
+      : hub_(hub), id_(hub.Subscribe(filter, std::move(notify))) {}
+  ~SubscriptionGuard() { hub_.Unsubscribe(id_); }
+  SubscriptionGuard(const SubscriptionGuard&) = delete;
+  SubscriptionGuard& operator=(const SubscriptionGuard&) = delete;
+
+ private:
+  WatchHub& hub_;
+  WatchHub::SubscriptionId id_;
+};
+
+Response MethodNotAllowed(std::string_view allow) {
+  Response res = ErrorResponse(http::status::method_not_allowed, "method_not_allowed",
+                               StrCat("this path allows only ", allow));
+  res.set(http::field::allow, allow);
+  return res;
+}
+
+Response BadArgument(std::string_view message) {
+  return ErrorResponse(http::status::bad_request, "invalid_argument", message);
+}
+
+std::optional<uint64_t> ParseUnsigned(std::string_view text) {
+  uint64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || text.empty()) return std::nullopt;
+  return value;
+}
+
+std::string FormatEvent(const Event& e) {
+  json::object o;
+  o["revision"] = e.revision;
+  o["type"] = ToString(e.type);
+  o["namespace"] = e.instance->ns;
+  o["service"] = e.instance->service;
+  o["id"] = e.instance->id;
+  o["instance"] = InstanceToJson(*e.instance);
+  return StrCat("id: ", e.revision, "\nevent: ", ToString(e.type),
+                      "\ndata: ", json::serialize(o), "\n\n");
+}
+
+}  // namespace
+
+void ApiHandler::BeginShutdown() {
+  stopping_ = true;
+  catalog_.hub().NotifyAll();
+}
+
+awaitable<std::optional<Response>> ApiHandler::Handle(Request& req, beast::tcp_stream& stream) {
+  std::string_view target = req.target();
+  std::optional<Target> t = ParseTarget(target);
+  if (!t) co_return BadArgument("malformed percent-escape in the request target");
+  const http::verb method = req.method();
+  const auto& seg = t->segments;
+
+  std::string_view path = target.substr(0, target.find('?'));
+  if (path == config_.geerpc_path) {
+    if (method != http::verb::get && method != http::verb::post) co_return MethodNotAllowed("GET, POST");
+    co_return co_await GeeRpc(req);
+  }
+  if (seg.size() == 1 && seg[0] == "healthz") {
+    if (method != http::verb::get) co_return MethodNotAllowed("GET");
+    co_return Healthz();
+  }
+  if (seg.size() < 3 || seg[0] != "api" || seg[1] != "v1") {
+    co_return ErrorResponse(http::status::not_found, "not_found",
+                            StrCat("no such path: ", path.substr(0, 200)));
+  }
+
+  std::string ns = t->Param("namespace").value_or(std::string(kDefaultNamespace));
+  if (auto s = ValidateName("namespace", ns, config_.limits); !s.ok()) co_return ErrorResponse(s);
+
+  if (seg.size() == 3 && seg[2] == "watch") {
+    if (method != http::verb::get) co_return MethodNotAllowed("GET");
+    co_return co_await Watch(req, *t, ns, stream);
+  }
+  if (seg[2] == "services") {
+    if (seg.size() == 3) {
+      if (method != http::verb::get) co_return MethodNotAllowed("GET");
+      co_return Services(ns);
+    }
+    if (seg.size() >= 5 && seg[4] == "instances") {
+      if (auto s = ValidateName("service", seg[3], config_.limits); !s.ok()) co_return ErrorResponse(s);
+      if (seg.size() == 5) {
+        if (method != http::verb::get) co_return MethodNotAllowed("GET");
+        co_return co_await List(*t, ns);
+      }
+      if (auto s = ValidateName("id", seg[5], config_.limits); !s.ok()) co_return ErrorResponse(s);
+      if (seg.size() == 6) {
+        if (method == http::verb::put) co_return co_await Register(req, *t, ns);
+        if (method == http::verb::delete_) co_return co_await Deregister(*t, ns);
+        co_return MethodNotAllowed("PUT, DELETE");
+      }
+      if (seg.size() == 7 && seg[6] == "heartbeat") {
+        if (method != http::verb::put && method != http::verb::post) co_return MethodNotAllowed("PUT, POST");
+        co_return Heartbeat(*t, ns);
+      }
+    }
+  }
+  co_return ErrorResponse(http::status::not_found, "not_found",
+                          StrCat("no such path: ", path.substr(0, 200)));
+}
+
+awaitable<Response> ApiHandler::Register(const Request& req, const Target& t, const std::string& ns) {
+  auto instance = ParseRegistration(req.body(), ns, t.segments[3], t.segments[5], config_.limits);
+  if (!instance.ok()) co_return ErrorResponse(instance.status());
+  auto result = co_await AwaitCallback<absl::StatusOr<Catalog::WriteResult>>(
+      [&](auto done) { catalog_.Register(*std::move(instance), std::move(done)); });
+  if (!result.ok()) co_return ErrorResponse(result.status());
+  co_return JsonResponse(result->created ? http::status::created : http::status::ok,
+                         InstanceToJson(*result->instance));
+}
+
+awaitable<Response> ApiHandler::Deregister(const Target& t, const std::string& ns) {
+  InstanceKey key{ns, t.segments[3], t.segments[5]};
+  auto result = co_await AwaitCallback<absl::StatusOr<Catalog::WriteResult>>(
+      [&](auto done) { catalog_.Deregister(std::move(key), std::move(done)); });
+  if (!result.ok()) co_return ErrorResponse(result.status());
+  co_return JsonResponse(http::status::ok, json::object{{"revision", result->revision}});
+}
+
+Response ApiHandler::Heartbeat(const Target& t, const std::string& ns) {
+  auto ttl = catalog_.Heartbeat(InstanceKey{ns, t.segments[3], t.segments[5]});
+  if (!ttl.ok()) return ErrorResponse(ttl.status());
+  return JsonResponse(http::status::ok, json::object{{"id", t.segments[5]}, {"ttl_seconds", *ttl}});
+}
+
+awaitable<void> ApiHandler::WaitForChange(const std::string& ns, const std::string& service,
+                                          uint64_t index, TimerClock::time_point deadline) {
+  Wakeup wakeup(co_await asio::this_coro::executor);
+  SubscriptionGuard guard(catalog_.hub(), WatchFilter{ns, {service}}, wakeup.Notifier());
+  for (;;) {
+    wakeup.Arm(deadline);
+    if (stopping_ || catalog_.ServiceRevision(ns, service) > index || TimerClock::now() >= deadline) break;
+    co_await wakeup.Wait();
+  }
+}
+
+awaitable<Response> ApiHandler::List(const Target& t, const std::string& ns) {
+  const std::string& service = t.segments[3];
+  ListFilter filter;
+  if (auto v = t.Param("version")) {
+    if (!v->empty()) {
+      if (auto s = ValidateName("version", *v, config_.limits); !s.ok()) co_return ErrorResponse(s);
+    }
+    filter.version = *v;
+  }
+  if (auto h = t.Param("healthy")) {
+    if (*h == "true" || h->empty()) {
+      filter.healthy_only = true;
+    } else if (*h != "false") {
+      co_return BadArgument("healthy must be true or false");
+    }
+  }
+  for (const auto& [key, value] : t.query) {
+    if (key.starts_with("meta.")) filter.metadata.emplace_back(key.substr(5), value);
+  }
+  if (auto index_text = t.Param("index")) {
+    auto index = ParseUnsigned(*index_text);
+    if (!index) co_return BadArgument("index must be a non-negative integer");
+    std::chrono::milliseconds wait = config_.default_wait;
+    if (auto w = t.Param("wait")) {
+      auto parsed = ParseDuration(*w);
+      if (!parsed.ok()) co_return ErrorResponse(parsed.status());
+      if (*parsed > config_.max_wait) {
+        co_return BadArgument(
+            StrCat("wait is over the maximum of ", FormatDuration(config_.max_wait)));
+      }
+      wait = *parsed;
+    }
+    co_await WaitForChange(ns, service, *index, TimerClock::now() + wait);
+  } else if (auto w = t.Param("wait")) {
+    co_return BadArgument("wait needs index");
+  }
+  Catalog::ListResult list = catalog_.List(ns, service, filter);
+  json::array instances;
+  instances.reserve(list.instances.size());
+  for (const auto& in : list.instances) instances.push_back(InstanceToJson(*in));
+  Response res = JsonResponse(http::status::ok,
+                              json::object{{"revision", list.revision}, {"instances", std::move(instances)}});
+  res.set("X-Muster-Index", StrCat(list.revision));
+  co_return res;
+}
+
+Response ApiHandler::Services(const std::string& ns) {
+  uint64_t revision = 0;
+  json::array services;
+  for (const ServiceSummary& s : catalog_.Services(ns, &revision)) {
+    services.push_back(json::object{{"name", s.name}, {"instances", s.instances}, {"healthy", s.healthy}});
+  }
+  Response res = JsonResponse(http::status::ok,
+                              json::object{{"revision", revision}, {"services", std::move(services)}});
+  res.set("X-Muster-Index", StrCat(revision));
+  return res;
+}
+
+Response ApiHandler::Healthz() {
+  if (stopping_) {
+    return ErrorResponse(http::status::service_unavailable, "unavailable", "musterd is shutting down");
+  }
+  return JsonResponse(http::status::ok, json::object{{"status", "ok"}, {"revision", catalog_.revision()}});
+}
+
+awaitable<std::optional<Response>> ApiHandler::Watch(const Request& req, const Target& t,
+                                                     const std::string& ns, beast::tcp_stream& stream) {
+  WatchFilter filter{ns, t.All("service")};
+  for (const std::string& s : filter.services) {
+    if (auto st = ValidateName("service", s, config_.limits); !st.ok()) co_return ErrorResponse(st);
+  }
+  std::optional<uint64_t> from;
+  if (auto f = t.Param("from")) {
+    from = ParseUnsigned(*f);
+    if (!from || *from == 0) co_return BadArgument("from must be a revision of at least 1");
+  } else if (auto last = req.find("Last-Event-ID"); last != req.end()) {
+    auto id = ParseUnsigned(last->value());
+    if (!id) co_return BadArgument("Last-Event-ID must be a revision");
+    from = *id + 1;
+  }
+
+  WatchHub& hub = catalog_.hub();
+  Wakeup wakeup(co_await asio::this_coro::executor);
+  SubscriptionGuard guard(hub, filter, wakeup.Notifier());
+  uint64_t next = from ? *from : hub.last_revision() + 1;
+  if (from && *from < hub.oldest_retained()) {
+    co_return ErrorResponse(
+        http::status::gone, "gone",
+        StrCat("revision ", *from, " is older than the retained history (oldest ",
+                     hub.oldest_retained(), "); list again and watch from its revision + 1"));
+  }
+
+  http::response<http::empty_body> head{http::status::ok, 11};
+  head.set(http::field::content_type, "text/event-stream");
+  head.set(http::field::cache_control, "no-cache");
+  head.set("X-Muster-Index", StrCat(hub.last_revision()));
+  head.keep_alive(false);
+  http::response_serializer<http::empty_body> serializer{head};
+  stream.expires_after(config_.write_timeout);
+  auto [ec, n] = co_await http::async_write_header(stream, serializer, use_tuple);
+  if (ec) co_return std::nullopt;
+
+  auto write = [&](const std::string& text) -> awaitable<bool> {
+    stream.expires_after(config_.write_timeout);
+    auto [write_ec, written] = co_await asio::async_write(stream, asio::buffer(text), use_tuple);
+    co_return !write_ec;
+  };
+  auto keepalive_at = TimerClock::now() + config_.watch_keepalive;
+  while (!stopping_) {
+    wakeup.Arm(keepalive_at);
+    WatchHub::ReadResult r = hub.Read(next, filter, 256);
+    if (r.compacted) {
+      co_await write(StrCat("event: compacted\ndata: ",
+                                  ErrorBody("gone", StrCat("the stream fell behind the retained "
+                                                                 "history at revision ", next,
+                                                                 "; list again and watch anew")),
+                                  "\n\n"));
+      break;
+    }
+    next = r.next;
+    if (!r.events.empty()) {
+      std::string text;
+      for (const Event& e : r.events) text += FormatEvent(e);
+      if (!co_await write(text)) break;
+      keepalive_at = TimerClock::now() + config_.watch_keepalive;
+      continue;
+    }
+    if (TimerClock::now() >= keepalive_at) {
+      if (!co_await write(": keep-alive\n\n")) break;
+      keepalive_at = TimerClock::now() + config_.watch_keepalive;
+      continue;
+    }
+    co_await wakeup.Wait();
+  }
+  co_return std::nullopt;
+}
+
+}  // namespace muster

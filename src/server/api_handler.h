@@ -1,0 +1,50 @@
+// Routes requests to the native API (/api/v1), /healthz and the GeeRPC
+// registry endpoint, and answers them from the catalog.
+#pragma once
+
+#include <atomic>
+#include <optional>
+
+#include "catalog/catalog.h"
+#include "server/async_util.h"
+#include "server/config.h"
+#include "server/http_types.h"
+#include "server/url.h"
+
+namespace muster {
+
+class ApiHandler {
+ public:
+  ApiHandler(const ServerConfig& config, Catalog& catalog) : config_(config), catalog_(catalog) {}
+
+  // Answers one request. Returns the response to send, or nullopt when the
+  // handler took over the stream itself (a watch): the connection then closes.
+  awaitable<std::optional<Response>> Handle(Request& request, beast::tcp_stream& stream);
+
+  // Makes waiting requests (blocking queries, watches) finish now.
+  void BeginShutdown();
+  bool stopping() const { return stopping_.load(); }
+
+ private:
+  awaitable<Response> Register(const Request& req, const Target& t, const std::string& ns);
+  awaitable<Response> Deregister(const Target& t, const std::string& ns);
+  Response Heartbeat(const Target& t, const std::string& ns);
+  awaitable<Response> List(const Target& t, const std::string& ns);
+  Response Services(const std::string& ns);
+  Response Healthz();
+  // Streams change events until the client leaves or the server stops.
+  awaitable<std::optional<Response>> Watch(const Request& req, const Target& t,
+                                           const std::string& ns, beast::tcp_stream& stream);
+  awaitable<Response> GeeRpc(const Request& req);
+
+  // Waits on `wakeup` for a change to the instances of ns/service after
+  // `index`, until `deadline` or shutdown.
+  awaitable<void> WaitForChange(const std::string& ns, const std::string& service, uint64_t index,
+                                asio::steady_timer::time_point deadline);
+
+  const ServerConfig& config_;
+  Catalog& catalog_;
+  std::atomic<bool> stopping_{false};
+};
+
+}  // namespace muster

@@ -1,0 +1,155 @@
+#include "server/config.h"
+
+#include <CLI/CLI.hpp>
+#include <toml++/toml.h>
+
+#include "core/strings.h"
+#include "core/duration.h"
+#include "core/validation.h"
+
+namespace muster {
+namespace {
+
+// A duration setting: the TOML file and flags both give it as a string ("30s").
+struct DurationSetting {
+  const char* name;
+  std::chrono::milliseconds* value;
+  std::string text;
+};
+
+absl::Status LoadToml(const std::string& path, ServerConfig& c,
+                      std::vector<DurationSetting>& durations) {
+  toml::table t;
+  try {
+    t = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    return absl::InvalidArgumentError(StrCat("config ", path, ": ", e.description()));
+  }
+  auto str = [&](const char* key, std::string& out) {
+    if (auto v = t[key].value<std::string>()) out = *v;
+  };
+  auto num = [&](const char* key, auto& out) {
+    if (auto v = t[key].value<int64_t>()) out = static_cast<std::remove_reference_t<decltype(out)>>(*v);
+  };
+  str("listen", c.listen);
+  str("data_dir", c.data_dir);
+  str("log_level", c.log_level);
+  num("threads", c.threads);
+  num("history", c.history);
+  num("max_name_length", c.limits.max_name_length);
+  num("max_body_bytes", c.limits.max_body_bytes);
+  num("max_instances_per_service", c.limits.max_instances_per_service);
+  str("geerpc_path", c.geerpc_path);
+  str("geerpc_header_prefix", c.geerpc_header_prefix);
+  str("geerpc_service", c.geerpc_service);
+  for (DurationSetting& d : durations) {
+    if (auto v = t[d.name].value<std::string>()) d.text = *v;
+  }
+  for (auto&& [key, value] : t) {
+    bool known = false;
+    for (const char* k : {"listen", "data_dir", "log_level", "threads", "history", "max_name_length",
+                          "max_body_bytes", "max_instances_per_service", "geerpc_path",
+                          "geerpc_header_prefix", "geerpc_service"}) {
+      known |= key.str() == k;
+    }
+    for (const DurationSetting& d : durations) known |= key.str() == d.name;
+    if (!known) {
+      return absl::InvalidArgumentError(
+          StrCat("config ", path, ": unknown setting \"", key.str(), "\""));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+ParsedConfig ParseConfig(int argc, char** argv) {
+  ParsedConfig out;
+  ServerConfig& c = out.config;
+  std::vector<DurationSetting> durations = {
+      {"default_wait", &c.default_wait, ""},   {"max_wait", &c.max_wait, ""},
+      {"idle_timeout", &c.idle_timeout, ""},   {"write_timeout", &c.write_timeout, ""},
+      {"watch_keepalive", &c.watch_keepalive, ""}, {"shutdown_grace", &c.shutdown_grace, ""},
+      {"geerpc_timeout", &c.geerpc_timeout, ""},
+  };
+  auto fail = [&](std::string message, int code) {
+    out.exit = true;
+    out.exit_code = code;
+    out.message = std::move(message);
+    return out;
+  };
+
+  // The file is read first, so that flags override it.
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    std::string path;
+    if (arg == "--config" && i + 1 < argc) path = argv[i + 1];
+    if (arg.starts_with("--config=")) path = std::string(arg.substr(9));
+    if (!path.empty()) {
+      if (auto s = LoadToml(path, c, durations); !s.ok()) return fail(std::string(s.message()), 2);
+    }
+  }
+
+  CLI::App app{"musterd — the Muster service registry"};
+  std::string config_path;
+  app.add_option("--config", config_path, "TOML file with settings (flags override it)");
+  app.add_option("--listen", c.listen, "host:port to serve HTTP on (port 0 picks a free one)")
+      ->capture_default_str();
+  app.add_option("--data-dir", c.data_dir, "directory of the embedded store")->capture_default_str();
+  app.add_option("--log-level", c.log_level, "trace, debug, info, warn, error")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+  app.add_option("--threads", c.threads, "I/O threads (0: one per core)")->capture_default_str();
+  app.add_option("--history", c.history, "change events retained for watch resume")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1}, size_t{100'000'000}));
+  app.add_option("--max-name-length", c.limits.max_name_length, "longest name")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1}, size_t{1024}));
+  app.add_option("--max-body-bytes", c.limits.max_body_bytes, "largest request body")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1024}, size_t{64} << 20));
+  app.add_option("--max-instances-per-service", c.limits.max_instances_per_service,
+                 "most instances one service may hold")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1}, size_t{100'000'000}));
+  for (DurationSetting& d : durations) {
+    std::string flag = "--" + std::string(d.name);
+    for (char& ch : flag) ch = ch == '_' ? '-' : ch;
+    app.add_option(flag, d.text, "duration, e.g. 30s")->default_str(FormatDuration(*d.value));
+  }
+  app.add_option("--geerpc-path", c.geerpc_path, "path of the GeeRPC registry endpoint")
+      ->capture_default_str();
+  app.add_option("--geerpc-header-prefix", c.geerpc_header_prefix,
+                 "header prefix of the GeeRPC protocol")
+      ->capture_default_str();
+  app.add_option("--geerpc-service", c.geerpc_service, "service GeeRPC servers appear under")
+      ->capture_default_str();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    std::ostringstream os, err;
+    int code = app.exit(e, os, err);
+    return fail(os.str() + err.str(), code == 0 ? 0 : 2);
+  }
+
+  for (DurationSetting& d : durations) {
+    if (d.text.empty()) continue;
+    auto v = ParseDuration(d.text);
+    if (!v.ok()) return fail(StrCat(d.name, ": ", v.status().message()), 2);
+    *d.value = *v;
+  }
+  if (c.max_wait < c.default_wait) c.default_wait = c.max_wait;
+  if (c.geerpc_timeout > std::chrono::seconds(c.limits.max_ttl_seconds)) {
+    return fail("geerpc_timeout is longer than the longest TTL (24h)", 2);
+  }
+  if (auto s = ValidateName("geerpc_service", c.geerpc_service, c.limits); !s.ok()) {
+    return fail(std::string(s.message()), 2);
+  }
+  if (c.geerpc_path.empty() || c.geerpc_path.front() != '/') {
+    return fail("geerpc_path must start with '/'", 2);
+  }
+  return out;
+}
+
+}  // namespace muster

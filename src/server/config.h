@@ -1,0 +1,43 @@
+// musterd's configuration: defaults, an optional TOML file (--config) and
+// command-line flags, in rising precedence.
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "core/limits.h"
+
+namespace muster {
+
+struct ServerConfig {
+  std::string listen = "127.0.0.1:8470";
+  std::string data_dir = "./muster-data";
+  std::string log_level = "info";
+  unsigned threads = 0;  // I/O threads; 0: one per core
+  Limits limits;
+  size_t history = 65536;
+  std::chrono::milliseconds default_wait = std::chrono::minutes(5);
+  std::chrono::milliseconds max_wait = std::chrono::minutes(10);
+  std::chrono::milliseconds idle_timeout = std::chrono::seconds(60);
+  std::chrono::milliseconds write_timeout = std::chrono::seconds(30);
+  std::chrono::milliseconds watch_keepalive = std::chrono::seconds(15);
+  std::chrono::milliseconds shutdown_grace = std::chrono::seconds(10);
+  std::string geerpc_path = "/_geerpc_/registry";
+  std::string geerpc_header_prefix = "X-Geerpc-";
+  std::string geerpc_service = "geerpc";
+  std::chrono::milliseconds geerpc_timeout = std::chrono::minutes(5);
+};
+
+// The outcome of reading the command line: a config to run with, or an exit
+// (for --help or a usage error) with the text to print and the exit code.
+struct ParsedConfig {
+  ServerConfig config;
+  bool exit = false;
+  int exit_code = 0;
+  std::string message;
+};
+
+ParsedConfig ParseConfig(int argc, char** argv);
+
+}  // namespace muster

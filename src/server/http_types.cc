@@ -1,0 +1,59 @@
+#include "server/http_types.h"
+
+#include "core/json_codec.h"
+#include "core/strings.h"
+
+namespace muster {
+
+Response JsonResponse(http::status status, const boost::json::value& body) {
+  Response res{status, 11};
+  res.set(http::field::content_type, "application/json");
+  res.body() = boost::json::serialize(body);
+  res.body().push_back('\n');
+  return res;
+}
+
+Response ErrorResponse(http::status status, std::string_view code, std::string_view message) {
+  Response res{status, 11};
+  res.set(http::field::content_type, "application/json");
+  res.body() = ErrorBody(code, message);
+  res.body().push_back('\n');
+  return res;
+}
+
+http::status HttpStatusFor(absl::StatusCode code) {
+  switch (code) {
+    case absl::StatusCode::kOk:
+      return http::status::ok;
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kOutOfRange:
+      return http::status::bad_request;
+    case absl::StatusCode::kUnauthenticated:
+      return http::status::unauthorized;
+    case absl::StatusCode::kPermissionDenied:
+      return http::status::forbidden;
+    case absl::StatusCode::kNotFound:
+      return http::status::not_found;
+    case absl::StatusCode::kAlreadyExists:
+    case absl::StatusCode::kAborted:
+      return http::status::conflict;
+    case absl::StatusCode::kResourceExhausted:
+      return http::status::too_many_requests;
+    case absl::StatusCode::kUnimplemented:
+      return http::status::not_implemented;
+    case absl::StatusCode::kUnavailable:
+      return http::status::service_unavailable;
+    case absl::StatusCode::kDeadlineExceeded:
+      return http::status::gateway_timeout;
+    default:
+      return http::status::internal_server_error;
+  }
+}
+
+Response ErrorResponse(const absl::Status& status) {
+  return ErrorResponse(HttpStatusFor(status.code()), ErrorCodeName(status.code()),
+                       MessageOf(status));
+}
+
+}  // namespace muster
