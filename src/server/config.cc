@@ -14,6 +14,7 @@ namespace {
 struct DurationSetting {
   const char* name;
   std::chrono::milliseconds* value;
+  const char* help;
   std::string text;
 };
 
@@ -67,10 +68,13 @@ ParsedConfig ParseConfig(int argc, char** argv) {
   ParsedConfig out;
   ServerConfig& c = out.config;
   std::vector<DurationSetting> durations = {
-      {"default_wait", &c.default_wait, ""},   {"max_wait", &c.max_wait, ""},
-      {"idle_timeout", &c.idle_timeout, ""},   {"write_timeout", &c.write_timeout, ""},
-      {"watch_keepalive", &c.watch_keepalive, ""}, {"shutdown_grace", &c.shutdown_grace, ""},
-      {"geerpc_timeout", &c.geerpc_timeout, ""},
+      {"default_wait", &c.default_wait, "blocking-query wait when none is given", ""},
+      {"max_wait", &c.max_wait, "longest blocking-query wait a client may ask for", ""},
+      {"idle_timeout", &c.idle_timeout, "close a connection without a complete request after", ""},
+      {"write_timeout", &c.write_timeout, "close a connection whose client does not read for", ""},
+      {"watch_keepalive", &c.watch_keepalive, "comment line on quiet watch streams every", ""},
+      {"shutdown_grace", &c.shutdown_grace, "how long a shutdown waits for in-flight requests", ""},
+      {"geerpc_timeout", &c.geerpc_timeout, "lease of a GeeRPC server after each POST", ""},
   };
   auto fail = [&](std::string message, int code) {
     out.exit = true;
@@ -116,7 +120,7 @@ ParsedConfig ParseConfig(int argc, char** argv) {
   for (DurationSetting& d : durations) {
     std::string flag = "--" + std::string(d.name);
     for (char& ch : flag) ch = ch == '_' ? '-' : ch;
-    app.add_option(flag, d.text, "duration, e.g. 30s")->default_str(FormatDuration(*d.value));
+    app.add_option(flag, d.text, d.help)->default_str(FormatDuration(*d.value));
   }
   app.add_option("--geerpc-path", c.geerpc_path, "path of the GeeRPC registry endpoint")
       ->capture_default_str();

@@ -1,0 +1,309 @@
+#include "catalog/catalog.h"
+
+#include <filesystem>
+#include <thread>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "store/rocksdb_journal.h"
+#include "support/status_matchers.h"
+#include "unit/catalog/catalog_test_util.h"
+
+namespace muster {
+namespace {
+
+using muster::testing::DeregisterSync;
+using muster::testing::IsOk;
+using muster::testing::MakeInstance;
+using muster::testing::RegisterSync;
+using muster::testing::StatusIs;
+using ::testing::HasSubstr;
+
+// A real RocksDB journal in a temporary directory that fails or slows its
+// commits on demand, and counts them.
+class FaultyJournal final : public Journal {
+ public:
+  explicit FaultyJournal(const std::string& dir) : inner_(*RocksDbJournal::Open(dir)) {}
+
+  absl::Status Commit(const std::vector<Mutation>& batch, uint64_t revision) override {
+    ++commits_;
+    if (delay_.count() > 0) std::this_thread::sleep_for(delay_);
+    if (fail_) return absl::UnavailableError("injected: no space left on device");
+    return inner_->Commit(batch, revision);
+  }
+  absl::StatusOr<Snapshot> Load() override { return inner_->Load(); }
+
+  std::atomic<bool> fail_{false};
+  std::atomic<int> commits_{0};
+  std::chrono::milliseconds delay_{0};
+
+ private:
+  std::unique_ptr<RocksDbJournal> inner_;
+};
+
+class CatalogTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("muster-catalog-test-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    Open();
+  }
+  void TearDown() override {
+    catalog_.reset();
+    journal_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  // (Re)opens the journal and catalog on the same directory.
+  void Open() {
+    catalog_.reset();
+    journal_.reset();
+    journal_ = std::make_unique<FaultyJournal>(dir_.string());
+    CatalogOptions options;
+    options.clock = &clock_;
+    options.limits.max_instances_per_service = 3;
+    catalog_ = std::make_unique<Catalog>(options, journal_.get());
+    ASSERT_THAT(catalog_->Start(), IsOk());
+  }
+  std::vector<std::string> Ids(const std::string& service, const ListFilter& filter = {}) {
+    std::vector<std::string> ids;
+    for (const auto& in : catalog_->List("default", service, filter).instances) ids.push_back(in->id);
+    return ids;
+  }
+  // Waits (bounded) until the service lists exactly `ids`.
+  bool WaitForIds(const std::string& service, std::vector<std::string> ids) {
+    for (int i = 0; i < 500; ++i) {
+      catalog_->SweepNow();
+      if (Ids(service) == ids) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+  }
+
+  std::filesystem::path dir_;
+  ManualClock clock_;
+  std::unique_ptr<FaultyJournal> journal_;
+  std::unique_ptr<Catalog> catalog_;
+};
+
+// A new instance gets one revision as both create and modify revision.
+TEST_F(CatalogTest, RegisterAssignsRevision) {
+  auto r = RegisterSync(*catalog_, MakeInstance("orders", "o1"));
+  ASSERT_THAT(r.status(), IsOk());
+  EXPECT_TRUE(r->created);
+  EXPECT_EQ(r->instance->create_revision, 1u);
+  EXPECT_EQ(r->instance->modify_revision, 1u);
+  EXPECT_EQ(catalog_->revision(), 1u);
+}
+
+// Registering the same instance again changes nothing; a change bumps only modify_revision.
+TEST_F(CatalogTest, ReRegisterIsIdempotentAndUpdateBumpsModifyRevision) {
+  ASSERT_THAT(RegisterSync(*catalog_, MakeInstance("orders", "o1")).status(), IsOk());
+  auto same = RegisterSync(*catalog_, MakeInstance("orders", "o1"));
+  ASSERT_THAT(same.status(), IsOk());
+  EXPECT_FALSE(same->created);
+  EXPECT_EQ(same->instance->modify_revision, 1u);
+  EXPECT_EQ(catalog_->revision(), 1u);
+
+  Instance changed = MakeInstance("orders", "o1");
+  changed.weight = 7;
+  auto updated = RegisterSync(*catalog_, changed);
+  ASSERT_THAT(updated.status(), IsOk());
+  EXPECT_FALSE(updated->created);
+  EXPECT_EQ(updated->instance->create_revision, 1u);
+  EXPECT_EQ(updated->instance->modify_revision, 2u);
+  EXPECT_EQ(updated->instance->weight, 7u);
+  auto events = catalog_->hub().Read(1, WatchFilter{}, 10).events;
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].type, EventType::kRegistered);
+  EXPECT_EQ(events[1].type, EventType::kUpdated);
+}
+
+// Deregistering an unknown instance is NotFound and raises no revision.
+TEST_F(CatalogTest, DeregisterUnknownIsNotFound) {
+  EXPECT_THAT(DeregisterSync(*catalog_, {"default", "orders", "nope"}).status(),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("nope")));
+  EXPECT_EQ(catalog_->revision(), 0u);
+}
+
+// A deregistered instance leaves the list, with a deregistered event.
+TEST_F(CatalogTest, DeregisterRemovesInstance) {
+  ASSERT_THAT(RegisterSync(*catalog_, MakeInstance("orders", "o1")).status(), IsOk());
+  auto r = DeregisterSync(*catalog_, {"default", "orders", "o1"});
+  ASSERT_THAT(r.status(), IsOk());
+  EXPECT_EQ(r->revision, 2u);
+  EXPECT_TRUE(Ids("orders").empty());
+  EXPECT_EQ(catalog_->ServiceRevision("default", "orders"), 2u);
+  EXPECT_EQ(catalog_->hub().Read(2, WatchFilter{}, 10).events.at(0).type, EventType::kDeregistered);
+}
+
+// A heartbeat for an instance that is not registered is NotFound.
+TEST_F(CatalogTest, HeartbeatUnknownIsNotFound) {
+  EXPECT_THAT(catalog_->Heartbeat({"default", "orders", "o1"}).status(),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("not registered")));
+}
+
+// An instance whose lease lapses is removed with an expired event.
+TEST_F(CatalogTest, LeaseExpiryRemovesInstance) {
+  ASSERT_THAT(RegisterSync(*catalog_, MakeInstance("orders", "short", 5)).status(), IsOk());
+  ASSERT_THAT(RegisterSync(*catalog_, MakeInstance("orders", "long", 60)).status(), IsOk());
+  clock_.Advance(std::chrono::seconds(6));
+  ASSERT_TRUE(WaitForIds("orders", {"long"}));
+  auto events = catalog_->hub().Read(3, WatchFilter{}, 10).events;
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].type, EventType::kExpired);
+  EXPECT_EQ(events[0].instance->id, "short");
+  EXPECT_THAT(catalog_->Heartbeat({"default", "orders", "short"}).status(),
+              StatusIs(absl::StatusCode::kNotFound, ::testing::_));
+}
+
+// Heartbeats keep an instance registered past its TTL.
+TEST_F(CatalogTest, HeartbeatsKeepInstanceAlive) {
+  ASSERT_THAT(RegisterSync(*catalog_, MakeInstance("orders", "o1", 5)).status(), IsOk());
+  for (int i = 0; i < 10; ++i) {
+    clock_.Advance(std::chrono::seconds(3));
+    ASSERT_THAT(catalog_->Heartbeat({"default", "orders", "o1"}).status(), IsOk());
+    catalog_->SweepNow();
+  }
+  EXPECT_EQ(Ids("orders"), std::vector<std::string>{"o1"});
+}
+
+// An instance without a lease (ttl 0) never expires, and heartbeats still succeed.
+TEST_F(CatalogTest, ZeroTtlNeverExpires) {
+  ASSERT_THAT(RegisterSync(*catalog_, MakeInstance("orders", "o1", 0)).status(), IsOk());
+  clock_.Advance(std::chrono::hours(48));
+  catalog_->SweepNow();
+  EXPECT_THAT(catalog_->Heartbeat({"default", "orders", "o1"}).status(), IsOk());
+  EXPECT_EQ(Ids("orders"), std::vector<std::string>{"o1"});
+  EXPECT_EQ(catalog_->leases().size(), 0u);
+}
+
+// A full service refuses new instances but still accepts updates of existing ones.
+TEST_F(CatalogTest, InstancesPerServiceLimit) {
+  for (const char* id : {"a", "b", "c"}) {
+    ASSERT_THAT(RegisterSync(*catalog_, MakeInstance("orders", id)).status(), IsOk());
+  }
+  EXPECT_THAT(RegisterSync(*catalog_, MakeInstance("orders", "d")).status(),
+              StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("maximum of 3")));
+  Instance update = MakeInstance("orders", "a");
+  update.weight = 9;
+  EXPECT_THAT(RegisterSync(*catalog_, update).status(), IsOk());
+  EXPECT_THAT(RegisterSync(*catalog_, MakeInstance("other", "d")).status(), IsOk());
+}
+
+// List filters by version, health/status and metadata; results are sorted by id.
+TEST_F(CatalogTest, ListFilters) {
+  Instance a = MakeInstance("orders", "b-v1");
+  a.version = "1";
+  a.metadata["zone"] = "x";
+  Instance b = MakeInstance("orders", "a-v2");
+  b.version = "2";
+  b.metadata["zone"] = "y";
+  Instance c = MakeInstance("orders", "c-off");
+  c.version = "1";
+  c.status = InstanceStatus::kDisabled;
+  for (const Instance& in : {a, b, c}) ASSERT_THAT(RegisterSync(*catalog_, in).status(), IsOk());
+
+  EXPECT_EQ(Ids("orders"), (std::vector<std::string>{"a-v2", "b-v1", "c-off"}));
+  EXPECT_EQ(Ids("orders", ListFilter{"1", false, {}}), (std::vector<std::string>{"b-v1", "c-off"}));
+  EXPECT_EQ(Ids("orders", ListFilter{"", true, {}}), (std::vector<std::string>{"a-v2", "b-v1"}));
+  EXPECT_EQ(Ids("orders", ListFilter{"", false, {{"zone", "y"}}}), std::vector<std::string>{"a-v2"});
+  EXPECT_TRUE(Ids("orders", ListFilter{"", false, {{"zone", "z"}}}).empty());
+
+  uint64_t revision = 0;
+  auto services = catalog_->Services("default", &revision);
+  ASSERT_EQ(services.size(), 1u);
+  EXPECT_EQ(services[0].name, "orders");
+  EXPECT_EQ(services[0].instances, 3u);
+  EXPECT_EQ(services[0].healthy, 2u);
+  EXPECT_EQ(revision, 3u);
+}
+
+// Namespaces keep services apart.
+TEST_F(CatalogTest, NamespacesAreIsolated) {
+  Instance in = MakeInstance("orders", "o1");
+  in.ns = "staging";
+  ASSERT_THAT(RegisterSync(*catalog_, in).status(), IsOk());
+  EXPECT_TRUE(Ids("orders").empty());
+  EXPECT_EQ(catalog_->List("staging", "orders", {}).instances.size(), 1u);
+  EXPECT_TRUE(catalog_->Services("default", nullptr).empty());
+}
+
+// When the store cannot write, the caller hears Unavailable and nothing changes.
+TEST_F(CatalogTest, FailedCommitChangesNothing) {
+  ASSERT_THAT(RegisterSync(*catalog_, MakeInstance("orders", "o1")).status(), IsOk());
+  journal_->fail_ = true;
+  EXPECT_THAT(RegisterSync(*catalog_, MakeInstance("orders", "o2")).status(),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("no space")));
+  EXPECT_THAT(DeregisterSync(*catalog_, {"default", "orders", "o1"}).status(),
+              StatusIs(absl::StatusCode::kUnavailable, ::testing::_));
+  EXPECT_EQ(Ids("orders"), std::vector<std::string>{"o1"});
+  EXPECT_EQ(catalog_->revision(), 1u);
+  journal_->fail_ = false;
+  auto r = RegisterSync(*catalog_, MakeInstance("orders", "o2"));
+  ASSERT_THAT(r.status(), IsOk());
+  EXPECT_EQ(r->instance->modify_revision, 2u);
+}
+
+// A lease that lapses while the store is failing still expires once it recovers.
+TEST_F(CatalogTest, ExpiryRetriedAfterFailedCommit) {
+  ASSERT_THAT(RegisterSync(*catalog_, MakeInstance("orders", "o1", 1)).status(), IsOk());
+  journal_->fail_ = true;
+  clock_.Advance(std::chrono::seconds(2));
+  catalog_->SweepNow();
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(Ids("orders"), std::vector<std::string>{"o1"});
+  journal_->fail_ = false;
+  EXPECT_TRUE(WaitForIds("orders", {}));
+}
+
+// Concurrent writers share commits (group commit): fewer syncs than writes.
+TEST_F(CatalogTest, ConcurrentWritesShareCommits) {
+  journal_->delay_ = std::chrono::milliseconds(20);
+  constexpr int kWriters = 40;
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < kWriters; ++i) {
+    threads.emplace_back([&, i] {
+      Instance in = MakeInstance("s" + std::to_string(i % 5), "i" + std::to_string(i));
+      if (RegisterSync(*catalog_, in).ok()) ++ok;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok, kWriters);
+  EXPECT_LT(journal_->commits_, kWriters);
+  EXPECT_EQ(catalog_->revision(), static_cast<uint64_t>(kWriters));
+  EXPECT_EQ(catalog_->instance_count(), static_cast<size_t>(kWriters));
+}
+
+// After a restart every committed change is there, leases start over, and the revision goes on.
+TEST_F(CatalogTest, RestartRestoresStateAndRevision) {
+  ASSERT_THAT(RegisterSync(*catalog_, MakeInstance("orders", "keep", 10)).status(), IsOk());
+  ASSERT_THAT(RegisterSync(*catalog_, MakeInstance("orders", "gone", 10)).status(), IsOk());
+  ASSERT_THAT(DeregisterSync(*catalog_, {"default", "orders", "gone"}).status(), IsOk());
+  clock_.Advance(std::chrono::seconds(9));
+  Open();
+  EXPECT_EQ(catalog_->revision(), 3u);
+  EXPECT_EQ(Ids("orders"), std::vector<std::string>{"keep"});
+  // A fresh TTL: nine more seconds do not expire it.
+  clock_.Advance(std::chrono::seconds(9));
+  catalog_->SweepNow();
+  EXPECT_THAT(catalog_->Heartbeat({"default", "orders", "keep"}).status(), IsOk());
+  auto r = RegisterSync(*catalog_, MakeInstance("orders", "new"));
+  ASSERT_THAT(r.status(), IsOk());
+  EXPECT_EQ(r->instance->create_revision, 4u);
+  // History does not survive a restart: older revisions are compacted.
+  EXPECT_TRUE(catalog_->hub().Read(3, WatchFilter{}, 10).compacted);
+}
+
+// After Stop, writes fail with Unavailable instead of hanging.
+TEST_F(CatalogTest, WritesAfterStopAreUnavailable) {
+  catalog_->Stop();
+  EXPECT_THAT(RegisterSync(*catalog_, MakeInstance("orders", "o1")).status(),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("shutting down")));
+}
+
+}  // namespace
+}  // namespace muster

@@ -1,0 +1,37 @@
+// Blocking wrappers around the catalog's callback API, for tests.
+#pragma once
+
+#include <future>
+
+#include "catalog/catalog.h"
+
+namespace muster::testing {
+
+inline absl::StatusOr<Catalog::WriteResult> RegisterSync(Catalog& catalog, Instance instance) {
+  std::promise<absl::StatusOr<Catalog::WriteResult>> promise;
+  auto future = promise.get_future();
+  catalog.Register(std::move(instance), [&promise](absl::StatusOr<Catalog::WriteResult> r) {
+    promise.set_value(std::move(r));
+  });
+  return future.get();
+}
+
+inline absl::StatusOr<Catalog::WriteResult> DeregisterSync(Catalog& catalog, InstanceKey key) {
+  std::promise<absl::StatusOr<Catalog::WriteResult>> promise;
+  auto future = promise.get_future();
+  catalog.Deregister(std::move(key), [&promise](absl::StatusOr<Catalog::WriteResult> r) {
+    promise.set_value(std::move(r));
+  });
+  return future.get();
+}
+
+inline Instance MakeInstance(std::string service, std::string id, uint32_t ttl = 30) {
+  Instance in;
+  in.service = std::move(service);
+  in.id = std::move(id);
+  in.address = "127.0.0.1:8080";
+  in.ttl_seconds = ttl;
+  return in;
+}
+
+}  // namespace muster::testing

@@ -1,0 +1,91 @@
+#include "catalog/watch_hub.h"
+
+#include <atomic>
+
+#include <gtest/gtest.h>
+
+namespace muster {
+namespace {
+
+Event MakeEvent(uint64_t revision, std::string service, EventType type = EventType::kRegistered) {
+  auto in = std::make_shared<Instance>();
+  in->service = std::move(service);
+  in->id = "i" + std::to_string(revision);
+  in->address = "127.0.0.1:1";
+  return Event{revision, type, in};
+}
+
+// Read returns the events of the followed services, in revision order.
+TEST(WatchHubTest, ReadReturnsMatchingEventsInOrder) {
+  WatchHub hub(100);
+  hub.Publish({MakeEvent(1, "a"), MakeEvent(2, "b"), MakeEvent(3, "a")});
+  auto r = hub.Read(1, WatchFilter{"default", {"a"}}, 100);
+  EXPECT_FALSE(r.compacted);
+  ASSERT_EQ(r.events.size(), 2u);
+  EXPECT_EQ(r.events[0].revision, 1u);
+  EXPECT_EQ(r.events[1].revision, 3u);
+  EXPECT_EQ(r.next, 4u);
+  EXPECT_TRUE(hub.Read(4, WatchFilter{"default", {}}, 100).events.empty());
+}
+
+// An empty service list follows every service of the namespace, and only it.
+TEST(WatchHubTest, EmptyFilterFollowsWholeNamespace) {
+  WatchHub hub(100);
+  hub.Publish({MakeEvent(1, "a"), MakeEvent(2, "b")});
+  EXPECT_EQ(hub.Read(1, WatchFilter{"default", {}}, 100).events.size(), 2u);
+  EXPECT_TRUE(hub.Read(1, WatchFilter{"other", {}}, 100).events.empty());
+}
+
+// A reader that asks for a revision that has left the history must resync.
+TEST(WatchHubTest, FromOlderThanHistoryIsCompacted) {
+  WatchHub hub(4);
+  for (uint64_t r = 1; r <= 6; ++r) hub.Publish({MakeEvent(r, "a")});
+  EXPECT_EQ(hub.oldest_retained(), 3u);
+  EXPECT_TRUE(hub.Read(2, WatchFilter{}, 100).compacted);
+  auto r = hub.Read(3, WatchFilter{}, 100);
+  EXPECT_FALSE(r.compacted);
+  EXPECT_EQ(r.events.size(), 4u);
+}
+
+// After a restart the history starts empty after the stored revision.
+TEST(WatchHubTest, ResetStartsHistoryAfterRevision) {
+  WatchHub hub(10);
+  hub.Reset(41);
+  EXPECT_TRUE(hub.Read(41, WatchFilter{}, 10).compacted);
+  auto r = hub.Read(42, WatchFilter{}, 10);
+  EXPECT_FALSE(r.compacted);
+  EXPECT_TRUE(r.events.empty());
+  EXPECT_EQ(r.next, 42u);
+  hub.Publish({MakeEvent(42, "a")});
+  EXPECT_EQ(hub.Read(42, WatchFilter{}, 10).events.size(), 1u);
+}
+
+// Read returns at most `max` events and says where to continue.
+TEST(WatchHubTest, ReadIsBounded) {
+  WatchHub hub(100);
+  for (uint64_t r = 1; r <= 10; ++r) hub.Publish({MakeEvent(r, "a")});
+  auto r = hub.Read(1, WatchFilter{}, 3);
+  ASSERT_EQ(r.events.size(), 3u);
+  EXPECT_EQ(r.next, 4u);
+}
+
+// Subscribers are woken for their own services only; unsubscribed ones never.
+TEST(WatchHubTest, SubscribersAreNotifiedForTheirServices) {
+  WatchHub hub(100);
+  std::atomic<int> a_calls{0}, all_calls{0}, gone_calls{0};
+  hub.Subscribe(WatchFilter{"default", {"a"}}, [&] { ++a_calls; });
+  hub.Subscribe(WatchFilter{"default", {}}, [&] { ++all_calls; });
+  auto gone = hub.Subscribe(WatchFilter{"default", {"a"}}, [&] { ++gone_calls; });
+  hub.Unsubscribe(gone);
+  hub.Publish({MakeEvent(1, "b")});
+  EXPECT_EQ(a_calls, 0);
+  EXPECT_EQ(all_calls, 1);
+  hub.Publish({MakeEvent(2, "a")});
+  EXPECT_EQ(a_calls, 1);
+  EXPECT_EQ(all_calls, 2);
+  EXPECT_EQ(gone_calls, 0);
+  EXPECT_EQ(hub.subscriber_count(), 2u);
+}
+
+}  // namespace
+}  // namespace muster
