@@ -19,7 +19,7 @@ absl::Status Catalog::Start() {
   if (journal_ != nullptr) {
     auto snapshot = journal_->Load();
     if (!snapshot.ok()) return snapshot.status();
-    absl::MutexLock lock(&mu_);
+    std::lock_guard lock(mu_);
     revision = snapshot->revision;
     for (Instance& in : snapshot->instances) {
       InstanceKey key = KeyOf(in);
@@ -83,7 +83,7 @@ void Catalog::Enqueue(Op op) {
 }
 
 absl::StatusOr<uint32_t> Catalog::Heartbeat(const InstanceKey& key) {
-  absl::ReaderMutexLock lock(&mu_);
+  std::shared_lock lock(mu_);
   const Record* record = FindLocked(key);
   if (record == nullptr) {
     return absl::NotFoundError(
@@ -139,7 +139,7 @@ void Catalog::RunBatch(std::vector<Op> batch) {
   std::vector<Journal::Mutation> mutations;
   uint64_t revision;
   {
-    absl::ReaderMutexLock lock(&mu_);
+    std::shared_lock lock(mu_);
     revision = revision_;
     // Effects of earlier ops of this batch: the instance, or null when deleted.
     absl::flat_hash_map<InstanceKey, std::shared_ptr<const Instance>> overlay;
@@ -242,7 +242,7 @@ void Catalog::RunBatch(std::vector<Op> batch) {
 
   std::vector<Event> events;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard lock(mu_);
     for (size_t i = 0; i < batch.size(); ++i) {
       const Outcome& out = outcomes[i];
       if (!out.status.ok() || (!out.changes && !out.renew_only)) continue;
@@ -308,7 +308,7 @@ bool Catalog::Passes(const Instance& in, const ListFilter& filter) {
 Catalog::ListResult Catalog::List(std::string_view ns, std::string_view service,
                                   const ListFilter& filter) const {
   ListResult out;
-  absl::ReaderMutexLock lock(&mu_);
+  std::shared_lock lock(mu_);
   out.revision = revision_;
   auto s = services_.find(ServiceKey{std::string(ns), std::string(service)});
   if (s == services_.end()) return out;
@@ -321,14 +321,14 @@ Catalog::ListResult Catalog::List(std::string_view ns, std::string_view service,
 }
 
 uint64_t Catalog::ServiceRevision(std::string_view ns, std::string_view service) const {
-  absl::ReaderMutexLock lock(&mu_);
+  std::shared_lock lock(mu_);
   auto s = services_.find(ServiceKey{std::string(ns), std::string(service)});
   return s == services_.end() ? 0 : s->second.last_change;
 }
 
 std::vector<ServiceSummary> Catalog::Services(std::string_view ns, uint64_t* revision) const {
   std::vector<ServiceSummary> out;
-  absl::ReaderMutexLock lock(&mu_);
+  std::shared_lock lock(mu_);
   if (revision != nullptr) *revision = revision_;
   ListFilter healthy;
   healthy.healthy_only = true;
@@ -346,12 +346,12 @@ std::vector<ServiceSummary> Catalog::Services(std::string_view ns, uint64_t* rev
 }
 
 uint64_t Catalog::revision() const {
-  absl::ReaderMutexLock lock(&mu_);
+  std::shared_lock lock(mu_);
   return revision_;
 }
 
 size_t Catalog::instance_count() const {
-  absl::ReaderMutexLock lock(&mu_);
+  std::shared_lock lock(mu_);
   return instance_count_;
 }
 

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -29,7 +30,6 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "catalog/clock.h"
 #include "catalog/journal.h"
 #include "catalog/lease_table.h"
@@ -167,18 +167,18 @@ class Catalog {
   WatchHub hub_;
 
   // The state below is written only by the committer thread, under mu_.
-  mutable absl::Mutex mu_;
+  mutable std::shared_mutex mu_;
   absl::flat_hash_map<ServiceKey, ServiceState> services_ ABSL_GUARDED_BY(mu_);
   uint64_t revision_ ABSL_GUARDED_BY(mu_) = 0;
   size_t instance_count_ ABSL_GUARDED_BY(mu_) = 0;
 
-  // The write queue, guarded by queue_mu_.
+  // The write queue.
   std::mutex queue_mu_;
   std::condition_variable queue_cv_;
-  std::vector<Op> queue_;     // guarded by queue_mu_
-  bool stopping_ = false;     // guarded by queue_mu_
-  bool sweep_now_ = false;    // guarded by queue_mu_
-  bool started_ = false;      // guarded by queue_mu_
+  std::vector<Op> queue_ ABSL_GUARDED_BY(queue_mu_);
+  bool stopping_ ABSL_GUARDED_BY(queue_mu_) = false;
+  bool sweep_now_ ABSL_GUARDED_BY(queue_mu_) = false;
+  bool started_ ABSL_GUARDED_BY(queue_mu_) = false;
   std::thread committer_;
 };
 

@@ -3,7 +3,7 @@
 namespace muster {
 
 LeaseId LeaseTable::Grant(const InstanceKey& key, std::chrono::seconds ttl) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard lock(mu_);
   LeaseId id = next_id_++;
   int64_t ttl_ns = std::chrono::nanoseconds(ttl).count();
   int64_t deadline = NowNs() + ttl_ns;
@@ -21,7 +21,7 @@ void LeaseTable::ResetDeadline(LeaseId id, Lease& lease) {
 }
 
 bool LeaseTable::Refresh(LeaseId id, std::chrono::seconds ttl) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard lock(mu_);
   auto it = leases_.find(id);
   if (it == leases_.end()) return false;
   it->second.ttl_ns = std::chrono::nanoseconds(ttl).count();
@@ -30,7 +30,7 @@ bool LeaseTable::Refresh(LeaseId id, std::chrono::seconds ttl) {
 }
 
 bool LeaseTable::Renew(LeaseId id) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard lock(mu_);
   auto it = leases_.find(id);
   if (it == leases_.end()) return false;
   ResetDeadline(id, it->second);
@@ -38,13 +38,13 @@ bool LeaseTable::Renew(LeaseId id) {
 }
 
 void LeaseTable::Revoke(LeaseId id) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard lock(mu_);
   leases_.erase(id);
 }
 
 std::vector<LeaseTable::Expired> LeaseTable::TakeExpired(size_t max) {
   std::vector<Expired> out;
-  absl::MutexLock lock(&mu_);
+  std::lock_guard lock(mu_);
   int64_t now = NowNs();
   while (!heap_.empty() && heap_.top().deadline_ns <= now && out.size() < max) {
     Entry top = heap_.top();
@@ -64,13 +64,13 @@ std::vector<LeaseTable::Expired> LeaseTable::TakeExpired(size_t max) {
 }
 
 std::optional<Clock::time_point> LeaseTable::NextDeadline() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard lock(mu_);
   if (heap_.empty()) return std::nullopt;
   return Clock::time_point(std::chrono::nanoseconds(heap_.top().deadline_ns));
 }
 
 size_t LeaseTable::size() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard lock(mu_);
   return leases_.size();
 }
 

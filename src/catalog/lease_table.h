@@ -14,13 +14,13 @@
 
 #include <chrono>
 #include <cstdint>
+#include <mutex>
 #include <optional>
 #include <queue>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
-#include "absl/synchronization/mutex.h"
 #include "catalog/clock.h"
 #include "core/instance.h"
 
@@ -78,7 +78,7 @@ class LeaseTable {
 
   const Clock* const clock_;
 
-  mutable absl::Mutex mu_;
+  mutable std::mutex mu_;
   LeaseId next_id_ ABSL_GUARDED_BY(mu_) = 1;
   absl::flat_hash_map<LeaseId, Lease> leases_ ABSL_GUARDED_BY(mu_);
   // Entries of revoked leases, or superseded by an earlier entry, stay until

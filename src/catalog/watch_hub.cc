@@ -19,7 +19,7 @@ std::string WatchHub::IndexKey(std::string_view ns, std::string_view service) {
 }
 
 void WatchHub::Reset(uint64_t revision) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard lock(mu_);
   history_.clear();
   first_revision_ = revision + 1;
   last_revision_ = revision;
@@ -30,7 +30,7 @@ void WatchHub::Publish(std::vector<Event> events) {
   // Keys touched, to find the subscribers after the history is updated.
   std::vector<std::string> keys;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard lock(mu_);
     for (Event& e : events) {
       keys.push_back(IndexKey(e.instance->ns, e.instance->service));
       keys.push_back(IndexKey(e.instance->ns, ""));
@@ -47,7 +47,7 @@ void WatchHub::Publish(std::vector<Event> events) {
   keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
   std::vector<std::shared_ptr<Subscriber>> to_notify;
   {
-    absl::MutexLock lock(&subs_mu_);
+    std::lock_guard lock(subs_mu_);
     for (const std::string& key : keys) {
       auto it = by_key_.find(key);
       if (it == by_key_.end()) continue;
@@ -59,7 +59,7 @@ void WatchHub::Publish(std::vector<Event> events) {
 
 WatchHub::ReadResult WatchHub::Read(uint64_t from, const WatchFilter& filter, size_t max) const {
   ReadResult out;
-  absl::MutexLock lock(&mu_);
+  std::lock_guard lock(mu_);
   if (from < first_revision_) {
     out.compacted = true;
     out.next = from;
@@ -75,18 +75,18 @@ WatchHub::ReadResult WatchHub::Read(uint64_t from, const WatchFilter& filter, si
 }
 
 uint64_t WatchHub::last_revision() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard lock(mu_);
   return last_revision_;
 }
 
 uint64_t WatchHub::oldest_retained() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard lock(mu_);
   return first_revision_;
 }
 
 WatchHub::SubscriptionId WatchHub::Subscribe(const WatchFilter& filter,
                                              std::function<void()> notify) {
-  absl::MutexLock lock(&subs_mu_);
+  std::lock_guard lock(subs_mu_);
   SubscriptionId id = next_subscription_++;
   subscribers_.emplace(id, std::make_shared<Subscriber>(Subscriber{filter, std::move(notify)}));
   if (filter.services.empty()) {
@@ -98,7 +98,7 @@ WatchHub::SubscriptionId WatchHub::Subscribe(const WatchFilter& filter,
 }
 
 void WatchHub::Unsubscribe(SubscriptionId id) {
-  absl::MutexLock lock(&subs_mu_);
+  std::lock_guard lock(subs_mu_);
   auto it = subscribers_.find(id);
   if (it == subscribers_.end()) return;
   const WatchFilter& f = it->second->filter;
@@ -119,14 +119,14 @@ void WatchHub::Unsubscribe(SubscriptionId id) {
 void WatchHub::NotifyAll() {
   std::vector<std::shared_ptr<Subscriber>> all;
   {
-    absl::MutexLock lock(&subs_mu_);
+    std::lock_guard lock(subs_mu_);
     for (auto& [id, s] : subscribers_) all.push_back(s);
   }
   for (const auto& s : all) s->notify();
 }
 
 size_t WatchHub::subscriber_count() const {
-  absl::MutexLock lock(&subs_mu_);
+  std::lock_guard lock(subs_mu_);
   return subscribers_.size();
 }
 

@@ -16,13 +16,13 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
-#include "absl/synchronization/mutex.h"
 #include "catalog/event.h"
 
 namespace muster {
@@ -80,12 +80,12 @@ class WatchHub {
 
   const size_t history_limit_;
 
-  mutable absl::Mutex mu_;
+  mutable std::mutex mu_;
   std::deque<Event> history_ ABSL_GUARDED_BY(mu_);
   uint64_t first_revision_ ABSL_GUARDED_BY(mu_) = 1;  // revision of history_.front()
   uint64_t last_revision_ ABSL_GUARDED_BY(mu_) = 0;
 
-  mutable absl::Mutex subs_mu_ ABSL_ACQUIRED_AFTER(mu_);
+  mutable std::mutex subs_mu_ ABSL_ACQUIRED_AFTER(mu_);
   SubscriptionId next_subscription_ ABSL_GUARDED_BY(subs_mu_) = 1;
   absl::flat_hash_map<SubscriptionId, std::shared_ptr<Subscriber>> subscribers_
       ABSL_GUARDED_BY(subs_mu_);

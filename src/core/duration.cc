@@ -1,5 +1,6 @@
 #include "core/duration.h"
 
+#include <charconv>
 #include <cmath>
 
 #include "core/strings.h"
@@ -22,7 +23,9 @@ absl::StatusOr<std::chrono::milliseconds> ParseDuration(std::string_view text) {
       ++i;
     }
     if (i == start) return bad();
-    double value = std::stod(std::string(text.substr(start, i - start)));
+    double value = 0;
+    auto [end, ec] = std::from_chars(text.data() + start, text.data() + i, value);
+    if (ec != std::errc() || end != text.data() + i) return bad();
     size_t unit_start = i;
     while (i < text.size() && ((text[i] >= 'a' && text[i] <= 'z') || text[i] == 'u')) ++i;
     std::string_view unit = text.substr(unit_start, i - unit_start);

@@ -180,7 +180,7 @@ awaitable<Response> ApiHandler::List(const Target& t, const std::string& ns) {
     std::chrono::milliseconds wait = config_.default_wait;
     if (auto w = t.Param("wait")) {
       auto parsed = ParseDuration(*w);
-      if (!parsed.ok()) co_return ErrorResponse(parsed.status());
+      if (!parsed.ok()) co_return BadArgument(StrCat("wait: ", MessageOf(parsed.status())));
       if (*parsed > config_.max_wait) {
         co_return BadArgument(
             StrCat("wait is over the maximum of ", FormatDuration(config_.max_wait)));
