@@ -8,6 +8,8 @@ BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS = -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
 ARGS ?=
+# ccache hits across clones in different directories (CI builds a fresh clone).
+export CCACHE_BASEDIR := $(CURDIR)
 
 .PHONY: all deps build run test test-sanitize test-asan test-tsan bench clean
 
