@@ -43,7 +43,7 @@ test-asan: deps build-asan/build.ninja
 
 test-tsan: deps build-tsan/build.ninja
 	@cmake --build build-tsan -j $(JOBS)
-	cd build-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	cd build-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$(CURDIR)/tests/tsan.supp \
 	  ctest --output-on-failure -j $(JOBS) --timeout 900
 
 test-sanitize: test-asan test-tsan

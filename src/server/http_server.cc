@@ -15,7 +15,11 @@ constexpr size_t kHeaderLimit = 16 * 1024;
 }  // namespace
 
 HttpServer::HttpServer(const ServerConfig& config, Catalog& catalog)
-    : config_(config), api_(config, catalog), acceptor_(ioc_), signals_(ioc_, SIGINT, SIGTERM) {}
+    : config_(config),
+      api_(config, catalog),
+      control_(asio::make_strand(ioc_)),
+      acceptor_(control_),
+      signals_(control_, SIGINT, SIGTERM) {}
 
 HttpServer::~HttpServer() = default;
 
@@ -46,7 +50,7 @@ void HttpServer::Run(unsigned threads) {
     spdlog::info("signal {}: shutting down", signal);
     Shutdown();
   });
-  asio::co_spawn(ioc_, Accept(), asio::detached);
+  asio::co_spawn(control_, Accept(), asio::detached);
   std::vector<std::thread> pool;
   for (unsigned i = 1; i < threads; ++i) pool.emplace_back([this] { ioc_.run(); });
   ioc_.run();
@@ -54,7 +58,7 @@ void HttpServer::Run(unsigned threads) {
 }
 
 void HttpServer::Shutdown() {
-  asio::post(ioc_, [this] {
+  asio::post(control_, [this] {
     if (shutting_down_.exchange(true)) return;
     boost::system::error_code ignored;
     acceptor_.close(ignored);

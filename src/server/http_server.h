@@ -43,6 +43,9 @@ class HttpServer {
   const ServerConfig& config_;
   ApiHandler api_;
   asio::io_context ioc_;
+  // The acceptor, the signal set and the shutdown steps run on this strand, so
+  // closing the acceptor never races an accept completing on another thread.
+  asio::strand<asio::io_context::executor_type> control_;
   asio::ip::tcp::acceptor acceptor_;
   asio::signal_set signals_;
   // Requests read and not yet answered (watches included).
