@@ -63,12 +63,6 @@ std::vector<LeaseTable::Expired> LeaseTable::TakeExpired(size_t max) {
   return out;
 }
 
-std::optional<Clock::time_point> LeaseTable::NextDeadline() const {
-  std::lock_guard lock(mu_);
-  if (heap_.empty()) return std::nullopt;
-  return Clock::time_point(std::chrono::nanoseconds(heap_.top().deadline_ns));
-}
-
 size_t LeaseTable::size() const {
   std::lock_guard lock(mu_);
   return leases_.size();

@@ -15,7 +15,6 @@
 #include <chrono>
 #include <cstdint>
 #include <mutex>
-#include <optional>
 #include <queue>
 #include <vector>
 
@@ -52,9 +51,6 @@ class LeaseTable {
   };
   // Removes and returns up to `max` leases whose deadline has passed.
   std::vector<Expired> TakeExpired(size_t max);
-
-  // The earliest deadline any entry may fire at, if any lease exists.
-  std::optional<Clock::time_point> NextDeadline() const;
 
   size_t size() const;
 

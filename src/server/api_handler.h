@@ -23,7 +23,6 @@ class ApiHandler {
 
   // Makes waiting requests (blocking queries, watches) finish now.
   void BeginShutdown();
-  bool stopping() const { return stopping_.load(); }
 
  private:
   awaitable<Response> Register(const Request& req, const Target& t, const std::string& ns);

@@ -55,9 +55,9 @@ awaitable<Response> ApiHandler::GeeRpc(const Request& req) {
   const std::string& service = config_.geerpc_service;
   if (req.method() == http::verb::get) {
     std::vector<std::string> alive;
-    ListFilter enabled;
-    enabled.healthy_only = true;
-    for (const auto& in : catalog_.List(ns, service, enabled).instances) {
+    ListFilter listed;
+    listed.healthy_only = true;
+    for (const auto& in : catalog_.List(ns, service, listed).instances) {
       auto it = in->metadata.find(std::string(kAddrKey));
       alive.push_back(it != in->metadata.end() ? it->second : in->address);
     }

@@ -89,15 +89,5 @@ TEST_F(LeaseTableTest, TakeExpiredIsBoundedAndOrdered) {
   EXPECT_EQ(table_.TakeExpired(10).size(), 3u);
 }
 
-// NextDeadline reports the earliest deadline.
-TEST_F(LeaseTableTest, NextDeadlineIsEarliest) {
-  EXPECT_FALSE(table_.NextDeadline().has_value());
-  auto start = clock_.Now();
-  table_.Grant(key_, seconds(30));
-  table_.Grant(InstanceKey{"default", "s", "x"}, seconds(10));
-  ASSERT_TRUE(table_.NextDeadline().has_value());
-  EXPECT_EQ(*table_.NextDeadline() - start, seconds(10));
-}
-
 }  // namespace
 }  // namespace muster
