@@ -34,7 +34,7 @@
 #include "catalog/journal.h"
 #include "catalog/lease_table.h"
 #include "catalog/watch_hub.h"
-#include "core/instance.h"
+#include "muster/instance.h"
 #include "core/limits.h"
 
 namespace muster {

@@ -5,7 +5,7 @@
 #include <memory>
 #include <string_view>
 
-#include "core/instance.h"
+#include "muster/instance.h"
 
 namespace muster {
 

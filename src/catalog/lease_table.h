@@ -21,7 +21,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "catalog/clock.h"
-#include "core/instance.h"
+#include "muster/instance.h"
 
 namespace muster {
 

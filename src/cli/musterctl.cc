@@ -37,7 +37,7 @@
 #include "absl/status/statusor.h"
 #include "client/http_client.h"
 #include "core/duration.h"
-#include "core/instance.h"
+#include "muster/instance.h"
 #include "core/json_codec.h"
 #include "core/strings.h"
 

@@ -9,7 +9,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "core/instance.h"
+#include "muster/instance.h"
 #include "core/limits.h"
 
 namespace muster {

@@ -15,7 +15,7 @@
 
 #include "absl/status/statusor.h"
 #include "client/http_client.h"
-#include "core/instance.h"
+#include "muster/instance.h"
 
 namespace muster::testing {
 

@@ -1,4 +1,4 @@
-#include "core/instance.h"
+#include "muster/instance.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,5 @@
-// The instance model shared by the registry server, the CLI and the SDK.
+// The instance model: what a service instance is, as the registry stores it
+// and the SDK hands it out. Shared by musterd, musterctl and libmuster.
 #pragma once
 
 #include <cstdint>
