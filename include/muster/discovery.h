@@ -1,0 +1,73 @@
+// muster::Discovery: a client-side cache of the instances of the services an
+// application calls, fed by registry subscriptions (no polling), served even
+// when the registry is unreachable, with a balancer per service.
+//
+// Example:
+//   muster::Discovery discovery(registry.get(), {.balancer = "round_robin"});
+//   auto picked = discovery.Pick({.service = "orders"});
+//   if (picked.ok()) Send(picked->instance().address);
+//
+// Thread-safe. Pick on a service already followed takes no global lock: it
+// reads an immutable snapshot published by the subscription thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "muster/balancer.h"
+#include "muster/registry.h"
+
+namespace muster {
+
+struct DiscoveryOptions {
+  std::string balancer = "round_robin";  // a NewBalancer policy name
+  BalancerOptions balancer_options;
+  // How long the first use of a service waits for its first list.
+  std::chrono::milliseconds first_list_timeout = std::chrono::seconds(5);
+  // Protect threshold (as Nacos): when the share of healthy instances falls
+  // below it, hand out every known instance rather than overload the few.
+  // 0 turns it off.
+  double protect_threshold = 0.0;
+};
+
+// What the cache holds for one service.
+struct ServiceSnapshot {
+  InstanceList instances;          // every known instance of the service
+  InstanceList healthy;            // those handed out (enabled, not critical), or all when protected
+  uint64_t revision = 0;           // registry revision of the last update
+  bool stale = false;              // the registry is unreachable; this is the last known list
+  std::chrono::steady_clock::time_point updated_at;  // last update from the registry
+  std::chrono::steady_clock::time_point stale_since; // when it became unreachable (if stale)
+  bool protected_mode = false;     // the protect threshold is in force
+};
+
+class Discovery {
+ public:
+  // `registry` must outlive the Discovery.
+  Discovery(Registry* registry, DiscoveryOptions options);
+  ~Discovery();
+  Discovery(const Discovery&) = delete;
+  Discovery& operator=(const Discovery&) = delete;
+
+  // The cached view of a service, subscribing on first use (waiting up to
+  // first_list_timeout for the first list: Unavailable if none came).
+  absl::StatusOr<std::shared_ptr<const ServiceSnapshot>> Get(const ServiceQuery& query);
+
+  // Picks an instance of the service with its balancer.
+  absl::StatusOr<Picked> Pick(const ServiceQuery& query, const PickRequest& request = {});
+
+  // Reports the end of a call on a picked instance (for least_request).
+  void Done(const ServiceQuery& query, const Picked& picked, bool success);
+
+  // Stops following a service.
+  void Forget(const ServiceQuery& query);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace muster

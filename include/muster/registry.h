@@ -1,0 +1,140 @@
+// muster::Registry: the one interface every registry backend implements —
+// in-process memory, musterd over HTTP, and (later) etcd and Consul.
+//
+// Example:
+//   auto registry = muster::NewMusterRegistry({.addresses = {"127.0.0.1:8470"}});
+//   muster::Instance me;
+//   me.service = "orders"; me.id = "orders-1"; me.address = "10.0.0.5:9000";
+//   auto stored = (*registry)->Register(me, muster::CallOptions{});
+//   auto list = (*registry)->ListServices({.service = "orders"}, muster::CallOptions{});
+//
+// Errors come back as absl::Status values with canonical codes, never as
+// exceptions or crashes: NotFound (unknown instance: register again),
+// InvalidArgument (bad input), Unavailable (registry unreachable: retry),
+// DeadlineExceeded (the call's timeout passed), FailedPrecondition (closed).
+//
+// A Registry is safe for concurrent use from multiple threads.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "muster/instance.h"
+
+namespace muster {
+
+// Per-call settings. Every call is bounded by its timeout.
+struct CallOptions {
+  std::chrono::milliseconds timeout = std::chrono::seconds(5);
+};
+
+// Which instances a list or subscription is about.
+struct ServiceQuery {
+  std::string ns{kDefaultNamespace};
+  std::string service;
+  std::string version;  // empty: every version
+
+  friend bool operator==(const ServiceQuery&, const ServiceQuery&) = default;
+};
+
+// A list answer: the instances (sorted by id) and the registry revision it reflects.
+struct ServiceList {
+  uint64_t revision = 0;
+  std::vector<Instance> instances;
+};
+
+enum class ChangeType { kRegistered, kUpdated, kDeregistered, kExpired };
+
+// One change to one instance; for kDeregistered/kExpired, `instance` is its last state.
+struct Change {
+  uint64_t revision = 0;
+  ChangeType type = ChangeType::kRegistered;
+  Instance instance;
+};
+
+// What a subscription delivers. The first update of a subscription is a
+// snapshot; then changes, in revision order, without gaps or duplicates.
+// Whenever the backend cannot guarantee that (a reconnect after the history
+// moved on), it delivers a fresh snapshot. While the registry is unreachable it
+// delivers one update with a non-OK `status` (and no instances): keep what you
+// have; the next snapshot or change means it is reachable again.
+struct WatchUpdate {
+  absl::Status status;
+  bool snapshot = false;
+  uint64_t revision = 0;            // the revision this update brings the subscriber to
+  std::vector<Instance> instances;  // snapshot: the full list matching the query
+  std::vector<Change> changes;      // otherwise: the changes, oldest first
+};
+
+// Runs on a backend thread, one update at a time per subscription; it must not
+// block for long and must not call Unsubscribe for its own subscription.
+using WatchCallback = std::function<void(const WatchUpdate&)>;
+
+using SubscriptionId = uint64_t;
+
+class Registry {
+ public:
+  virtual ~Registry() = default;
+  Registry(const Registry&) = delete;
+  Registry& operator=(const Registry&) = delete;
+
+  // Registers or updates an instance (idempotent) and returns it as stored,
+  // with its revisions. Renews its lease.
+  virtual absl::StatusOr<Instance> Register(const Instance& instance,
+                                            const CallOptions& options) = 0;
+
+  // Removes an instance. NotFound when it is not registered.
+  virtual absl::Status Deregister(const InstanceKey& key, const CallOptions& options) = 0;
+
+  // Heartbeat: renews the instance's lease. NotFound when the instance is not
+  // registered (any more): the caller should register again.
+  virtual absl::Status UpdateService(const InstanceKey& key, const CallOptions& options) = 0;
+
+  // The instances of a service (of one version when query.version is set).
+  // An unknown service is an empty list, not an error.
+  virtual absl::StatusOr<ServiceList> ListServices(const ServiceQuery& query,
+                                                   const CallOptions& options) = 0;
+
+  // Follows a service: `callback` gets a snapshot, then every change (see
+  // WatchUpdate). Keeps following across registry outages until Unsubscribe.
+  virtual absl::StatusOr<SubscriptionId> Subscribe(const ServiceQuery& query,
+                                                   WatchCallback callback) = 0;
+
+  // Stops a subscription; once it returns, its callback is not running and
+  // will not run again. Unknown ids are ignored.
+  virtual void Unsubscribe(SubscriptionId id) = 0;
+
+  // Ends every subscription and releases connections. Later calls fail with
+  // FailedPrecondition. Called by the destructor too.
+  virtual void Close() = 0;
+
+ protected:
+  Registry() = default;
+};
+
+// In-process registry with musterd's semantics (TTL leases, revisions,
+// watch), for tests and single-process applications.
+struct MemoryRegistryOptions {
+  // How often lapsed leases are looked for.
+  std::chrono::milliseconds sweep_interval = std::chrono::milliseconds(100);
+};
+std::unique_ptr<Registry> NewMemoryRegistry(const MemoryRegistryOptions& options = {});
+
+// A registry that talks to musterd over HTTP: keep-alive connections, SSE for
+// subscriptions, and idempotent calls retried with backoff across addresses.
+struct MusterRegistryOptions {
+  std::vector<std::string> addresses;  // host:port of musterd nodes, tried in order
+  int max_attempts = 3;                // per idempotent call, across addresses
+  std::chrono::milliseconds initial_backoff = std::chrono::milliseconds(50);
+  std::chrono::milliseconds max_backoff = std::chrono::seconds(2);
+  size_t max_idle_connections = 8;  // kept per address
+};
+absl::StatusOr<std::unique_ptr<Registry>> NewMusterRegistry(const MusterRegistryOptions& options);
+
+}  // namespace muster
