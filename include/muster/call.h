@@ -35,6 +35,9 @@ struct CallPolicy {
   std::chrono::milliseconds max_ejection = std::chrono::seconds(60);
   // Never eject more than this share of a service's instances.
   double max_ejected_share = 0.5;
+  // The time source for ejection, injectable for tests. Default (empty):
+  // std::chrono::steady_clock::now.
+  std::function<std::chrono::steady_clock::time_point()> now;
 };
 
 class Caller {

@@ -35,7 +35,7 @@ struct DiscoveryOptions {
 
 // What the cache holds for one service.
 struct ServiceSnapshot {
-  InstanceList instances;          // every known instance of the service
+  InstanceList instances;          // every known instance of the service, sorted by id
   InstanceList healthy;            // those handed out (enabled, not critical), or all when protected
   uint64_t revision = 0;           // registry revision of the last update
   bool stale = false;              // the registry is unreachable; this is the last known list

@@ -1,0 +1,373 @@
+// muster::Discovery: one Entry per followed ServiceQuery, fed by a registry
+// subscription, with an immutable ServiceSnapshot and a Balancer.
+//
+// Who runs what:
+//   - Application threads call Get, Pick, Done and Forget. The first use of a
+//     service creates its Entry and subscribes (serialized by create_mu_), then
+//     waits on the Entry's condition variable for the first list.
+//   - The registry backend's thread runs OnUpdate, one update at a time per
+//     subscription: it applies the snapshot or changes to the Entry's instance
+//     map, gives the balancer the new `healthy` list, then publishes a new
+//     immutable ServiceSnapshot and wakes the waiters. A non-OK update only
+//     republishes the last snapshot marked stale.
+//   - Pick and Done on a followed service take no lock shared between threads
+//     and write no shared memory: each thread keeps its own reference to the
+//     (immutable) map of entries, through a control block of its own, and
+//     checks it against entries_version, an atomic that changes only when a
+//     service is followed or forgotten. The balancer's Pick works the same
+//     way. Get reads the snapshot under the Entry's own mutex.
+//
+// Retention: a thread's cache keeps the map it last saw (and so forgotten
+// entries, or the entries of a destroyed Discovery) alive until the thread
+// refreshes that slot or exits; at most kThreadSlots maps per thread.
+#include "muster/discovery.h"
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "core/strings.h"
+
+namespace muster {
+namespace {
+
+using SteadyTime = std::chrono::steady_clock::time_point;
+
+struct QueryHash {
+  size_t operator()(const ServiceQuery& q) const {
+    std::hash<std::string> h;
+    size_t seed = h(q.ns);
+    seed ^= h(q.service) + 0x9e3779b97f4a7c15ULL + (seed << 6) + (seed >> 2);
+    seed ^= h(q.version) + 0x9e3779b97f4a7c15ULL + (seed << 6) + (seed >> 2);
+    return seed;
+  }
+};
+
+// "orders" or "orders@1.2" (namespace shown when not the default).
+std::string Describe(const ServiceQuery& q) {
+  std::string out = q.ns == kDefaultNamespace ? q.service : StrCat(q.ns, "/", q.service);
+  if (!q.version.empty()) StrAppend(&out, "@", q.version);
+  return out;
+}
+
+// The followed state of one service.
+struct Entry {
+  Entry(ServiceQuery q, std::unique_ptr<Balancer> b) : query(std::move(q)), balancer(std::move(b)) {}
+
+  // Constant after construction.
+  const ServiceQuery query;
+  const std::unique_ptr<Balancer> balancer;
+  // Set before the Entry is published in the map; read by Forget and
+  // ~Discovery (under create_mu_).
+  SubscriptionId subscription = 0;
+
+  // True once the first list has been applied and given to the balancer;
+  // never cleared. Lets Pick skip the Entry's mutex.
+  std::atomic<bool> ready{false};
+
+  // Serializes updates (the backend delivers them one at a time already; this
+  // makes the ordering explicit and keeps the map safe from a racing
+  // re-delivery on another thread).
+  std::mutex update_mu;
+  // Every known instance by id (sorted, so snapshots come out sorted).
+  std::map<std::string, Instance> by_id ABSL_GUARDED_BY(update_mu);
+
+  // What Get and the first-list waiters see.
+  std::mutex mu;
+  std::condition_variable changed;
+  std::shared_ptr<const ServiceSnapshot> snapshot ABSL_GUARDED_BY(mu);  // null until the first list
+  absl::Status error ABSL_GUARDED_BY(mu);  // the last failure, cleared by a good update
+  bool closed ABSL_GUARDED_BY(mu) = false;  // forgotten or Discovery destroyed
+};
+
+using EntryMap = std::unordered_map<ServiceQuery, std::shared_ptr<Entry>, QueryHash>;
+
+// A thread's copy of one Discovery's entry map. A few slots, so that a thread
+// using several Discovery objects does not thrash.
+struct ThreadSlot {
+  uint64_t owner = 0;    // Discovery::Impl::id; 0: free
+  uint64_t version = 0;  // entries_version the map was copied at
+  std::shared_ptr<const EntryMap> map;
+};
+constexpr size_t kThreadSlots = 4;
+struct ThreadCache {
+  std::array<ThreadSlot, kThreadSlots> slots;
+  size_t next_victim = 0;
+};
+thread_local ThreadCache thread_cache;
+
+std::atomic<uint64_t> next_discovery_id{1};
+
+bool Matches(const ServiceQuery& q, const Instance& in) {
+  return q.version.empty() || in.version == q.version;
+}
+
+}  // namespace
+
+struct Discovery::Impl {
+  Impl(Registry* r, DiscoveryOptions o)
+      : registry(r), options(std::move(o)), id(next_discovery_id.fetch_add(1)) {}
+
+  // Constant after construction.
+  Registry* const registry;
+  const DiscoveryOptions options;
+  const uint64_t id;  // tells this Discovery's thread-cache slots apart
+
+  // Serializes following and forgetting services (Subscribe and Unsubscribe
+  // run under it, never under entries_mu_, so a slow backend does not block
+  // the threads that only refresh their copy of the map).
+  std::mutex create_mu;
+
+  // The published map of entries: replaced (copy on write), never modified.
+  std::mutex entries_mu;
+  std::shared_ptr<const EntryMap> entries ABSL_GUARDED_BY(entries_mu) =
+      std::make_shared<const EntryMap>();
+  // Raised under entries_mu whenever `entries` is replaced.
+  std::atomic<uint64_t> entries_version{1};
+
+  // The entry of `query` if followed, from this thread's copy of the map.
+  std::shared_ptr<Entry> Lookup(const ServiceQuery& query) {
+    const uint64_t version = entries_version.load(std::memory_order_acquire);
+    ThreadCache& cache = thread_cache;
+    ThreadSlot* slot = nullptr;
+    for (ThreadSlot& s : cache.slots) {
+      if (s.owner == id) {
+        slot = &s;
+        break;
+      }
+    }
+    if (slot == nullptr) {
+      slot = &cache.slots[cache.next_victim];
+      cache.next_victim = (cache.next_victim + 1) % kThreadSlots;
+      slot->owner = id;
+      slot->version = 0;
+    }
+    if (slot->version != version) {
+      std::shared_ptr<const EntryMap> current;
+      {
+        std::lock_guard lock(entries_mu);
+        current = entries;
+        slot->version = entries_version.load(std::memory_order_relaxed);
+      }
+      // The slot owns the map through a control block of its own, so that
+      // the reference counts a Pick touches are this thread's alone (copies
+      // of the shared map's or entry's shared_ptr would make every Pick on
+      // every thread increment the same counters).
+      auto holder = std::make_shared<std::shared_ptr<const EntryMap>>(std::move(current));
+      slot->map = std::shared_ptr<const EntryMap>(holder, holder->get());
+    }
+    auto it = slot->map->find(query);
+    if (it == slot->map->end()) return nullptr;
+    // Keeps the map, hence the entry, alive through the slot's control block.
+    return std::shared_ptr<Entry>(slot->map, it->second.get());
+  }
+
+  // The entry of `query`, following the service first if needed.
+  absl::StatusOr<std::shared_ptr<Entry>> Follow(const ServiceQuery& query) {
+    if (query.service.empty()) return absl::InvalidArgumentError("no service given");
+    if (auto e = Lookup(query)) return e;
+    std::lock_guard create(create_mu);
+    {
+      std::lock_guard lock(entries_mu);
+      auto it = entries->find(query);
+      if (it != entries->end()) return it->second;
+    }
+    auto balancer = NewBalancer(options.balancer, options.balancer_options);
+    if (!balancer.ok()) return balancer.status();
+    auto entry = std::make_shared<Entry>(query, *std::move(balancer));
+    // The callback may run until Unsubscribe returns; Forget and ~Discovery
+    // call it before the Entry or the Impl can go away.
+    auto sub = registry->Subscribe(query, [this, entry](const WatchUpdate& u) { OnUpdate(*entry, u); });
+    if (!sub.ok()) {
+      return absl::Status(sub.status().code(),
+                          StrCat("following ", Describe(query), ": ", MessageOf(sub.status())));
+    }
+    entry->subscription = *sub;
+    std::lock_guard lock(entries_mu);
+    auto next = std::make_shared<EntryMap>(*entries);
+    next->emplace(query, entry);
+    entries = std::move(next);
+    entries_version.fetch_add(1, std::memory_order_release);
+    return entry;
+  }
+
+  // Waits for the first list of `entry`: up to first_list_timeout, or until
+  // the backend reports the registry unreachable (then fails at once; the
+  // subscription keeps trying and a later call succeeds once a list came).
+  absl::StatusOr<std::shared_ptr<const ServiceSnapshot>> WaitForList(Entry& entry) {
+    std::unique_lock lock(entry.mu);
+    const auto deadline = std::chrono::steady_clock::now() + options.first_list_timeout;
+    entry.changed.wait_until(lock, deadline, [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+      return entry.snapshot != nullptr || !entry.error.ok() || entry.closed;
+    });
+    if (entry.snapshot != nullptr) return entry.snapshot;
+    if (entry.closed) {
+      return absl::CancelledError(
+          StrCat("stopped following ", Describe(entry.query), " before its first list"));
+    }
+    if (!entry.error.ok()) {
+      return absl::UnavailableError(
+          StrCat("no list of ", Describe(entry.query), " yet: ", MessageOf(entry.error)));
+    }
+    return absl::UnavailableError(StrCat("no list of ", Describe(entry.query), " within ",
+                                         options.first_list_timeout.count(), " ms"));
+  }
+
+  // Runs on the backend's subscription thread.
+  void OnUpdate(Entry& entry, const WatchUpdate& update) {
+    std::lock_guard apply(entry.update_mu);
+    const SteadyTime now = std::chrono::steady_clock::now();
+    if (!update.status.ok()) {
+      std::lock_guard lock(entry.mu);
+      entry.error = update.status;
+      if (entry.snapshot != nullptr && !entry.snapshot->stale) {
+        auto stale = std::make_shared<ServiceSnapshot>(*entry.snapshot);
+        stale->stale = true;
+        stale->stale_since = now;
+        entry.snapshot = std::move(stale);
+      }
+      entry.changed.notify_all();
+      return;
+    }
+
+    uint64_t revision = update.revision;
+    if (update.snapshot) {
+      entry.by_id.clear();
+      for (const Instance& in : update.instances) {
+        if (Matches(entry.query, in)) entry.by_id.insert_or_assign(in.id, in);
+      }
+    } else {
+      for (const Change& c : update.changes) {
+        revision = std::max(revision, c.revision);
+        const bool present = c.type == ChangeType::kRegistered || c.type == ChangeType::kUpdated;
+        if (present && Matches(entry.query, c.instance)) {
+          entry.by_id.insert_or_assign(c.instance.id, c.instance);
+        } else {
+          entry.by_id.erase(c.instance.id);
+        }
+      }
+    }
+    if (!update.snapshot && revision == 0) {
+      std::lock_guard lock(entry.mu);
+      if (entry.snapshot != nullptr) revision = entry.snapshot->revision;
+    }
+
+    auto snapshot = BuildSnapshot(entry, revision, now);
+    entry.balancer->Update(snapshot->healthy);
+    std::lock_guard lock(entry.mu);
+    entry.snapshot = std::move(snapshot);
+    entry.error = absl::OkStatus();
+    entry.ready.store(true, std::memory_order_release);
+    entry.changed.notify_all();
+  }
+
+  std::shared_ptr<const ServiceSnapshot> BuildSnapshot(Entry& entry, uint64_t revision,
+                                                       SteadyTime now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(entry.update_mu) {
+    auto all = std::make_shared<std::vector<Instance>>();
+    auto healthy = std::make_shared<std::vector<Instance>>();
+    all->reserve(entry.by_id.size());
+    size_t enabled = 0;
+    for (const auto& [instance_id, in] : entry.by_id) {
+      all->push_back(in);
+      if (in.status != InstanceStatus::kEnabled) continue;
+      ++enabled;
+      if (in.health != Health::kCritical) healthy->push_back(in);
+    }
+    auto s = std::make_shared<ServiceSnapshot>();
+    s->revision = revision;
+    s->updated_at = now;
+    // Protect threshold (as Nacos), over the enabled instances: a disabled
+    // instance was taken out on purpose and is never handed out.
+    const double threshold = options.protect_threshold;
+    if (threshold > 0 && enabled > 0 &&
+        static_cast<double>(healthy->size()) < threshold * static_cast<double>(enabled)) {
+      healthy->clear();
+      for (const Instance& in : *all) {
+        if (in.status == InstanceStatus::kEnabled) healthy->push_back(in);
+      }
+      s->protected_mode = true;
+    }
+    s->instances = std::move(all);
+    s->healthy = std::move(healthy);
+    return s;
+  }
+
+  // Stops following: the entry leaves the map, its subscription ends and its
+  // waiters wake.
+  static void Close(Registry* registry, Entry& entry) {
+    registry->Unsubscribe(entry.subscription);
+    std::lock_guard lock(entry.mu);
+    entry.closed = true;
+    entry.changed.notify_all();
+  }
+};
+
+Discovery::Discovery(Registry* registry, DiscoveryOptions options)
+    : impl_(std::make_unique<Impl>(registry, std::move(options))) {}
+
+Discovery::~Discovery() {
+  std::lock_guard create(impl_->create_mu);
+  std::shared_ptr<const EntryMap> all;
+  {
+    std::lock_guard lock(impl_->entries_mu);
+    all = std::move(impl_->entries);
+    impl_->entries = std::make_shared<const EntryMap>();
+    impl_->entries_version.fetch_add(1, std::memory_order_release);
+  }
+  for (const auto& [query, entry] : *all) Impl::Close(impl_->registry, *entry);
+}
+
+absl::StatusOr<std::shared_ptr<const ServiceSnapshot>> Discovery::Get(const ServiceQuery& query) {
+  auto entry = impl_->Follow(query);
+  if (!entry.ok()) return entry.status();
+  return impl_->WaitForList(**entry);
+}
+
+absl::StatusOr<Picked> Discovery::Pick(const ServiceQuery& query, const PickRequest& request) {
+  std::shared_ptr<Entry> entry = impl_->Lookup(query);
+  if (entry == nullptr || !entry->ready.load(std::memory_order_acquire)) {
+    auto followed = impl_->Follow(query);
+    if (!followed.ok()) return followed.status();
+    if (auto list = impl_->WaitForList(**followed); !list.ok()) return list.status();
+    entry = *std::move(followed);
+  }
+  auto picked = entry->balancer->Pick(request);
+  if (!picked.ok()) {
+    return absl::Status(picked.status().code(),
+                        StrCat(Describe(query), ": ", MessageOf(picked.status())));
+  }
+  return picked;
+}
+
+void Discovery::Done(const ServiceQuery& query, const Picked& picked, bool success) {
+  if (auto entry = impl_->Lookup(query)) entry->balancer->Done(picked, success);
+}
+
+void Discovery::Forget(const ServiceQuery& query) {
+  std::lock_guard create(impl_->create_mu);
+  std::shared_ptr<Entry> entry;
+  {
+    std::lock_guard lock(impl_->entries_mu);
+    auto it = impl_->entries->find(query);
+    if (it == impl_->entries->end()) return;
+    entry = it->second;
+    auto next = std::make_shared<EntryMap>(*impl_->entries);
+    next->erase(query);
+    impl_->entries = std::move(next);
+    impl_->entries_version.fetch_add(1, std::memory_order_release);
+  }
+  Impl::Close(impl_->registry, *entry);
+}
+
+}  // namespace muster

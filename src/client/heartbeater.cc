@@ -1,0 +1,144 @@
+// muster::Heartbeater: one thread per Heartbeater that renews the instance's
+// lease every ttl * fraction, registers it again after a NotFound, and backs
+// off exponentially while the registry fails.
+//
+// Who runs what:
+//   - Start and Stop run on the caller's thread (serialized by lifecycle_mu):
+//     Start makes the first registration itself and starts the thread; Stop
+//     wakes it through the condition variable, joins it, then deregisters.
+//   - The heartbeat thread (Loop) makes every later call to the registry.
+//   - stats() may be called from any thread.
+#include "muster/heartbeater.h"
+
+#include <algorithm>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "core/strings.h"
+
+namespace muster {
+
+struct Heartbeater::Impl {
+  Impl(Registry* r, Instance in, HeartbeaterOptions o)
+      : registry(r), instance(std::move(in)), key(KeyOf(instance)), options(std::move(o)) {}
+
+  // Constant after construction.
+  Registry* const registry;
+  const Instance instance;
+  const InstanceKey key;
+  const HeartbeaterOptions options;
+
+  // Serializes Start and Stop; guards the lifecycle flags and the thread.
+  std::mutex lifecycle_mu;
+  bool started ABSL_GUARDED_BY(lifecycle_mu) = false;
+  bool stopped ABSL_GUARDED_BY(lifecycle_mu) = false;
+  std::thread thread ABSL_GUARDED_BY(lifecycle_mu);
+
+  // Shared with the heartbeat thread.
+  mutable std::mutex mu;
+  std::condition_variable wake;
+  bool stopping ABSL_GUARDED_BY(mu) = false;
+  Stats stats ABSL_GUARDED_BY(mu);
+
+  // How often the lease is renewed; zero when the instance has no lease.
+  std::chrono::milliseconds Interval() const {
+    if (instance.ttl_seconds == 0) return std::chrono::milliseconds(0);
+    double fraction = options.fraction;
+    if (!(fraction > 0 && fraction <= 1)) fraction = 1.0 / 3.0;
+    auto ms = static_cast<int64_t>(instance.ttl_seconds * 1000.0 * fraction);
+    return std::chrono::milliseconds(std::max<int64_t>(ms, 1));
+  }
+
+  void Record(const absl::Status& status, bool registration) {
+    std::lock_guard lock(mu);
+    if (status.ok()) {
+      ++(registration ? stats.registrations : stats.heartbeats);
+    } else {
+      ++stats.failures;
+      stats.last_error = status;
+    }
+  }
+
+  // Sleeps until `delay` has passed or Stop is called; false when stopping.
+  bool Sleep(std::chrono::milliseconds delay) {
+    std::unique_lock lock(mu);
+    return !wake.wait_for(lock, delay, [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return stopping; });
+  }
+
+  void Loop() {
+    const auto interval = Interval();
+    const auto retry_initial = std::max(options.retry_initial, std::chrono::milliseconds(1));
+    const auto retry_max = std::max(options.retry_max, retry_initial);
+    auto backoff = retry_initial;
+    auto delay = interval;
+    bool must_register = false;
+    while (Sleep(delay)) {
+      absl::Status status = must_register ? registry->Register(instance, options.call).status()
+                                          : registry->UpdateService(key, options.call);
+      Record(status, must_register);
+      if (status.ok()) {
+        must_register = false;
+        backoff = retry_initial;
+        delay = interval;
+      } else if (status.code() == absl::StatusCode::kNotFound && !must_register) {
+        // The registry does not know the instance (restarted without it, the
+        // lease lapsed, or someone deregistered it): register again at once.
+        must_register = true;
+        delay = std::chrono::milliseconds(0);
+      } else {
+        delay = backoff;
+        backoff = std::min(backoff * 2, retry_max);
+      }
+    }
+  }
+};
+
+Heartbeater::Heartbeater(Registry* registry, Instance instance, HeartbeaterOptions options)
+    : impl_(std::make_unique<Impl>(registry, std::move(instance), std::move(options))) {}
+
+Heartbeater::~Heartbeater() { Stop(); }
+
+absl::Status Heartbeater::Start() {
+  std::lock_guard lifecycle(impl_->lifecycle_mu);
+  if (impl_->started || impl_->stopped) {
+    return absl::FailedPreconditionError(
+        StrCat("heartbeater of ", impl_->key.service, "/", impl_->key.id, " was already started"));
+  }
+  absl::Status registered = impl_->registry->Register(impl_->instance, impl_->options.call).status();
+  impl_->Record(registered, /*registration=*/true);
+  if (!registered.ok()) return registered;
+  impl_->started = true;
+  if (impl_->Interval().count() > 0) impl_->thread = std::thread([this] { impl_->Loop(); });
+  return absl::OkStatus();
+}
+
+void Heartbeater::Stop() {
+  std::lock_guard lifecycle(impl_->lifecycle_mu);
+  if (!impl_->started || impl_->stopped) return;
+  impl_->stopped = true;
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->stopping = true;
+  }
+  impl_->wake.notify_all();
+  if (impl_->thread.joinable()) impl_->thread.join();
+  if (impl_->options.deregister_on_stop) {
+    absl::Status s = impl_->registry->Deregister(impl_->key, impl_->options.call);
+    // NotFound: already gone (lapsed or removed by someone else) — the goal.
+    if (!s.ok() && s.code() != absl::StatusCode::kNotFound) {
+      std::lock_guard lock(impl_->mu);
+      ++impl_->stats.failures;
+      impl_->stats.last_error = s;
+    }
+  }
+}
+
+Heartbeater::Stats Heartbeater::stats() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->stats;
+}
+
+}  // namespace muster

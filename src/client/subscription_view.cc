@@ -1,0 +1,42 @@
+#include "client/subscription_view.h"
+
+namespace muster::client {
+
+void SubscriptionView::Reset(const std::vector<Instance>& snapshot) {
+  ids_.clear();
+  if (version_.empty()) return;
+  for (const Instance& instance : snapshot) {
+    if (Matches(instance)) ids_.insert(instance.id);
+  }
+}
+
+std::optional<Change> SubscriptionView::Apply(const Change& change) {
+  if (version_.empty()) return change;
+  const std::string& id = change.instance.id;
+  const bool was_in = ids_.contains(id);
+  switch (change.type) {
+    case ChangeType::kRegistered:
+    case ChangeType::kUpdated: {
+      if (Matches(change.instance)) {
+        Change out = change;
+        out.type = was_in ? ChangeType::kUpdated : ChangeType::kRegistered;
+        if (!was_in) ids_.insert(id);
+        return out;
+      }
+      if (!was_in) return std::nullopt;
+      // Moved out of the version: gone for this subscriber.
+      ids_.erase(id);
+      Change out = change;
+      out.type = ChangeType::kDeregistered;
+      return out;
+    }
+    case ChangeType::kDeregistered:
+    case ChangeType::kExpired:
+      if (!was_in) return std::nullopt;
+      ids_.erase(id);
+      return change;
+  }
+  return std::nullopt;
+}
+
+}  // namespace muster::client

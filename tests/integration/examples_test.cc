@@ -1,0 +1,213 @@
+// The examples end to end: three echo_servers register with a real musterd,
+// echo_client spreads requests over them, one server is SIGKILLed mid-run and
+// every request still succeeds (retried on another instance); a SIGTERMed
+// server deregisters itself.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <regex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "integration/musterd_fixture.h"
+#include "support/run_command.h"
+
+namespace muster::testing {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+// A child process whose stdout and stderr are collected by a reader thread,
+// so a test can wait for a line while the child runs. Killed (SIGKILL) when
+// destroyed; dies with the test thread that started it (PR_SET_PDEATHSIG).
+class Child {
+ public:
+  explicit Child(std::vector<std::string> argv) : argv_(std::move(argv)) {}
+  ~Child() {
+    Signal(SIGKILL);
+    Wait(seconds(10));
+  }
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+
+  bool Start() {
+    IgnoreSigpipe();
+    std::vector<char*> argv;
+    for (std::string& a : argv_) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) return false;
+    const pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (getppid() != parent) _exit(127);
+      signal(SIGPIPE, SIG_DFL);
+      int null_fd = open("/dev/null", O_RDONLY);
+      if (null_fd < 0 || dup2(null_fd, STDIN_FILENO) < 0 || dup2(fds[1], STDOUT_FILENO) < 0 ||
+          dup2(fds[1], STDERR_FILENO) < 0) {
+        _exit(127);
+      }
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+    close(fds[1]);
+    if (pid < 0) {
+      close(fds[0]);
+      return false;
+    }
+    pid_ = pid;
+    reader_ = std::thread([this, fd = fds[0]] {
+      char buf[4096];
+      while (true) {
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        std::lock_guard lock(mu_);
+        output_.append(buf, static_cast<size_t>(n));
+        changed_.notify_all();
+      }
+      close(fd);
+    });
+    return true;
+  }
+
+  // Waits until the output matches `pattern`; false when `timeout` passed first.
+  bool WaitForOutput(const std::regex& pattern, milliseconds timeout) {
+    std::unique_lock lock(mu_);
+    return changed_.wait_for(lock, timeout, [&] { return std::regex_search(output_, pattern); });
+  }
+
+  std::string Output() const {
+    std::lock_guard lock(mu_);
+    return output_;
+  }
+
+  void Signal(int sig) {
+    if (pid_ > 0) kill(pid_, sig);
+  }
+
+  // The exit code (128 + signal when a signal ended it), or -1 when it did
+  // not exit within `timeout`.
+  int Wait(milliseconds timeout) {
+    if (pid_ <= 0) return exit_code_;
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    int status = 0;
+    while (true) {
+      pid_t done = waitpid(pid_, &status, WNOHANG);
+      if (done == pid_) break;
+      if (done < 0 && errno != EINTR) return -1;
+      if (std::chrono::steady_clock::now() >= deadline) return -1;
+      std::this_thread::sleep_for(milliseconds(10));
+    }
+    pid_ = -1;
+    if (reader_.joinable()) reader_.join();
+    exit_code_ = ExitCodeOf(status);
+    return exit_code_;
+  }
+
+ private:
+  std::vector<std::string> argv_;
+  pid_t pid_ = -1;
+  int exit_code_ = -1;
+  std::thread reader_;
+  mutable std::mutex mu_;
+  std::condition_variable changed_;
+  std::string output_;  // guarded by mu_
+};
+
+class ExamplesTest : public MusterdTest {
+ protected:
+  // Starts an echo_server and waits until it serves (it registers first).
+  std::unique_ptr<Child> StartServer(const std::string& id) {
+    auto child = std::make_unique<Child>(std::vector<std::string>{
+        ECHO_SERVER_PATH, "--registry", musterd_.address(), "--listen", "127.0.0.1:0", "--id", id,
+        "--ttl", "2"});
+    if (!child->Start()) {
+      ADD_FAILURE() << "cannot start echo_server";
+      return nullptr;
+    }
+    if (!child->WaitForOutput(std::regex("listening on 127\\.0\\.0\\.1:[0-9]+\n"), seconds(15))) {
+      ADD_FAILURE() << id << " did not start:\n" << child->Output();
+    }
+    return child;
+  }
+
+  // "  id: N" lines of the client's summary.
+  static std::map<std::string, int> Counts(const std::string& output) {
+    std::map<std::string, int> counts;
+    std::regex line("\n  ([A-Za-z0-9._-]+): ([0-9]+)");
+    for (std::sregex_iterator it(output.begin(), output.end(), line), end; it != end; ++it) {
+      counts[(*it)[1]] = std::stoi((*it)[2]);
+    }
+    return counts;
+  }
+};
+
+// Requests spread over three servers; one is SIGKILLed mid-run and every
+// request still succeeds.
+TEST_F(ExamplesTest, ClientSurvivesServerKilledMidRun) {
+  auto s1 = StartServer("echo-1");
+  auto s2 = StartServer("echo-2");
+  auto s3 = StartServer("echo-3");
+  ASSERT_FALSE(HasFailure());
+  ASSERT_EQ(List("echo").instances.size(), 3u);
+
+  Child client({ECHO_CLIENT_PATH, "--registry", musterd_.address(), "--balancer", "round_robin",
+                "--count", "60", "--interval", "30ms", "--timeout", "2s", "--verbose"});
+  ASSERT_TRUE(client.Start());
+  // Once every server has answered a few requests, kill one.
+  ASSERT_TRUE(client.WaitForOutput(std::regex("request 9 ok"), seconds(30))) << client.Output();
+  s2->Signal(SIGKILL);
+  EXPECT_EQ(s2->Wait(seconds(10)), 128 + SIGKILL);
+
+  const int code = client.Wait(seconds(60));
+  const std::string out = client.Output();
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_THAT(out, ::testing::HasSubstr("60 ok, 0 failed")) << out;
+  auto counts = Counts(out);
+  EXPECT_EQ(counts.size(), 3u) << out;
+  int total = 0;
+  for (const char* id : {"echo-1", "echo-2", "echo-3"}) {
+    EXPECT_GT(counts[id], 0) << id << "\n" << out;
+    total += counts[id];
+  }
+  EXPECT_EQ(total, 60) << out;
+  // echo-2 failed at least once before the client gave up on it.
+  EXPECT_THAT(out, ::testing::HasSubstr("attempt on echo-2 failed")) << out;
+}
+
+// SIGTERM makes a server deregister itself before it exits.
+TEST_F(ExamplesTest, ServerDeregistersOnSigterm) {
+  auto s1 = StartServer("echo-1");
+  ASSERT_FALSE(HasFailure());
+  ASSERT_NE(List("echo").Find("echo-1"), nullptr);
+  s1->Signal(SIGTERM);
+  EXPECT_EQ(s1->Wait(seconds(15)), 0) << s1->Output();
+  EXPECT_EQ(List("echo").Find("echo-1"), nullptr);
+}
+
+// The client exits non-zero when requests fail: no instance at all.
+TEST_F(ExamplesTest, ClientFailsWithoutInstances) {
+  CommandResult r = RunCommand({ECHO_CLIENT_PATH, "--registry", musterd_.address(), "--count", "2",
+                                "--interval", "0"});
+  EXPECT_EQ(r.exit_code, 1) << r;
+  EXPECT_THAT(r.out, ::testing::HasSubstr("0 ok, 2 failed")) << r;
+}
+
+}  // namespace
+}  // namespace muster::testing

@@ -1,0 +1,167 @@
+#include "muster/heartbeater.h"
+
+#include <atomic>
+#include <mutex>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "support/status_matchers.h"
+#include "unit/discovery/test_registry.h"
+
+namespace muster {
+namespace {
+
+using ::muster::testing::Eventually;
+using ::muster::testing::IsOk;
+using ::muster::testing::MakeInstance;
+using ::muster::testing::Service;
+using ::muster::testing::Options;
+using ::muster::testing::HashKey;
+using ::muster::testing::Only;
+using ::muster::testing::StatusIs;
+using ::testing::HasSubstr;
+using std::chrono::milliseconds;
+
+class HeartbeaterTest : public ::testing::Test {
+ protected:
+  // Whether the registry lists `id` of "echo" now.
+  bool Listed(const std::string& id) {
+    auto list = registry_->ListServices(Service("echo"), {});
+    if (!list.ok()) return false;
+    for (const Instance& in : list->instances) {
+      if (in.id == id) return true;
+    }
+    return false;
+  }
+
+  std::unique_ptr<Registry> registry_ = NewMemoryRegistry({.sweep_interval = milliseconds(10)});
+};
+
+// An instance with a 1 s TTL stays registered for 3 s (three TTLs) because
+// the heartbeater renews it; nothing ever expires.
+TEST_F(HeartbeaterTest, KeepsShortLeaseAlive) {
+  auto expired = std::make_shared<std::atomic<int>>(0);
+  auto sub = registry_->Subscribe(Service("echo"), [expired](const WatchUpdate& u) {
+    for (const Change& c : u.changes) {
+      if (c.type == ChangeType::kExpired || c.type == ChangeType::kDeregistered) ++*expired;
+    }
+  });
+  ASSERT_THAT(sub, IsOk());
+
+  Heartbeater heartbeater(registry_.get(), MakeInstance("echo", "e1", 9001, /*ttl_seconds=*/1), {});
+  ASSERT_THAT(heartbeater.Start(), IsOk());
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  // The passing of time is the behaviour under test: check all along.
+  while (std::chrono::steady_clock::now() < until) {
+    ASSERT_TRUE(Listed("e1"));
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  EXPECT_EQ(expired->load(), 0);
+  Heartbeater::Stats stats = heartbeater.stats();
+  EXPECT_EQ(stats.registrations, 1u);
+  EXPECT_GE(stats.heartbeats, 6u);  // every ~333 ms
+  EXPECT_EQ(stats.failures, 0u);
+  registry_->Unsubscribe(*sub);
+}
+
+// Removed behind its back, the instance is registered again after the next
+// heartbeat answers NotFound.
+TEST_F(HeartbeaterTest, RegistersAgainAfterNotFound) {
+  Heartbeater heartbeater(registry_.get(), MakeInstance("echo", "e1", 9001, /*ttl_seconds=*/1), {});
+  ASSERT_THAT(heartbeater.Start(), IsOk());
+  ASSERT_THAT(registry_->Deregister({"default", "echo", "e1"}, {}), IsOk());
+  EXPECT_TRUE(Eventually([&] { return heartbeater.stats().registrations >= 2; }));
+  EXPECT_TRUE(Listed("e1"));
+  Heartbeater::Stats stats = heartbeater.stats();
+  EXPECT_GE(stats.failures, 1u);
+  EXPECT_THAT(stats.last_error, StatusIs(absl::StatusCode::kNotFound, HasSubstr("e1")));
+}
+
+// Stop deregisters the instance (by default) and is idempotent.
+TEST_F(HeartbeaterTest, StopDeregisters) {
+  Heartbeater heartbeater(registry_.get(), MakeInstance("echo", "e1", 9001, 30), {});
+  ASSERT_THAT(heartbeater.Start(), IsOk());
+  ASSERT_TRUE(Listed("e1"));
+  heartbeater.Stop();
+  EXPECT_FALSE(Listed("e1"));
+  heartbeater.Stop();
+  EXPECT_EQ(heartbeater.stats().failures, 0u);
+}
+
+// With deregister_on_stop off, Stop leaves the instance to its lease.
+TEST_F(HeartbeaterTest, StopCanLeaveInstanceRegistered) {
+  HeartbeaterOptions options;
+  options.deregister_on_stop = false;
+  Heartbeater heartbeater(registry_.get(), MakeInstance("echo", "e1", 9001, 30), options);
+  ASSERT_THAT(heartbeater.Start(), IsOk());
+  heartbeater.Stop();
+  EXPECT_TRUE(Listed("e1"));
+}
+
+// Stop wakes the thread at once, even in the middle of a long wait (a day's
+// TTL renews every 8 hours).
+TEST_F(HeartbeaterTest, StopDoesNotWaitForNextHeartbeat) {
+  Heartbeater heartbeater(registry_.get(), MakeInstance("echo", "e1", 9001, 86400), {});
+  ASSERT_THAT(heartbeater.Start(), IsOk());
+  const auto start = std::chrono::steady_clock::now();
+  heartbeater.Stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+  EXPECT_FALSE(Listed("e1"));
+}
+
+// A failed first registration is returned and nothing runs.
+TEST_F(HeartbeaterTest, StartReturnsRegistrationError) {
+  Instance bad = MakeInstance("echo", "e1", 9001);
+  bad.address = "no port";
+  Heartbeater heartbeater(registry_.get(), bad, {});
+  EXPECT_THAT(heartbeater.Start(), StatusIs(absl::StatusCode::kInvalidArgument, ::testing::_));
+  Heartbeater::Stats stats = heartbeater.stats();
+  EXPECT_EQ(stats.registrations, 0u);
+  EXPECT_EQ(stats.failures, 1u);
+  heartbeater.Stop();  // nothing to stop
+}
+
+// Start twice is refused; the first registration stands.
+TEST_F(HeartbeaterTest, SecondStartIsRefused) {
+  Heartbeater heartbeater(registry_.get(), MakeInstance("echo", "e1", 9001, 30), {});
+  ASSERT_THAT(heartbeater.Start(), IsOk());
+  EXPECT_THAT(heartbeater.Start(), StatusIs(absl::StatusCode::kFailedPrecondition, ::testing::_));
+  EXPECT_EQ(heartbeater.stats().registrations, 1u);
+}
+
+// An instance without a lease (TTL 0) is registered once and never renewed.
+TEST_F(HeartbeaterTest, NoLeaseMeansNoHeartbeats) {
+  Heartbeater heartbeater(registry_.get(), MakeInstance("echo", "e1", 9001, 0), {});
+  ASSERT_THAT(heartbeater.Start(), IsOk());
+  std::this_thread::sleep_for(milliseconds(200));
+  Heartbeater::Stats stats = heartbeater.stats();
+  EXPECT_EQ(stats.registrations, 1u);
+  EXPECT_EQ(stats.heartbeats, 0u);
+  heartbeater.Stop();
+  EXPECT_FALSE(Listed("e1"));
+}
+
+// While the registry fails, the heartbeater keeps retrying with a growing
+// delay, and records the error.
+TEST_F(HeartbeaterTest, RetriesWithBackoffWhileRegistryFails) {
+  HeartbeaterOptions options;
+  options.retry_initial = milliseconds(10);
+  options.retry_max = milliseconds(40);
+  Heartbeater heartbeater(registry_.get(), MakeInstance("echo", "e1", 9001, 1), options);
+  ASSERT_THAT(heartbeater.Start(), IsOk());
+  registry_->Close();  // every call now fails with FailedPrecondition
+  EXPECT_TRUE(Eventually([&] { return heartbeater.stats().failures >= 4; }));
+  EXPECT_THAT(heartbeater.stats().last_error,
+              StatusIs(absl::StatusCode::kFailedPrecondition, ::testing::_));
+  const auto failures = heartbeater.stats().failures;
+  std::this_thread::sleep_for(milliseconds(400));
+  // Capped at 40 ms between tries: roughly ten more, certainly not hundreds.
+  const auto more = heartbeater.stats().failures - failures;
+  EXPECT_GE(more, 2u);
+  EXPECT_LE(more, 20u);
+}
+
+}  // namespace
+}  // namespace muster
