@@ -5,7 +5,9 @@
 //
 // Example:
 //   muster::Caller caller(&discovery, {});
-//   absl::Status s = caller.Call({.service = "echo"}, [&](const muster::Instance& in) {
+//   muster::ServiceQuery echo;
+//   echo.service = "echo";
+//   absl::Status s = caller.Call(echo, [&](const muster::Instance& in) {
 //     return HttpGet(in.address, "/echo");  // Unavailable on connection errors
 //   });
 //

@@ -3,8 +3,12 @@
 // when the registry is unreachable, with a balancer per service.
 //
 // Example:
-//   muster::Discovery discovery(registry.get(), {.balancer = "round_robin"});
-//   auto picked = discovery.Pick({.service = "orders"});
+//   muster::DiscoveryOptions options;
+//   options.balancer = "round_robin";
+//   muster::Discovery discovery(registry.get(), options);
+//   muster::ServiceQuery orders;
+//   orders.service = "orders";
+//   auto picked = discovery.Pick(orders);
 //   if (picked.ok()) Send(picked->instance().address);
 //
 // Thread-safe. Pick on a service already followed takes no global lock: it

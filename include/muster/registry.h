@@ -2,11 +2,15 @@
 // in-process memory, musterd over HTTP, and (later) etcd and Consul.
 //
 // Example:
-//   auto registry = muster::NewMusterRegistry({.addresses = {"127.0.0.1:8470"}});
+//   muster::MusterRegistryOptions options;
+//   options.addresses = {"127.0.0.1:8470"};
+//   auto registry = muster::NewMusterRegistry(options);
 //   muster::Instance me;
 //   me.service = "orders"; me.id = "orders-1"; me.address = "10.0.0.5:9000";
 //   auto stored = (*registry)->Register(me, muster::CallOptions{});
-//   auto list = (*registry)->ListServices({.service = "orders"}, muster::CallOptions{});
+//   muster::ServiceQuery orders;
+//   orders.service = "orders";
+//   auto list = (*registry)->ListServices(orders, muster::CallOptions{});
 //
 // Errors come back as absl::Status values with canonical codes, never as
 // exceptions or crashes: NotFound (unknown instance: register again),
@@ -63,7 +67,8 @@ struct Change {
 // Whenever the backend cannot guarantee that (a reconnect after the history
 // moved on), it delivers a fresh snapshot. While the registry is unreachable it
 // delivers one update with a non-OK `status` (and no instances): keep what you
-// have; the next snapshot or change means it is reachable again.
+// have. The next update with an OK status — a snapshot, changes, or an empty
+// update when it resumed without missing anything — means it is reachable again.
 struct WatchUpdate {
   absl::Status status;
   bool snapshot = false;

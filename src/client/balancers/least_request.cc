@@ -99,9 +99,12 @@ void LeastRequestBalancer::Done(const Picked& picked, bool) {
     if (it != state.by_id.end()) counter = state.counters[it->second];
   }
   if (counter == nullptr) return;
-  int64_t count = counter->in_flight.load(std::memory_order_relaxed);
-  while (count > 0 &&
-         !counter->in_flight.compare_exchange_weak(count, count - 1, std::memory_order_relaxed)) {
+  // One read-modify-write in the common case; a load and a compare-exchange
+  // would move the cache line twice when another core holds it. Below zero
+  // only after a Done from before the instance left and came back: undone
+  // at once.
+  if (counter->in_flight.fetch_sub(1, std::memory_order_relaxed) <= 0) {
+    counter->in_flight.fetch_add(1, std::memory_order_relaxed);
   }
 }
 
