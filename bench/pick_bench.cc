@@ -1,14 +1,14 @@
 // pick_bench: the cost of Balancer::Pick (and Done, for least_request) per
 // policy, at 10, 100 and 1000 instances, on 1, 2 and 4 threads sharing one
-// balancer, as Discovery's callers do.
+// balancer, as the threads of an application share a Discovery.
 //
-// Reported time is wall time per pick on each thread (UseRealTime): flat
-// across thread counts means no contention, as long as there are cores for
-// the threads (4 threads on a 2-core machine take turns, so their wall time
-// per pick doubles; items_per_second is the total throughput). Instances
-// have weights 100, 200 and 300 in turn; hashing policies get a new key per
-// pick. "weighted_round_robin/live" forces the mutex-guarded live step that
-// weights with a long smooth cycle fall back to.
+// With UseRealTime, "Time" is wall time divided by the picks of all threads
+// (the inverse of items_per_second); "CPU" is CPU time per pick, the cost of
+// one pick, which stays flat across thread counts when threads do not
+// contend. docs/benchmarks.md has the figures and how to read them.
+// Instances have weights 100, 200 and 300 in turn; hashing policies get a
+// new key per pick. "weighted_round_robin/live" forces the lock-guarded live
+// step that weights with a long smooth cycle fall back to.
 #include <benchmark/benchmark.h>
 
 #include <memory>

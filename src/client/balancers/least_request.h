@@ -13,9 +13,13 @@
 // Counters belong to instance ids, not to lists: an Update keeps the count
 // of every instance that stays (matched by id) and starts new ones at 0. A
 // Done for a Picked from an older list finds the counter by id; if that
-// instance has left meanwhile, it is dropped. Counters never go below 0 (a
-// Done from before an instance left and came back could otherwise do that).
-// Each counter sits on its own cache line.
+// instance has left meanwhile, it is dropped. A Done from before an
+// instance left and came back would take its new count below 0: that
+// decrement is undone at once, so a count is below 0 only for that instant.
+// Each counter sits on its own cache line. The counters are shared by every
+// thread that picks (that is what gives the balancer its view of all calls in
+// flight), so threads picking at full speed move their cache lines between
+// cores: docs/benchmarks.md measures it.
 //
 // Excluded instances: when one sample is excluded the other is taken; when
 // both are, the least loaded of the instances that are not excluded.

@@ -1,5 +1,6 @@
 // weighted_round_robin: smooth weighted round robin as nginx, in both of its
 // modes (precomputed cycle and live step under a mutex).
+#include <atomic>
 #include <random>
 #include <thread>
 
@@ -199,6 +200,64 @@ TEST(WeightedRoundRobinModesTest, LongCycleStaysExact) {
   balancer.Update(ListOf(instances));
   auto counts = CountPicks(balancer, static_cast<int>(total));
   for (uint32_t i = 0; i < 14; ++i) EXPECT_EQ(counts["i" + std::to_string(i)], int(10000 - i));
+}
+
+// In live mode all threads share one sequence under the step lock: picks
+// from several threads together are exact over whole cycles.
+TEST(WeightedRoundRobinModesTest, LiveSequenceIsSharedByAllThreads) {
+  WeightedRoundRobinBalancer balancer({}, 0);
+  balancer.Update(ListOf({MakeInstance("a", 3), MakeInstance("b", 2), MakeInstance("c", 1)}));
+  std::vector<std::map<std::string, int>> counts(4);
+  std::vector<std::thread> threads;
+  for (auto& thread_counts : counts) {
+    threads.emplace_back([&] { thread_counts = CountPicks(balancer, 6 * 1000); });
+  }
+  for (auto& thread : threads) thread.join();
+  std::map<std::string, int> total;
+  for (const auto& thread_counts : counts) {
+    for (const auto& [id, count] : thread_counts) total[id] += count;
+  }
+  EXPECT_EQ(total["a"], 12000);
+  EXPECT_EQ(total["b"], 8000);
+  EXPECT_EQ(total["c"], 4000);
+}
+
+// Live mode under concurrent Picks (some with exclusions) and Updates:
+// every pick is an enabled, not excluded instance of a published list.
+TEST(WeightedRoundRobinModesTest, LiveModePicksDuringUpdates) {
+  WeightedRoundRobinBalancer balancer({}, 0);
+  const std::vector<InstanceList> lists = {
+      ListOf({MakeInstance("a", 3), MakeInstance("b", 2), MakeInstance("c", 1)}),
+      ListOf({MakeInstance("a", 7), MakeInstance("x", 1, InstanceStatus::kDisabled),
+              MakeInstance("d", 5)})};
+  balancer.Update(lists[0]);
+  std::atomic<bool> picking{true};
+  std::atomic<int> failures{0};
+  std::thread updater([&] {
+    for (int round = 0; picking.load(); ++round) {
+      balancer.Update(lists[round % 2]);
+      std::this_thread::yield();
+    }
+  });
+  std::vector<std::thread> pickers;
+  for (int t = 0; t < 3; ++t) {
+    pickers.emplace_back([&] {
+      for (int i = 0; i < 5000; ++i) {
+        PickRequest request;
+        if (i % 3 == 0) request.excluded = [](const Instance& in) { return in.id == "a"; };
+        auto picked = balancer.Pick(request);
+        const bool valid = picked.ok() &&
+                           (picked->list() == lists[0] || picked->list() == lists[1]) &&
+                           picked->instance().status == InstanceStatus::kEnabled &&
+                           !(request.excluded && picked->instance().id == "a");
+        if (!valid) ++failures;
+      }
+    });
+  }
+  for (auto& picker : pickers) picker.join();
+  picking = false;
+  updater.join();
+  EXPECT_EQ(failures.load(), 0);
 }
 
 }  // namespace
