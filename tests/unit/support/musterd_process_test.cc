@@ -41,10 +41,13 @@ class FakeMusterd {
 };
 
 // Announces a port like musterd, echoes its arguments, and exits 0 on SIGTERM.
+// The trap is set before the "listening" line, as musterd installs its signal
+// handling before it says it serves: a SIGTERM right after Start must not kill
+// the shell before the trap exists.
 constexpr char kWellBehaved[] =
+    "trap 'echo stopping; exit 0' TERM\n"
     "echo \"[info] musterd listening on 127.0.0.1:4321 (2 I/O threads)\" >&2\n"
     "echo \"args: $*\"\n"
-    "trap 'echo stopping; exit 0' TERM\n"
     "while :; do sleep 0.05; done\n";
 
 // Start learns the port from the log line and passes the documented flags.
