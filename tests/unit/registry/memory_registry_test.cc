@@ -65,6 +65,7 @@ TEST(MemoryRegistryTest, QueuedChangesArriveInOneUpdateInOrder) {
   std::mutex mu;
   std::condition_variable cv;
   bool release = false;
+  bool in_snapshot = false;  // the snapshot callback has started and is blocked
   UpdateRecorder recorder;
   auto record = recorder.Callback();
   auto registry = NewMemoryRegistry();
@@ -73,11 +74,19 @@ TEST(MemoryRegistryTest, QueuedChangesArriveInOneUpdateInOrder) {
                                   [&](const WatchUpdate& update) {
                                     if (update.snapshot) {
                                       std::unique_lock lock(mu);
+                                      in_snapshot = true;
+                                      cv.notify_all();
                                       cv.wait_for(lock, kWait, [&] { return release; });
                                     }
                                     record(update);
                                   }),
               IsOk());
+  {
+    // Register only once the snapshot is being delivered, so that every change
+    // queues behind it.
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, kWait, [&] { return in_snapshot; }));
+  }
   for (const char* id : {"a", "b", "c"}) {
     ASSERT_THAT(registry->Register(TestInstance(id), {}), IsOk());
   }
