@@ -21,22 +21,13 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "client/service_query.h"
 #include "core/strings.h"
 
 namespace muster {
 namespace {
 
 using SteadyTime = std::chrono::steady_clock::time_point;
-
-struct QueryHash {
-  size_t operator()(const ServiceQuery& q) const {
-    std::hash<std::string> h;
-    size_t seed = h(q.ns);
-    seed ^= h(q.service) + 0x9e3779b97f4a7c15ULL + (seed << 6) + (seed >> 2);
-    seed ^= h(q.version) + 0x9e3779b97f4a7c15ULL + (seed << 6) + (seed >> 2);
-    return seed;
-  }
-};
 
 // What is remembered about an instance that has failed.
 struct Outlier {
@@ -67,7 +58,7 @@ struct Caller::Impl {
   CallPolicy policy;
 
   mutable std::shared_mutex services_mu;
-  std::unordered_map<ServiceQuery, std::shared_ptr<ServiceHealth>, QueryHash> services
+  std::unordered_map<ServiceQuery, std::shared_ptr<ServiceHealth>, ServiceQueryHash> services
       ABSL_GUARDED_BY(services_mu);
 
   bool Retryable(const absl::Status& s) const {

@@ -36,22 +36,13 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "client/service_query.h"
 #include "core/strings.h"
 
 namespace muster {
 namespace {
 
 using SteadyTime = std::chrono::steady_clock::time_point;
-
-struct QueryHash {
-  size_t operator()(const ServiceQuery& q) const {
-    std::hash<std::string> h;
-    size_t seed = h(q.ns);
-    seed ^= h(q.service) + 0x9e3779b97f4a7c15ULL + (seed << 6) + (seed >> 2);
-    seed ^= h(q.version) + 0x9e3779b97f4a7c15ULL + (seed << 6) + (seed >> 2);
-    return seed;
-  }
-};
 
 // "orders" or "orders@1.2" (namespace shown when not the default).
 std::string Describe(const ServiceQuery& q) {
@@ -90,7 +81,7 @@ struct Entry {
   bool closed ABSL_GUARDED_BY(mu) = false;  // forgotten or Discovery destroyed
 };
 
-using EntryMap = std::unordered_map<ServiceQuery, std::shared_ptr<Entry>, QueryHash>;
+using EntryMap = std::unordered_map<ServiceQuery, std::shared_ptr<Entry>, ServiceQueryHash>;
 
 // A thread's copy of one Discovery's entry map. A few slots, so that a thread
 // using several Discovery objects does not thrash.

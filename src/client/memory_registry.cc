@@ -36,6 +36,7 @@
 #include "absl/status/statusor.h"
 #include "client/subscription_view.h"
 #include "core/limits.h"
+#include "client/service_query.h"
 #include "core/strings.h"
 #include "core/validation.h"
 #include "muster/registry.h"
@@ -46,19 +47,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 absl::Status Closed() { return absl::FailedPreconditionError("the registry is closed"); }
-
-absl::Status ValidateKey(const InstanceKey& key, const Limits& limits) {
-  if (auto s = ValidateName("namespace", key.ns, limits); !s.ok()) return s;
-  if (auto s = ValidateName("service", key.service, limits); !s.ok()) return s;
-  return ValidateName("id", key.id, limits);
-}
-
-absl::Status ValidateQuery(const ServiceQuery& query, const Limits& limits) {
-  if (auto s = ValidateName("namespace", query.ns, limits); !s.ok()) return s;
-  if (auto s = ValidateName("service", query.service, limits); !s.ok()) return s;
-  if (query.version.empty()) return absl::OkStatus();
-  return ValidateName("version", query.version, limits);
-}
 
 // The registry whose delivery thread is the current thread, if any: lets
 // Unsubscribe and Close called from a callback skip waiting for themselves.

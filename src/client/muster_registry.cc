@@ -53,6 +53,7 @@
 #include "client/subscription_view.h"
 #include "core/json_codec.h"
 #include "core/limits.h"
+#include "client/service_query.h"
 #include "core/strings.h"
 #include "core/validation.h"
 #include "muster/registry.h"
@@ -84,19 +85,6 @@ Limits ClientLimits() {
   Limits limits;
   limits.max_name_length = 1024;
   return limits;
-}
-
-absl::Status ValidateKey(const InstanceKey& key, const Limits& limits) {
-  if (auto s = ValidateName("namespace", key.ns, limits); !s.ok()) return s;
-  if (auto s = ValidateName("service", key.service, limits); !s.ok()) return s;
-  return ValidateName("id", key.id, limits);
-}
-
-absl::Status ValidateQuery(const ServiceQuery& query, const Limits& limits) {
-  if (auto s = ValidateName("namespace", query.ns, limits); !s.ok()) return s;
-  if (auto s = ValidateName("service", query.service, limits); !s.ok()) return s;
-  if (query.version.empty()) return absl::OkStatus();
-  return ValidateName("version", query.version, limits);
 }
 
 std::string InstanceTarget(const InstanceKey& key, std::string_view suffix = "") {
