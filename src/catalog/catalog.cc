@@ -221,14 +221,16 @@ void Catalog::RunBatch(std::vector<Op> batch) {
       // Nothing was written or applied. Decisions later in the batch may rest
       // on earlier ones, so every caller hears the failure; lapsed leases are
       // queued again so the instances still expire.
-      absl::Status failed = absl::UnavailableError(
-          StrCat("the store could not write the change: ", status.message()));
+      // Each caller gets its own Status: they are answered on other threads,
+      // and a shared one would share its heap-allocated message across them.
+      const std::string failed =
+          StrCat("the store could not write the change: ", status.message());
       std::vector<Op> retry;
       for (Op& op : batch) {
         if (op.kind == Op::kExpire) {
           retry.push_back(std::move(op));
         } else {
-          std::move(op.done)(failed);
+          std::move(op.done)(absl::UnavailableError(failed));
         }
       }
       if (!retry.empty()) {
