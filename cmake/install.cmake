@@ -4,10 +4,11 @@
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
-# muster_core carries the instance model and JSON codec the SDK is built on;
-# it is installed beside libmuster (its headers stay private).
+# muster_core carries the instance model and JSON codec the SDK is built on,
+# muster_etcd and muster_etcd_proto the etcd client of EtcdRegistry; they are
+# installed beside libmuster (their headers stay private).
 set_target_properties(muster PROPERTIES EXPORT_NAME muster)
-install(TARGETS muster muster_core
+install(TARGETS muster muster_core muster_etcd muster_etcd_proto
   EXPORT muster-targets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})

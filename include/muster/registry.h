@@ -1,5 +1,5 @@
 // muster::Registry: the one interface every registry backend implements —
-// in-process memory, musterd over HTTP, and (later) etcd and Consul.
+// in-process memory, musterd over HTTP, etcd, and (later) Consul.
 //
 // Example:
 //   muster::MusterRegistryOptions options;
@@ -141,5 +141,42 @@ struct MusterRegistryOptions {
   size_t max_idle_connections = 8;  // kept per address
 };
 absl::StatusOr<std::unique_ptr<Registry>> NewMusterRegistry(const MusterRegistryOptions& options);
+
+// A registry kept in etcd (v3 API over gRPC): one key per instance, bound to
+// an etcd lease of its TTL; heartbeats are lease keep-alives on one shared
+// stream; subscriptions are etcd watches. musterd's cluster mode uses the
+// same keys, so both see each other's instances. docs/sdk-registries.md has
+// the layout and the semantics.
+struct EtcdRegistryOptions {
+  // etcd members: host:port, or http://host:port / https://host:port (TLS).
+  std::vector<std::string> endpoints;
+  // How long NewEtcdRegistry waits for the first member to answer.
+  std::chrono::milliseconds dial_timeout = std::chrono::seconds(5);
+  // Keys live under {prefix}/services/; several deployments can share one
+  // etcd under different prefixes.
+  std::string prefix = "/muster";
+  // When non-zero, the TTL of every instance registered through this registry
+  // (replacing its ttl_seconds); 0: each instance's own.
+  std::chrono::seconds ttl{0};
+  // A call that finds its member unavailable is retried on the next member,
+  // up to max_retries times, retry_interval apart, within its timeout.
+  int max_retries = 3;
+  std::chrono::milliseconds retry_interval = std::chrono::milliseconds(200);
+  // etcd authentication (user and password); empty username: none.
+  std::string username;
+  std::string password;
+  // TLS: on when `tls` is set, an endpoint is https://, or a file is given.
+  // ca_file: PEM roots (empty: the system's); cert_file + key_file: a client
+  // certificate.
+  bool tls = false;
+  std::string ca_file;
+  std::string cert_file;
+  std::string key_file;
+  // HTTP/2 keep-alive pings on idle connections, so that a dead member is
+  // noticed while only watches are open (etcd accepts at most one per 5 s).
+  // 0: none.
+  std::chrono::milliseconds keepalive_interval = std::chrono::seconds(30);
+};
+absl::StatusOr<std::unique_ptr<Registry>> NewEtcdRegistry(const EtcdRegistryOptions& options);
 
 }  // namespace muster

@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "support/child_process.h"
 #include "support/run_command.h"
 
 namespace muster::testing {
@@ -69,11 +69,6 @@ absl::Status MusterdProcess::Start(const std::vector<std::string>& extra_args) {
 
   std::vector<std::string> args = {binary_, "--listen", "127.0.0.1:0", "--data-dir", data_dir_};
   args.insert(args.end(), extra_args.begin(), extra_args.end());
-  // Everything the child touches is prepared before fork(): between fork and
-  // exec only async-signal-safe calls are allowed in a threaded process.
-  std::vector<char*> argv;
-  for (std::string& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
 
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) {
@@ -87,34 +82,15 @@ absl::Status MusterdProcess::Start(const std::vector<std::string>& extra_args) {
     output_closed_ = false;
   }
 
-  const pid_t parent = getpid();
-  pid_t pid = fork();
-  if (pid == 0) {
-    // Die with the test, even when it crashes.
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(127);
-    signal(SIGPIPE, SIG_DFL);
-    int null_fd = open("/dev/null", O_RDONLY);
-    if (null_fd < 0 || dup2(null_fd, STDIN_FILENO) < 0 || dup2(fds[1], STDOUT_FILENO) < 0 ||
-        dup2(fds[1], STDERR_FILENO) < 0) {
-      _exit(127);
-    }
-    if (null_fd > STDERR_FILENO) close(null_fd);
-    execv(argv[0], argv.data());
-    static constexpr char kExecFailed[] = "exec of musterd failed\n";
-    ssize_t ignored = write(STDERR_FILENO, kExecFailed, sizeof(kExecFailed) - 1);
-    (void)ignored;
-    _exit(127);
-  }
-  int fork_errno = errno;
+  absl::StatusOr<pid_t> pid = SpawnChild(args, fds[1], "musterd");
   close(fds[1]);
-  if (pid < 0) {
+  if (!pid.ok()) {
     close(fds[0]);
     std::lock_guard lock(mu_);
     output_closed_ = true;
-    return absl::InternalError(absl::StrCat("fork: ", std::strerror(fork_errno)));
+    return pid.status();
   }
-  pid_ = pid;
+  pid_ = *pid;
   port_ = 0;
   reader_ = std::thread(&MusterdProcess::ReaderLoop, this, fds[0]);
 
@@ -153,35 +129,24 @@ absl::Status MusterdProcess::Restart(const std::vector<std::string>& extra_args)
 
 void MusterdProcess::Kill9() {
   if (pid_ <= 0) return;
-  kill(pid_, SIGKILL);
-  int status = 0;
-  while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-  }
-  Reap(status);
+  Reap(KillAndReap(pid_));
 }
 
 int MusterdProcess::Terminate(std::chrono::milliseconds deadline) {
   if (pid_ <= 0) return -1;
   kill(pid_, SIGTERM);
-  const auto until = std::chrono::steady_clock::now() + deadline;
-  int status = 0;
-  while (true) {
-    pid_t done = waitpid(pid_, &status, WNOHANG);
-    if (done == pid_) break;
-    if (done < 0 && errno != EINTR) break;
-    if (std::chrono::steady_clock::now() >= until) {
-      {
-        std::lock_guard lock(mu_);
-        absl::StrAppend(&logs_, "=== no exit within ", deadline.count(),
-                        " ms of SIGTERM; sending SIGKILL\n");
-      }
-      Kill9();
-      return -1;
+  std::optional<int> status = WaitForExit(pid_, deadline);
+  if (!status) {
+    {
+      std::lock_guard lock(mu_);
+      absl::StrAppend(&logs_, "=== no exit within ", deadline.count(),
+                      " ms of SIGTERM; sending SIGKILL\n");
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    Kill9();
+    return -1;
   }
-  Reap(status);
-  return ExitCodeOf(status);
+  Reap(*status);
+  return ExitCodeOf(*status);
 }
 
 void MusterdProcess::Reap(int wait_status) {
