@@ -37,11 +37,12 @@ void WatchHub::Publish(std::vector<Event> events) {
       last_revision_ = e.revision;
       history_.push_back(std::move(e));
     }
+    // Drop whole revisions only, so that a revision is never half retained.
     while (history_.size() > history_limit_) {
-      history_.pop_front();
-      ++first_revision_;
+      const uint64_t dropped = history_.front().revision;
+      while (!history_.empty() && history_.front().revision == dropped) history_.pop_front();
+      first_revision_ = dropped + 1;
     }
-    if (history_.empty()) first_revision_ = last_revision_ + 1;
   }
   std::sort(keys.begin(), keys.end());
   keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
@@ -65,12 +66,17 @@ WatchHub::ReadResult WatchHub::Read(uint64_t from, const WatchFilter& filter, si
     out.next = from;
     return out;
   }
-  uint64_t rev = from;
-  for (; rev <= last_revision_ && out.events.size() < max; ++rev) {
-    const Event& e = history_[rev - first_revision_];
-    if (filter.Matches(*e.instance)) out.events.push_back(e);
+  out.next = std::max(from, last_revision_ + 1);
+  auto it = std::lower_bound(history_.begin(), history_.end(), from,
+                             [](const Event& e, uint64_t rev) { return e.revision < rev; });
+  for (; it != history_.end(); ++it) {
+    // Stop between revisions only: a revision's events are read together.
+    if (out.events.size() >= max && it->revision != out.events.back().revision) {
+      out.next = it->revision;
+      break;
+    }
+    if (filter.Matches(*it->instance)) out.events.push_back(*it);
   }
-  out.next = rev;
   return out;
 }
 

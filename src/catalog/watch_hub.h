@@ -1,7 +1,10 @@
 // The retained history of change events and the watchers waiting for them.
 //
-// Every change raises the registry revision by one and appends one event, so
-// the history is a contiguous run of revisions (oldest_retained .. last). A
+// Events carry increasing revisions. In embedded mode every change raises the
+// registry revision by one, so they are contiguous; in cluster mode they are
+// etcd's revisions, which have gaps (writes elsewhere in etcd) and may repeat
+// (several instances changed by one transaction). The history retains whole
+// revisions from oldest_retained() on; a read from before that is compacted. A
 // watcher reads events from a revision on (Read) and, to be woken, subscribes
 // a notify callback for the services it follows. Publish appends first and
 // notifies after, so a watcher that subscribes, then reads, then sleeps until
@@ -44,8 +47,8 @@ class WatchHub {
   // Empties the history; the next event published must carry revision + 1.
   void Reset(uint64_t revision);
 
-  // Appends events (contiguous revisions following the last one) and notifies
-  // the subscribers whose filter matches any of them.
+  // Appends events (revisions not below the last one, greater than the Reset
+  // revision) and notifies the subscribers whose filter matches any of them.
   void Publish(std::vector<Event> events);
 
   struct ReadResult {
@@ -54,8 +57,10 @@ class WatchHub {
     std::vector<Event> events;  // matching events, in revision order
     uint64_t next = 0;          // the revision to read from next time
   };
-  // Events with revision >= from that match `filter`, at most `max` of them.
-  // `from` past the last revision yields no events and next = from.
+  // Events with revision >= from that match `filter`: about `max` of them
+  // (more when the events of the last revision read exceed it: a revision is
+  // never split). `from` past the last revision yields no events and
+  // next = from.
   ReadResult Read(uint64_t from, const WatchFilter& filter, size_t max) const;
 
   // The revision of the newest event (or the Reset revision when none).
@@ -82,7 +87,9 @@ class WatchHub {
 
   mutable std::mutex mu_;
   std::deque<Event> history_ ABSL_GUARDED_BY(mu_);
-  uint64_t first_revision_ ABSL_GUARDED_BY(mu_) = 1;  // revision of history_.front()
+  // Reads from below this are compacted: history_.front().revision, or more
+  // when the revisions before that had no event.
+  uint64_t first_revision_ ABSL_GUARDED_BY(mu_) = 1;
   uint64_t last_revision_ ABSL_GUARDED_BY(mu_) = 0;
 
   mutable std::mutex subs_mu_ ABSL_ACQUIRED_AFTER(mu_);

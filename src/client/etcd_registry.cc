@@ -1,21 +1,8 @@
 // NewEtcdRegistry: the Registry backend over etcd's v3 API. The key layout and
-// what watch events mean are in src/etcd/layout.h; the connection (endpoints,
-// failover, auth, TLS, the shared keep-alive stream) in src/etcd/client.h.
-//
-// Register reads the instance's key. The same registration again renews the
-// lease and writes nothing. A changed one is written by a transaction that
-// compares the key's mod_revision with the one read (a new key: that it does
-// not exist), so two writers of one instance never both win; the loser reads
-// again. A registration under another version moves the instance: the same
-// transaction deletes its old key. Each instance with a TTL has a lease of
-// its own, reused while the TTL stays the same.
-//
-// Heartbeat (UpdateService) is one keep-alive of the instance's lease on the
-// shared stream. The lease comes from a cache of what this registry
-// registered or found, checked against etcd when the renewal fails.
-//
-// Deregister deletes the key and writes the deregistration marker in one
-// transaction, then revokes the lease.
+// what watch events mean are in src/etcd/layout.h; how instances are written
+// in src/etcd/instance_store.h (shared with musterd's cluster store); the
+// connection (endpoints, failover, auth, TLS, the shared keep-alive stream) in
+// src/etcd/client.h.
 //
 // Subscriptions watch the whole service (so that moves between versions are
 // seen) from the revision of a Range, through a Watcher thread each, and
@@ -33,7 +20,6 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "client/service_query.h"
@@ -42,6 +28,7 @@
 #include "core/strings.h"
 #include "core/validation.h"
 #include "etcd/client.h"
+#include "etcd/instance_store.h"
 #include "etcd/layout.h"
 #include "etcd/watcher.h"
 #include "muster/registry.h"
@@ -49,62 +36,21 @@
 namespace muster {
 namespace {
 
-using etcd::Deadline;
-
 absl::Status Closed() { return absl::FailedPreconditionError("the registry is closed"); }
 
-// How often Register and Deregister read again after losing a race.
-constexpr int kMaxConflicts = 16;
+using etcd::PrefixRange;
+
 // Bound of a subscription's Range; also how long Unsubscribe's thread may
 // take to end while etcd does not answer.
 constexpr std::chrono::seconds kResyncTimeout{5};
 
-absl::Status NotRegistered(const InstanceKey& key) {
-  return absl::NotFoundError(StrCat("instance ", key.id, " of service ", key.service,
-                                    " in namespace ", key.ns, " is not registered"));
-}
-
-etcdserverpb::Compare ModEquals(const std::string& key, int64_t mod_revision) {
-  etcdserverpb::Compare compare;
-  compare.set_key(key);
-  compare.set_target(etcdserverpb::Compare::MOD);
-  compare.set_result(etcdserverpb::Compare::EQUAL);
-  compare.set_mod_revision(mod_revision);
-  return compare;
-}
-
-etcdserverpb::Compare Absent(const std::string& key) {
-  etcdserverpb::Compare compare;
-  compare.set_key(key);
-  compare.set_target(etcdserverpb::Compare::CREATE);
-  compare.set_result(etcdserverpb::Compare::EQUAL);
-  compare.set_create_revision(0);
-  return compare;
-}
-
-void AddPut(etcdserverpb::TxnRequest& txn, std::string key, std::string value, int64_t lease) {
-  etcdserverpb::PutRequest* put = txn.add_success()->mutable_request_put();
-  put->set_key(std::move(key));
-  put->set_value(std::move(value));
-  put->set_lease(lease);
-}
-
-void AddDelete(etcdserverpb::TxnRequest& txn, std::string key) {
-  txn.add_success()->mutable_request_delete_range()->set_key(std::move(key));
-}
-
-etcdserverpb::RangeRequest PrefixRange(const std::string& prefix, bool keys_only) {
-  etcdserverpb::RangeRequest range;
-  range.set_key(prefix);
-  range.set_range_end(etcd::PrefixEnd(prefix));
-  range.set_keys_only(keys_only);
-  return range;
-}
-
 class EtcdRegistry final : public Registry {
  public:
   EtcdRegistry(const EtcdRegistryOptions& options, std::unique_ptr<etcd::Client> client)
-      : ttl_override_(options.ttl), layout_(options.prefix), client_(std::move(client)) {}
+      : ttl_override_(options.ttl),
+        layout_(options.prefix),
+        client_(std::move(client)),
+        store_(*client_, layout_) {}
 
   ~EtcdRegistry() override {
     Close();
@@ -122,67 +68,22 @@ class EtcdRegistry final : public Registry {
     if (absl::Status s = CheckOpen(); !s.ok()) return s;
     Instance instance = requested;
     if (ttl_override_.count() > 0) instance.ttl_seconds = static_cast<uint32_t>(ttl_override_.count());
-    instance.health = Health::kPassing;
-    const Deadline deadline = etcd::DeadlineIn(options.timeout);
-    const std::string key = layout_.InstanceKey(instance);
-
-    for (int conflict = 0; conflict < kMaxConflicts; ++conflict) {
-      etcdserverpb::RangeRequest get;
-      get.set_key(key);
-      absl::StatusOr<etcdserverpb::RangeResponse> current = client_->Range(get, deadline);
-      if (!current.ok()) return current.status();
-      absl::StatusOr<Instance> stored =
-          current->kvs().empty()
-              ? RegisterNew(instance, key, deadline)
-              : RegisterOver(instance, key, current->kvs(0), deadline);
-      if (stored.ok() || stored.status().code() != absl::StatusCode::kAborted) return stored;
-    }
-    return absl::AbortedError(StrCat("instance ", instance.id,
-                                     " kept changing under this registration; try again"));
+    absl::StatusOr<etcd::InstanceStore::Written> written =
+        store_.Register(instance, etcd::DeadlineIn(options.timeout));
+    if (!written.ok()) return written.status();
+    return std::move(written->instance);
   }
 
   absl::Status Deregister(const InstanceKey& key, const CallOptions& options) override {
     if (absl::Status s = ValidateKey(key, limits_); !s.ok()) return s;
     if (absl::Status s = CheckOpen(); !s.ok()) return s;
-    const Deadline deadline = etcd::DeadlineIn(options.timeout);
-    for (int conflict = 0; conflict < kMaxConflicts; ++conflict) {
-      absl::StatusOr<mvccpb::KeyValue> kv = Locate(key, deadline);
-      if (!kv.ok()) return kv.status();
-      etcdserverpb::TxnRequest txn;
-      *txn.add_compare() = ModEquals(kv->key(), kv->mod_revision());
-      AddDelete(txn, kv->key());
-      AddPut(txn, layout_.DeregisteredKey(key.ns, key.service), key.id, 0);
-      absl::StatusOr<etcdserverpb::TxnResponse> done = client_->Txn(txn, deadline);
-      if (!done.ok()) return done.status();
-      if (!done->succeeded()) continue;  // changed meanwhile: look again
-      Forget(key);
-      if (kv->lease() != 0) (void)client_->LeaseRevoke(kv->lease(), deadline);
-      return absl::OkStatus();
-    }
-    return absl::AbortedError(StrCat("instance ", key.id, " kept changing; try again"));
+    return store_.Deregister(key, etcd::DeadlineIn(options.timeout)).status();
   }
 
   absl::Status UpdateService(const InstanceKey& key, const CallOptions& options) override {
     if (absl::Status s = ValidateKey(key, limits_); !s.ok()) return s;
     if (absl::Status s = CheckOpen(); !s.ok()) return s;
-    const Deadline deadline = etcd::DeadlineIn(options.timeout);
-    // Fast path: renew the lease this registry knows; nothing else is read.
-    if (std::optional<Known> known = Lookup(key); known.has_value() && known->lease != 0) {
-      absl::StatusOr<int64_t> ttl = client_->KeepAliveOnce(known->lease, deadline);
-      if (ttl.ok()) return absl::OkStatus();
-      if (ttl.status().code() != absl::StatusCode::kNotFound) return ttl.status();
-      Forget(key);  // the lease is gone; the instance may have another now
-    }
-    absl::StatusOr<mvccpb::KeyValue> kv = Locate(key, deadline);
-    if (!kv.ok()) return kv.status();
-    if (kv->lease() == 0) return absl::OkStatus();  // registered without a TTL
-    absl::StatusOr<int64_t> ttl = client_->KeepAliveOnce(kv->lease(), deadline);
-    if (ttl.ok()) return absl::OkStatus();
-    if (ttl.status().code() == absl::StatusCode::kNotFound) {
-      Forget(key);
-      return NotRegistered(key);  // it expired a moment ago
-    }
-    return ttl.status();
+    return store_.Heartbeat(key, etcd::DeadlineIn(options.timeout)).status();
   }
 
   absl::StatusOr<ServiceList> ListServices(const ServiceQuery& query,
@@ -192,12 +93,12 @@ class EtcdRegistry final : public Registry {
     const std::string prefix = query.version.empty()
                                    ? layout_.ServicePrefix(query.ns, query.service)
                                    : layout_.VersionPrefix(query.ns, query.service, query.version);
-    absl::StatusOr<etcdserverpb::RangeResponse> range =
-        client_->Range(PrefixRange(prefix, false), etcd::DeadlineIn(options.timeout));
-    if (!range.ok()) return range.status();
+    absl::StatusOr<etcd::InstanceStore::Listed> listed =
+        store_.List(prefix, etcd::DeadlineIn(options.timeout));
+    if (!listed.ok()) return listed.status();
     ServiceList list;
-    list.revision = static_cast<uint64_t>(range->header().revision());
-    list.instances = Decode(*range);
+    list.revision = listed->revision;
+    list.instances = std::move(listed->instances);
     return list;
   }
 
@@ -215,18 +116,18 @@ class EtcdRegistry final : public Registry {
     const std::string prefix = layout_.ServicePrefix(query.ns, query.service);
     etcd::WatchHandler handler;
     handler.resync = [this, raw, prefix]() -> absl::StatusOr<int64_t> {
-      absl::StatusOr<etcdserverpb::RangeResponse> range =
-          client_->Range(PrefixRange(prefix, false), etcd::DeadlineIn(kResyncTimeout));
-      if (!range.ok()) return range.status();
+      absl::StatusOr<etcd::InstanceStore::Listed> listed =
+          store_.List(prefix, etcd::DeadlineIn(kResyncTimeout));
+      if (!listed.ok()) return listed.status();
       WatchUpdate update;
       update.snapshot = true;
-      update.revision = static_cast<uint64_t>(range->header().revision());
-      for (Instance& instance : Decode(*range)) {
+      update.revision = listed->revision;
+      for (Instance& instance : listed->instances) {
         if (raw->view.Matches(instance)) update.instances.push_back(std::move(instance));
       }
       raw->view.Reset(update.instances);
       Deliver(*raw, update);
-      return range->header().revision();
+      return static_cast<int64_t>(listed->revision);
     };
     handler.on_events = [this, raw](const std::vector<mvccpb::Event>& events, int64_t revision) {
       WatchUpdate update;
@@ -296,11 +197,6 @@ class EtcdRegistry final : public Registry {
     std::unique_ptr<etcd::Watcher> watcher;  // set once, before the thread can call back
   };
 
-  struct Known {
-    std::string key;  // the instance's etcd key
-    int64_t lease = 0;
-  };
-
   absl::Status CheckOpen() {
     std::lock_guard lock(mu_);
     return closed_ ? Closed() : absl::OkStatus();
@@ -340,173 +236,14 @@ class EtcdRegistry final : public Registry {
     return done;
   }
 
-  absl::StatusOr<Instance> RegisterOver(const Instance& instance, const std::string& key,
-                                        const mvccpb::KeyValue& kv, Deadline deadline) {
-    absl::StatusOr<Instance> existing = etcd::DecodeInstance(layout_, kv);
-    if (existing.ok() && existing->SameSpec(instance)) {
-      // The same registration: renew, write nothing.
-      if (kv.lease() != 0) {
-        absl::StatusOr<int64_t> ttl = client_->KeepAliveOnce(kv.lease(), deadline);
-        if (!ttl.ok()) {
-          // Expired this instant: the key goes with it; register anew.
-          if (ttl.status().code() == absl::StatusCode::kNotFound) return absl::AbortedError("");
-          return ttl.status();
-        }
-      }
-      Remember(KeyOf(instance), key, kv.lease());
-      return *std::move(existing);
-    }
-    const bool same_ttl = existing.ok() && existing->ttl_seconds == instance.ttl_seconds;
-    int64_t lease = kv.lease();
-    bool granted = false;
-    if (instance.ttl_seconds == 0) {
-      lease = 0;
-    } else if (lease == 0 || !same_ttl) {
-      absl::StatusOr<etcdserverpb::LeaseGrantResponse> grant =
-          client_->LeaseGrant(instance.ttl_seconds, deadline);
-      if (!grant.ok()) return grant.status();
-      lease = grant->id();
-      granted = true;
-    }
-    const uint64_t first_revision = existing.ok() ? existing->create_revision : 0;
-    etcdserverpb::TxnRequest txn;
-    *txn.add_compare() = ModEquals(key, kv.mod_revision());
-    // Keep a create_revision carried over from another version's key.
-    const bool carried = existing.ok() && first_revision != static_cast<uint64_t>(kv.create_revision());
-    AddPut(txn, key, etcd::EncodeValue(instance, carried ? first_revision : 0), lease);
-    absl::StatusOr<etcdserverpb::TxnResponse> done = client_->Txn(txn, deadline);
-    if (!done.ok() || !done->succeeded()) {
-      if (granted) (void)client_->LeaseRevoke(lease, deadline);
-      if (!done.ok()) return done.status();
-      return absl::AbortedError("");
-    }
-    if (kv.lease() != 0 && kv.lease() != lease) {
-      (void)client_->LeaseRevoke(kv.lease(), deadline);
-    } else if (lease != 0) {
-      (void)client_->KeepAliveOnce(lease, deadline);  // a registration renews
-    }
-    Remember(KeyOf(instance), key, lease);
-    Instance stored = instance;
-    stored.create_revision = existing.ok() ? first_revision : static_cast<uint64_t>(kv.create_revision());
-    stored.modify_revision = static_cast<uint64_t>(done->header().revision());
-    return stored;
-  }
-
-  absl::StatusOr<Instance> RegisterNew(const Instance& instance, const std::string& key,
-                                       Deadline deadline) {
-    // Under another version? Then this registration moves it.
-    absl::StatusOr<std::optional<mvccpb::KeyValue>> old = FindAnyVersion(KeyOf(instance), deadline);
-    if (!old.ok()) return old.status();
-    uint64_t first_revision = 0;
-    if (old->has_value()) {
-      etcdserverpb::RangeRequest get;
-      get.set_key((*old)->key());
-      absl::StatusOr<etcdserverpb::RangeResponse> previous = client_->Range(get, deadline);
-      if (!previous.ok()) return previous.status();
-      if (previous->kvs().empty()) return absl::AbortedError("");
-      absl::StatusOr<Instance> decoded = etcd::DecodeInstance(layout_, previous->kvs(0));
-      if (decoded.ok()) first_revision = decoded->create_revision;
-      *old = previous->kvs(0);
-    }
-    int64_t lease = 0;
-    if (instance.ttl_seconds > 0) {
-      absl::StatusOr<etcdserverpb::LeaseGrantResponse> grant =
-          client_->LeaseGrant(instance.ttl_seconds, deadline);
-      if (!grant.ok()) return grant.status();
-      lease = grant->id();
-    }
-    etcdserverpb::TxnRequest txn;
-    *txn.add_compare() = Absent(key);
-    if (old->has_value()) {
-      *txn.add_compare() = ModEquals((*old)->key(), (*old)->mod_revision());
-      AddDelete(txn, (*old)->key());
-    }
-    AddPut(txn, key, etcd::EncodeValue(instance, first_revision), lease);
-    absl::StatusOr<etcdserverpb::TxnResponse> done = client_->Txn(txn, deadline);
-    if (!done.ok() || !done->succeeded()) {
-      if (lease != 0) (void)client_->LeaseRevoke(lease, deadline);
-      if (!done.ok()) return done.status();
-      return absl::AbortedError("");
-    }
-    if (old->has_value() && (*old)->lease() != 0) {
-      (void)client_->LeaseRevoke((*old)->lease(), deadline);
-    }
-    Remember(KeyOf(instance), key, lease);
-    Instance stored = instance;
-    stored.modify_revision = static_cast<uint64_t>(done->header().revision());
-    stored.create_revision = first_revision != 0 ? first_revision : stored.modify_revision;
-    return stored;
-  }
-
-  // The key of instance `key.id` under any version of its service, if any.
-  absl::StatusOr<std::optional<mvccpb::KeyValue>> FindAnyVersion(const InstanceKey& key,
-                                                                 Deadline deadline) {
-    absl::StatusOr<etcdserverpb::RangeResponse> range =
-        client_->Range(PrefixRange(layout_.ServicePrefix(key.ns, key.service), true), deadline);
-    if (!range.ok()) return range.status();
-    for (const mvccpb::KeyValue& kv : range->kvs()) {
-      std::optional<etcd::Layout::Parsed> parsed = layout_.Parse(kv.key());
-      if (parsed.has_value() && !parsed->marker && parsed->id == key.id) return kv;
-    }
-    return std::optional<mvccpb::KeyValue>();
-  }
-
-  // The instance's key and metadata (no value): where this registry last
-  // saw it, else found by a scan of its service. NotFound when not registered.
-  absl::StatusOr<mvccpb::KeyValue> Locate(const InstanceKey& key, Deadline deadline) {
-    if (std::optional<Known> known = Lookup(key); known.has_value()) {
-      etcdserverpb::RangeRequest get;
-      get.set_key(known->key);
-      get.set_keys_only(true);
-      absl::StatusOr<etcdserverpb::RangeResponse> range = client_->Range(get, deadline);
-      if (!range.ok()) return range.status();
-      if (!range->kvs().empty()) return range->kvs(0);
-      Forget(key);
-    }
-    absl::StatusOr<std::optional<mvccpb::KeyValue>> found = FindAnyVersion(key, deadline);
-    if (!found.ok()) return found.status();
-    if (!found->has_value()) return NotRegistered(key);
-    return **found;
-  }
-
-  std::vector<Instance> Decode(const etcdserverpb::RangeResponse& range) const {
-    std::vector<Instance> instances;
-    instances.reserve(range.kvs_size());
-    for (const mvccpb::KeyValue& kv : range.kvs()) {
-      absl::StatusOr<Instance> instance = etcd::DecodeInstance(layout_, kv);
-      if (instance.ok()) instances.push_back(*std::move(instance));
-    }
-    std::sort(instances.begin(), instances.end(),
-              [](const Instance& a, const Instance& b) { return a.id < b.id; });
-    return instances;
-  }
-
-  void Remember(const InstanceKey& key, const std::string& etcd_key, int64_t lease) {
-    std::lock_guard lock(known_mu_);
-    known_[key] = Known{etcd_key, lease};
-  }
-  void Forget(const InstanceKey& key) {
-    std::lock_guard lock(known_mu_);
-    known_.erase(key);
-  }
-  std::optional<Known> Lookup(const InstanceKey& key) {
-    std::lock_guard lock(known_mu_);
-    auto it = known_.find(key);
-    if (it == known_.end()) return std::nullopt;
-    return it->second;
-  }
-
   static thread_local const Subscription* tls_current_;
 
   const Limits limits_;
   const std::chrono::seconds ttl_override_;
   const etcd::Layout layout_;
-  // Declared before the subscriptions so that it outlives their watchers.
+  // Declared before the subscriptions so that they outlive their watchers.
   const std::unique_ptr<etcd::Client> client_;
-
-  std::mutex known_mu_;
-  // Where this registry last saw each instance: key and lease.
-  absl::flat_hash_map<InstanceKey, Known> known_ ABSL_GUARDED_BY(known_mu_);
+  etcd::InstanceStore store_;
 
   std::mutex mu_;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;

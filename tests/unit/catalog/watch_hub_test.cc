@@ -47,6 +47,36 @@ TEST(WatchHubTest, FromOlderThanHistoryIsCompacted) {
   EXPECT_EQ(r.events.size(), 4u);
 }
 
+// Cluster mode: etcd revisions have gaps and a transaction can change several
+// instances at one revision. Reads find their place by revision, never split
+// a revision, and eviction drops whole revisions.
+TEST(WatchHubTest, RevisionsWithGapsAndRepeats) {
+  WatchHub hub(3);
+  hub.Reset(9);
+  hub.Publish({MakeEvent(10, "a"), MakeEvent(15, "a"), MakeEvent(15, "b")});
+  auto r = hub.Read(11, WatchFilter{}, 100);  // inside a gap
+  EXPECT_FALSE(r.compacted);
+  ASSERT_EQ(r.events.size(), 2u);
+  EXPECT_EQ(r.events[0].revision, 15u);
+  EXPECT_EQ(r.next, 16u);
+  r = hub.Read(10, WatchFilter{}, 2);  // max 2 would split revision 15: it does not
+  ASSERT_EQ(r.events.size(), 3u);
+  EXPECT_EQ(r.next, 16u);
+  r = hub.Read(10, WatchFilter{}, 1);
+  ASSERT_EQ(r.events.size(), 1u);
+  EXPECT_EQ(r.next, 15u);
+  EXPECT_TRUE(hub.Read(30, WatchFilter{}, 10).events.empty());
+  EXPECT_EQ(hub.Read(30, WatchFilter{}, 10).next, 30u);
+
+  hub.Publish({MakeEvent(20, "a")});  // 4 events > 3: revision 10 goes
+  EXPECT_EQ(hub.oldest_retained(), 11u);
+  EXPECT_TRUE(hub.Read(10, WatchFilter{}, 10).compacted);
+  EXPECT_EQ(hub.Read(11, WatchFilter{}, 10).events.size(), 3u);
+  hub.Publish({MakeEvent(21, "a")});  // revision 15 goes whole, both events
+  EXPECT_EQ(hub.oldest_retained(), 16u);
+  EXPECT_EQ(hub.Read(16, WatchFilter{}, 10).events.size(), 2u);
+}
+
 // After a restart the history starts empty after the stored revision.
 TEST(WatchHubTest, ResetStartsHistoryAfterRevision) {
   WatchHub hub(10);
