@@ -15,6 +15,7 @@ Catalog::Catalog(CatalogOptions options, Journal* journal)
 Catalog::~Catalog() { Stop(); }
 
 absl::Status Catalog::Start() {
+  if (cluster_ != nullptr) return StartClustered();
   uint64_t revision = 0;
   if (journal_ != nullptr) {
     auto snapshot = journal_->Load();
@@ -48,6 +49,10 @@ void Catalog::Stop() {
     if (stopping_) return;
     stopping_ = true;
   }
+  if (cluster_ != nullptr) {
+    StopClustered();
+    return;
+  }
   queue_cv_.notify_all();
   if (committer_.joinable()) committer_.join();
 }
@@ -61,12 +66,21 @@ void Catalog::SweepNow() {
 }
 
 void Catalog::Register(Instance instance, WriteCallback done) {
+  if (cluster_ != nullptr) {
+    InstanceKey key = KeyOf(instance);
+    ClusterWrite(true, std::move(instance), std::move(key), std::move(done));
+    return;
+  }
   Op op{Op::kRegister, KeyOf(instance), nullptr, 0, std::move(done)};
   op.instance = std::make_shared<const Instance>(std::move(instance));
   Enqueue(std::move(op));
 }
 
 void Catalog::Deregister(InstanceKey key, WriteCallback done) {
+  if (cluster_ != nullptr) {
+    ClusterWrite(false, Instance{}, std::move(key), std::move(done));
+    return;
+  }
   Enqueue(Op{Op::kDeregister, std::move(key), nullptr, 0, std::move(done)});
 }
 
@@ -83,6 +97,9 @@ void Catalog::Enqueue(Op op) {
 }
 
 absl::StatusOr<uint32_t> Catalog::Heartbeat(const InstanceKey& key) {
+  if (cluster_ != nullptr) {
+    return absl::FailedPreconditionError("in cluster mode a heartbeat goes to the cluster store");
+  }
   std::shared_lock lock(mu_);
   const Record* record = FindLocked(key);
   if (record == nullptr) {

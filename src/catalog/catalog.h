@@ -10,8 +10,16 @@
 // reader or watcher sees can be lost by a crash, and revisions are assigned in
 // exactly the order changes become visible.
 //
-// Thread-safe. Write callbacks run on the committer thread: they must be
-// quick (post the answer elsewhere).
+// Cluster mode (a ClusterStore given): the catalog decides and stores
+// nothing itself. Writes and heartbeats go to the cluster store (etcd); the
+// state is a view fed by the store's feed of every change, with the store's
+// revisions. A write is answered once this node's view has applied it (or
+// after kClusterApplyWait if the feed lags), so a client reads its own writes
+// from the node it wrote to. No lease table and no expiry sweep run: the store
+// expires leases. catalog_cluster.cc has this part.
+//
+// Thread-safe. Write callbacks run on the committer thread (a cluster store's
+// thread in cluster mode): they must be quick (post the answer elsewhere).
 #pragma once
 
 #include <chrono>
@@ -31,6 +39,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "catalog/clock.h"
+#include "catalog/cluster_store.h"
 #include "catalog/journal.h"
 #include "catalog/lease_table.h"
 #include "catalog/watch_hub.h"
@@ -65,12 +74,15 @@ class Catalog {
  public:
   // `journal` may be null (memory only); it must outlive the catalog.
   Catalog(CatalogOptions options, Journal* journal);
+  // Cluster mode; `cluster` must outlive the catalog.
+  Catalog(CatalogOptions options, ClusterStore* cluster);
   ~Catalog();
   Catalog(const Catalog&) = delete;
   Catalog& operator=(const Catalog&) = delete;
 
   // Loads the journal's snapshot (every lease restarts with a full TTL) and
-  // starts the committer. Call once, before anything else.
+  // starts the committer; in cluster mode, starts following the cluster store
+  // and returns once the view holds its state. Call once, before anything else.
   absl::Status Start();
   // Finishes every write already queued, then stops; later writes fail with
   // Unavailable.
@@ -91,8 +103,22 @@ class Catalog {
   void Deregister(InstanceKey key, WriteCallback done);
 
   // Renews the instance's lease. NotFound when the instance is unknown or its
-  // lease has lapsed. Returns the instance's TTL.
+  // lease has lapsed. Returns the instance's TTL. Embedded mode only (in
+  // cluster mode: FailedPrecondition; use the asynchronous form).
   absl::StatusOr<uint32_t> Heartbeat(const InstanceKey& key);
+  using HeartbeatCallback = absl::AnyInvocable<void(absl::StatusOr<uint32_t>) &&>;
+  // Either mode: `done` runs on this thread (embedded) or once the cluster
+  // store renewed the lease (on a store thread).
+  void Heartbeat(InstanceKey key, HeartbeatCallback done);
+
+  bool clustered() const { return cluster_ != nullptr; }
+  // Cluster mode: whether the view follows the store now (false while the
+  // store's feed is interrupted: answers may be stale). Always true embedded.
+  bool following() const;
+
+  // How long a cluster-mode write waits for this node's view to apply it
+  // before it is answered anyway (it is durable in the store by then).
+  static constexpr std::chrono::seconds kClusterApplyWait{5};
 
   struct ListResult {
     uint64_t revision = 0;          // registry revision the answer reflects
@@ -151,6 +177,20 @@ class Catalog {
     uint64_t revision = 0;
   };
 
+  // Cluster mode (catalog_cluster.cc).
+  class ClusterFeed;
+  absl::Status StartClustered();
+  void StopClustered();
+  void ClusterWrite(bool is_register, Instance instance, InstanceKey key, WriteCallback done);
+  // Runs `then` once the view has applied `revision` (or kClusterApplyWait passed).
+  void WhenApplied(uint64_t revision, absl::AnyInvocable<void() &&> then);
+  // Marks `revision` applied and runs the waiters it satisfies.
+  void Applied(uint64_t revision);
+  void ResetView(std::vector<Instance> instances, uint64_t revision);
+  void ApplyEvents(std::vector<Event> events, uint64_t revision);
+  void ApplyEventLocked(const Event& event) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void WaiterLoop();
+
   void Enqueue(Op op);
   void CommitterLoop();
   // Decides, commits and applies one batch.
@@ -162,6 +202,7 @@ class Catalog {
   // Constant after construction.
   const CatalogOptions options_;
   Journal* const journal_;
+  ClusterStore* const cluster_ = nullptr;
 
   LeaseTable leases_;
   WatchHub hub_;
@@ -180,6 +221,21 @@ class Catalog {
   bool sweep_now_ ABSL_GUARDED_BY(queue_mu_) = false;
   bool started_ ABSL_GUARDED_BY(queue_mu_) = false;
   std::thread committer_;
+
+  // Cluster mode: writes waiting for the view to apply their revision.
+  struct Waiter {
+    uint64_t revision;
+    std::chrono::steady_clock::time_point since;
+    absl::AnyInvocable<void() &&> then;
+  };
+  std::shared_ptr<ClusterFeed> feed_;  // shared_ptr: ClusterFeed is complete only in catalog_cluster.cc
+  mutable std::mutex waiters_mu_;
+  std::condition_variable waiters_cv_;
+  uint64_t applied_ ABSL_GUARDED_BY(waiters_mu_) = 0;  // the view's revision, as waiters see it
+  std::vector<Waiter> waiters_ ABSL_GUARDED_BY(waiters_mu_);
+  bool following_ ABSL_GUARDED_BY(waiters_mu_) = true;
+  bool waiters_stopping_ ABSL_GUARDED_BY(waiters_mu_) = false;
+  std::thread waiter_thread_;  // answers waiters whose wait ran out
 };
 
 }  // namespace muster

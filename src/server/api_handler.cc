@@ -112,7 +112,7 @@ awaitable<std::optional<Response>> ApiHandler::Handle(Request& req, beast::tcp_s
       }
       if (seg.size() == 7 && seg[6] == "heartbeat") {
         if (method != http::verb::put && method != http::verb::post) co_return MethodNotAllowed("PUT, POST");
-        co_return Heartbeat(*t, ns);
+        co_return co_await Heartbeat(*t, ns);
       }
     }
   }
@@ -138,10 +138,20 @@ awaitable<Response> ApiHandler::Deregister(const Target& t, const std::string& n
   co_return JsonResponse(http::status::ok, json::object{{"revision", result->revision}});
 }
 
-Response ApiHandler::Heartbeat(const Target& t, const std::string& ns) {
-  auto ttl = catalog_.Heartbeat(InstanceKey{ns, t.segments[3], t.segments[5]});
-  if (!ttl.ok()) return ErrorResponse(ttl.status());
-  return JsonResponse(http::status::ok, json::object{{"id", t.segments[5]}, {"ttl_seconds", *ttl}});
+awaitable<Response> ApiHandler::Heartbeat(const Target& t, const std::string& ns) {
+  InstanceKey key{ns, t.segments[3], t.segments[5]};
+  // Embedded: answered from memory on this thread. Cluster mode: a lease
+  // keep-alive in etcd, awaited without holding the I/O thread.
+  // (An if, not ?: with co_await inside: GCC 12 miscompiles that.)
+  absl::StatusOr<uint32_t> ttl = absl::UnknownError("");
+  if (catalog_.clustered()) {
+    ttl = co_await AwaitCallback<absl::StatusOr<uint32_t>>(
+        [&](auto done) { catalog_.Heartbeat(std::move(key), std::move(done)); });
+  } else {
+    ttl = catalog_.Heartbeat(key);
+  }
+  if (!ttl.ok()) co_return ErrorResponse(ttl.status());
+  co_return JsonResponse(http::status::ok, json::object{{"id", t.segments[5]}, {"ttl_seconds", *ttl}});
 }
 
 awaitable<void> ApiHandler::WaitForChange(const std::string& ns, const std::string& service,
@@ -217,7 +227,12 @@ Response ApiHandler::Healthz() {
   if (stopping_) {
     return ErrorResponse(http::status::service_unavailable, "unavailable", "musterd is shutting down");
   }
-  return JsonResponse(http::status::ok, json::object{{"status", "ok"}, {"revision", catalog_.revision()}});
+  json::object health{{"status", "ok"}, {"revision", catalog_.revision()},
+                      {"store", catalog_.clustered() ? "etcd" : "embedded"}};
+  // Cluster mode: whether this node's view follows etcd right now; while it
+  // does not, lists may be stale (the node still answers from its view).
+  if (catalog_.clustered()) health["following"] = catalog_.following();
+  return JsonResponse(http::status::ok, std::move(health));
 }
 
 awaitable<std::optional<Response>> ApiHandler::Watch(const Request& req, const Target& t,

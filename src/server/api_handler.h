@@ -27,7 +27,7 @@ class ApiHandler {
  private:
   awaitable<Response> Register(const Request& req, const Target& t, const std::string& ns);
   awaitable<Response> Deregister(const Target& t, const std::string& ns);
-  Response Heartbeat(const Target& t, const std::string& ns);
+  awaitable<Response> Heartbeat(const Target& t, const std::string& ns);
   awaitable<Response> List(const Target& t, const std::string& ns);
   Response Services(const std::string& ns);
   Response Healthz();

@@ -3,6 +3,8 @@
 #include <CLI/CLI.hpp>
 #include <toml++/toml.h>
 
+#include <cstdlib>
+
 #include "core/strings.h"
 #include "core/duration.h"
 #include "core/validation.h"
@@ -43,6 +45,18 @@ absl::Status LoadToml(const std::string& path, ServerConfig& c,
   str("geerpc_path", c.geerpc_path);
   str("geerpc_header_prefix", c.geerpc_header_prefix);
   str("geerpc_service", c.geerpc_service);
+  str("store", c.store);
+  if (const toml::array* endpoints = t["etcd_endpoints"].as_array()) {
+    for (const toml::node& e : *endpoints) {
+      if (auto v = e.value<std::string>()) c.etcd_endpoints.push_back(*v);
+    }
+  }
+  str("etcd_prefix", c.etcd_prefix);
+  str("etcd_username", c.etcd_username);
+  str("etcd_password", c.etcd_password);
+  str("etcd_ca", c.etcd_ca);
+  str("etcd_cert", c.etcd_cert);
+  str("etcd_key", c.etcd_key);
   for (DurationSetting& d : durations) {
     if (auto v = t[d.name].value<std::string>()) d.text = *v;
   }
@@ -50,7 +64,9 @@ absl::Status LoadToml(const std::string& path, ServerConfig& c,
     bool known = false;
     for (const char* k : {"listen", "data_dir", "log_level", "threads", "history", "max_name_length",
                           "max_body_bytes", "max_instances_per_service", "geerpc_path",
-                          "geerpc_header_prefix", "geerpc_service"}) {
+                          "geerpc_header_prefix", "geerpc_service", "store", "etcd_endpoints",
+                          "etcd_prefix", "etcd_username", "etcd_password", "etcd_ca", "etcd_cert",
+                          "etcd_key"}) {
       known |= key.str() == k;
     }
     for (const DurationSetting& d : durations) known |= key.str() == d.name;
@@ -75,6 +91,7 @@ ParsedConfig ParseConfig(int argc, char** argv) {
       {"watch_keepalive", &c.watch_keepalive, "comment line on quiet watch streams every", ""},
       {"shutdown_grace", &c.shutdown_grace, "how long a shutdown waits for in-flight requests", ""},
       {"geerpc_timeout", &c.geerpc_timeout, "lease of a GeeRPC server after each POST", ""},
+      {"etcd_dial_timeout", &c.etcd_dial_timeout, "how long to wait for the first etcd member", ""},
   };
   auto fail = [&](std::string message, int code) {
     out.exit = true;
@@ -129,6 +146,19 @@ ParsedConfig ParseConfig(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--geerpc-service", c.geerpc_service, "service GeeRPC servers appear under")
       ->capture_default_str();
+  app.add_option("--store", c.store, "embedded (RocksDB in --data-dir) or etcd (cluster mode)")
+      ->capture_default_str();
+  app.add_option("--etcd-endpoints", c.etcd_endpoints,
+                 "etcd members, comma-separated host:port or http(s)://host:port")
+      ->delimiter(',');
+  app.add_option("--etcd-prefix", c.etcd_prefix, "etcd key prefix of this deployment")
+      ->capture_default_str();
+  app.add_option("--etcd-username", c.etcd_username, "etcd user (auth enabled)");
+  app.add_option("--etcd-password", c.etcd_password,
+                 "etcd password (better: the MUSTER_ETCD_PASSWORD environment variable)");
+  app.add_option("--etcd-ca", c.etcd_ca, "PEM CA file to verify etcd's certificate (TLS)");
+  app.add_option("--etcd-cert", c.etcd_cert, "PEM client certificate for etcd (TLS)");
+  app.add_option("--etcd-key", c.etcd_key, "PEM key of the client certificate");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -152,6 +182,21 @@ ParsedConfig ParseConfig(int argc, char** argv) {
   }
   if (c.geerpc_path.empty() || c.geerpc_path.front() != '/') {
     return fail("geerpc_path must start with '/'", 2);
+  }
+  if (c.store != "embedded" && c.store != "etcd") {
+    return fail(StrCat("--store must be embedded or etcd, not '", c.store, "'"), 2);
+  }
+  if (c.etcd_password.empty()) {
+    if (const char* password = std::getenv("MUSTER_ETCD_PASSWORD")) c.etcd_password = password;
+  }
+  if (c.store == "etcd") {
+    if (c.etcd_endpoints.empty()) return fail("--store etcd needs --etcd-endpoints", 2);
+    if (!c.etcd_password.empty() && c.etcd_username.empty()) {
+      return fail("an etcd password needs --etcd-username", 2);
+    }
+    if (c.etcd_cert.empty() != c.etcd_key.empty()) {
+      return fail("--etcd-cert and --etcd-key go together", 2);
+    }
   }
   return out;
 }

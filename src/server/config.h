@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "core/limits.h"
@@ -27,6 +28,19 @@ struct ServerConfig {
   std::string geerpc_header_prefix = "X-Geerpc-";
   std::string geerpc_service = "geerpc";
   std::chrono::milliseconds geerpc_timeout = std::chrono::minutes(5);
+
+  // "embedded" (RocksDB under data_dir) or "etcd" (cluster mode).
+  std::string store = "embedded";
+  // Cluster mode: etcd members (host:port or http(s)://host:port) and where
+  // and how to reach them.
+  std::vector<std::string> etcd_endpoints;
+  std::string etcd_prefix = "/muster";
+  std::string etcd_username;
+  std::string etcd_password;  // also from the environment: MUSTER_ETCD_PASSWORD
+  std::string etcd_ca;
+  std::string etcd_cert;
+  std::string etcd_key;
+  std::chrono::milliseconds etcd_dial_timeout = std::chrono::seconds(5);
 };
 
 // The outcome of reading the command line: a config to run with, or an exit

@@ -88,7 +88,14 @@ awaitable<Response> ApiHandler::GeeRpc(const Request& req) {
   if (auto s = ValidateInstance(in, config_.limits); !s.ok()) co_return ErrorResponse(s);
 
   // Renewal is the common case and costs no disk write.
-  if (catalog_.Heartbeat(KeyOf(in)).ok()) co_return Response{http::status::ok, 11};
+  absl::StatusOr<uint32_t> renewed = absl::UnknownError("");
+  if (catalog_.clustered()) {
+    renewed = co_await AwaitCallback<absl::StatusOr<uint32_t>>(
+        [&](auto done) { catalog_.Heartbeat(KeyOf(in), std::move(done)); });
+  } else {
+    renewed = catalog_.Heartbeat(KeyOf(in));
+  }
+  if (renewed.ok()) co_return Response{http::status::ok, 11};
   auto result = co_await AwaitCallback<absl::StatusOr<Catalog::WriteResult>>(
       [&](auto done) { catalog_.Register(std::move(in), std::move(done)); });
   if (!result.ok()) co_return ErrorResponse(result.status());

@@ -1,5 +1,6 @@
 // musterd: the Muster registry server.
 #include <cstdio>
+#include <memory>
 #include <thread>
 
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -9,6 +10,7 @@
 #include "core/strings.h"
 #include "server/config.h"
 #include "server/http_server.h"
+#include "store/etcd_store.h"
 #include "store/rocksdb_journal.h"
 
 int main(int argc, char** argv) {
@@ -24,25 +26,55 @@ int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::from_str(config.log_level));
   spdlog::flush_on(spdlog::level::info);
 
-  auto journal = RocksDbJournal::Open(config.data_dir);
-  if (!journal.ok()) {
-    spdlog::critical("{}", MessageOf(journal.status()));
-    return 1;
-  }
   CatalogOptions options;
   options.limits = config.limits;
   options.history = config.history;
-  Catalog catalog(options, journal->get());
-  if (auto s = catalog.Start(); !s.ok()) {
-    spdlog::critical("cannot load the store in {}: {}", config.data_dir, MessageOf(s));
-    return 1;
+  // Exactly one of the two stores backs the catalog.
+  std::unique_ptr<RocksDbJournal> journal;
+  std::unique_ptr<EtcdStore> etcd;
+  std::unique_ptr<Catalog> catalog;
+  if (config.store == "etcd") {
+    EtcdStoreOptions etcd_options;
+    etcd_options.client.endpoints = config.etcd_endpoints;
+    etcd_options.client.dial_timeout = config.etcd_dial_timeout;
+    etcd_options.client.username = config.etcd_username;
+    etcd_options.client.password = config.etcd_password;
+    etcd_options.client.ca_file = config.etcd_ca;
+    etcd_options.client.cert_file = config.etcd_cert;
+    etcd_options.client.key_file = config.etcd_key;
+    etcd_options.prefix = config.etcd_prefix;
+    auto connected = EtcdStore::Connect(etcd_options);
+    if (!connected.ok()) {
+      spdlog::critical("etcd: {}", MessageOf(connected.status()));
+      return 1;
+    }
+    etcd = *std::move(connected);
+    catalog = std::make_unique<Catalog>(options, etcd.get());
+    if (auto s = catalog->Start(); !s.ok()) {
+      spdlog::critical("{}", MessageOf(s));
+      return 1;
+    }
+    spdlog::info("cluster mode on etcd under {}: {} instances, revision {}", config.etcd_prefix,
+                 catalog->instance_count(), catalog->revision());
+  } else {
+    auto opened = RocksDbJournal::Open(config.data_dir);
+    if (!opened.ok()) {
+      spdlog::critical("{}", MessageOf(opened.status()));
+      return 1;
+    }
+    journal = *std::move(opened);
+    catalog = std::make_unique<Catalog>(options, journal.get());
+    if (auto s = catalog->Start(); !s.ok()) {
+      spdlog::critical("cannot load the store in {}: {}", config.data_dir, MessageOf(s));
+      return 1;
+    }
+    spdlog::info("store {} loaded: {} instances, revision {}", config.data_dir,
+                 catalog->instance_count(), catalog->revision());
   }
-  spdlog::info("store {} loaded: {} instances, revision {}", config.data_dir,
-               catalog.instance_count(), catalog.revision());
 
   unsigned threads = config.threads ? config.threads : std::max(1u, std::thread::hardware_concurrency());
   {
-    HttpServer server(config, catalog);
+    HttpServer server(config, *catalog);
     auto bound = server.Listen();
     if (!bound.ok()) {
       spdlog::critical("{}", MessageOf(bound.status()));
@@ -52,11 +84,13 @@ int main(int argc, char** argv) {
     server.Run(threads);
     // Finish the writes already queued before the server (and the connections
     // their answers would go to) is torn down.
-    catalog.Stop();
+    catalog->Stop();
   }
-  if (auto s = (*journal)->Flush(); !s.ok()) {
-    spdlog::error("flush on shutdown: {}", MessageOf(s));
-    return 1;
+  if (journal != nullptr) {
+    if (auto s = journal->Flush(); !s.ok()) {
+      spdlog::error("flush on shutdown: {}", MessageOf(s));
+      return 1;
+    }
   }
   spdlog::info("stopped cleanly");
   return 0;

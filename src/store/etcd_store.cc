@@ -1,0 +1,190 @@
+#include "store/etcd_store.h"
+
+#include <spdlog/spdlog.h>
+
+#include <utility>
+
+#include "core/strings.h"
+#include "etcd/layout.h"
+
+namespace muster {
+namespace {
+
+EventType ToEventType(ChangeType type) {
+  switch (type) {
+    case ChangeType::kRegistered: return EventType::kRegistered;
+    case ChangeType::kUpdated: return EventType::kUpdated;
+    case ChangeType::kDeregistered: return EventType::kDeregistered;
+    case ChangeType::kExpired: return EventType::kExpired;
+  }
+  return EventType::kUpdated;
+}
+
+absl::Status ShuttingDown() { return absl::UnavailableError("the registry is shutting down"); }
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<EtcdStore>> EtcdStore::Connect(EtcdStoreOptions options) {
+  if (options.workers == 0) return absl::InvalidArgumentError("an etcd store needs workers");
+  absl::StatusOr<std::unique_ptr<etcd::Client>> client = etcd::Client::Connect(options.client);
+  if (!client.ok()) return client.status();
+  return std::unique_ptr<EtcdStore>(new EtcdStore(std::move(options), *std::move(client)));
+}
+
+EtcdStore::EtcdStore(EtcdStoreOptions options, std::unique_ptr<etcd::Client> client)
+    : options_(std::move(options)),
+      client_(std::move(client)),
+      store_(*client_, etcd::Layout(options_.prefix)) {
+  for (size_t i = 0; i < options_.workers; ++i) {
+    workers_.emplace_back([this] { WorkerLoop(); });
+  }
+}
+
+EtcdStore::~EtcdStore() { Stop(); }
+
+void EtcdStore::Submit(absl::AnyInvocable<void() &&> work, absl::AnyInvocable<void() &&> refuse) {
+  {
+    std::lock_guard lock(mu_);
+    if (!stopping_) {
+      work_.push_back(std::move(work));
+      work_cv_.notify_one();
+      return;
+    }
+  }
+  std::move(refuse)();
+}
+
+void EtcdStore::WorkerLoop() {
+  std::unique_lock lock(mu_);
+  while (true) {
+    work_cv_.wait(lock, [this] { return stopping_ || !work_.empty(); });
+    if (work_.empty()) return;  // stopping, and everything queued is done
+    absl::AnyInvocable<void() &&> work = std::move(work_.front());
+    work_.pop_front();
+    lock.unlock();
+    std::move(work)();
+    lock.lock();
+  }
+}
+
+void EtcdStore::Register(Instance instance, WriteDone done) {
+  auto shared = std::make_shared<WriteDone>(std::move(done));
+  Submit(
+      [this, instance = std::move(instance), shared]() mutable {
+        absl::StatusOr<etcd::InstanceStore::Written> written =
+            store_.Register(instance, etcd::DeadlineIn(options_.call_timeout));
+        if (!written.ok()) {
+          std::move (*shared)(written.status());
+          return;
+        }
+        Written result;
+        result.instance = std::make_shared<const Instance>(std::move(written->instance));
+        result.created = written->created;
+        result.changed = written->changed;
+        result.revision = written->revision;
+        std::move (*shared)(std::move(result));
+      },
+      [shared] { std::move (*shared)(ShuttingDown()); });
+}
+
+void EtcdStore::Deregister(InstanceKey key, WriteDone done) {
+  auto shared = std::make_shared<WriteDone>(std::move(done));
+  Submit(
+      [this, key = std::move(key), shared]() mutable {
+        absl::StatusOr<etcd::InstanceStore::Written> written =
+            store_.Deregister(key, etcd::DeadlineIn(options_.call_timeout));
+        if (!written.ok()) {
+          std::move (*shared)(written.status());
+          return;
+        }
+        Written result;
+        result.instance = std::make_shared<const Instance>(std::move(written->instance));
+        result.changed = true;
+        result.revision = written->revision;
+        std::move (*shared)(std::move(result));
+      },
+      [shared] { std::move (*shared)(ShuttingDown()); });
+}
+
+void EtcdStore::Heartbeat(InstanceKey key, HeartbeatDone done) {
+  auto shared = std::make_shared<HeartbeatDone>(std::move(done));
+  Submit(
+      [this, key = std::move(key), shared]() mutable {
+        absl::StatusOr<int64_t> ttl = store_.Heartbeat(key, etcd::DeadlineIn(options_.call_timeout));
+        if (!ttl.ok()) {
+          std::move (*shared)(ttl.status());
+          return;
+        }
+        std::move (*shared)(static_cast<uint32_t>(*ttl));
+      },
+      [shared] { std::move (*shared)(ShuttingDown()); });
+}
+
+absl::StatusOr<int64_t> EtcdStore::Resync(Feed* feed) {
+  absl::StatusOr<etcd::InstanceStore::Listed> listed =
+      store_.List(store_.layout().ServicesPrefix(), etcd::DeadlineIn(options_.call_timeout));
+  if (!listed.ok()) return listed.status();
+  spdlog::info("etcd store: {} instances at revision {}", listed->instances.size(),
+               listed->revision);
+  feed->Reset(std::move(listed->instances), listed->revision);
+  {
+    std::lock_guard lock(start_mu_);
+    synced_ = true;
+  }
+  start_cv_.notify_all();
+  return static_cast<int64_t>(listed->revision);
+}
+
+void EtcdStore::Deliver(Feed* feed, const std::vector<mvccpb::Event>& events, int64_t revision) {
+  std::vector<Event> out;
+  for (Change& change : etcd::ChangesFromEvents(store_.layout(), events)) {
+    if (change.type == ChangeType::kExpired || change.type == ChangeType::kDeregistered) {
+      store_.Forget(KeyOf(change.instance));
+    }
+    out.push_back(Event{change.revision, ToEventType(change.type),
+                        std::make_shared<const Instance>(std::move(change.instance))});
+  }
+  feed->Apply(std::move(out), static_cast<uint64_t>(revision));
+}
+
+absl::Status EtcdStore::Start(Feed* feed) {
+  etcd::WatchHandler handler;
+  handler.resync = [this, feed] { return Resync(feed); };
+  handler.on_events = [this, feed](const std::vector<mvccpb::Event>& events, int64_t revision) {
+    Deliver(feed, events, revision);
+  };
+  handler.on_error = [this, feed](const absl::Status& status) {
+    {
+      std::lock_guard lock(start_mu_);
+      last_error_ = status;
+    }
+    start_cv_.notify_all();
+    feed->Interrupted(status);
+  };
+  const std::string prefix = store_.layout().ServicesPrefix();
+  watcher_ = std::make_unique<etcd::Watcher>(*client_, prefix, etcd::PrefixEnd(prefix),
+                                             std::move(handler));
+  std::unique_lock lock(start_mu_);
+  const auto wait = options_.client.dial_timeout + options_.call_timeout;
+  if (start_cv_.wait_for(lock, wait, [this] { return synced_; })) return absl::OkStatus();
+  absl::Status error = last_error_;
+  lock.unlock();
+  watcher_.reset();
+  return absl::UnavailableError(StrCat("cannot read the catalog from etcd within ",
+                                       std::chrono::duration_cast<std::chrono::milliseconds>(wait).count(),
+                                       " ms", error.ok() ? "" : ": ", error.message()));
+}
+
+void EtcdStore::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  work_cv_.notify_all();
+  for (std::thread& worker : workers_) {
+    if (worker.joinable()) worker.join();
+  }
+  watcher_.reset();
+}
+
+}  // namespace muster

@@ -1,0 +1,84 @@
+// EtcdStore: the cluster store of musterd's cluster mode (catalog/cluster_store.h)
+// on an etcd cluster. Instances are written with the same layout and the same
+// code as the SDK's EtcdRegistry (etcd/instance_store.h), so musterd nodes and
+// SDK clients on one etcd see each other's instances. The feed is one etcd
+// watch on every service (etcd/watcher.h): it resumes after the last revision
+// it delivered when a member dies, and hands over a fresh state (Reset) when
+// etcd compacted the history it needed.
+//
+// etcd calls block, so writes and heartbeats run on a pool of worker threads
+// (`workers`); an I/O thread never waits for etcd.
+//
+// Thread-safe.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "catalog/cluster_store.h"
+#include "etcd/client.h"
+#include "etcd/instance_store.h"
+#include "etcd/watcher.h"
+
+namespace muster {
+
+struct EtcdStoreOptions {
+  etcd::ClientOptions client;
+  std::string prefix = "/muster";  // keys live under {prefix}/services/
+  size_t workers = 8;              // threads making etcd calls for writes and heartbeats
+  std::chrono::milliseconds call_timeout{5000};  // bound of each write or heartbeat
+};
+
+class EtcdStore final : public ClusterStore {
+ public:
+  // Connects to etcd (waits up to the client's dial timeout for a member).
+  static absl::StatusOr<std::unique_ptr<EtcdStore>> Connect(EtcdStoreOptions options);
+  ~EtcdStore() override;
+
+  void Register(Instance instance, WriteDone done) override;
+  void Deregister(InstanceKey key, WriteDone done) override;
+  void Heartbeat(InstanceKey key, HeartbeatDone done) override;
+  absl::Status Start(Feed* feed) override;
+  void Stop() override;
+
+  etcd::Client& client() { return *client_; }
+  const etcd::Layout& layout() const { return store_.layout(); }
+
+ private:
+  EtcdStore(EtcdStoreOptions options, std::unique_ptr<etcd::Client> client);
+  // Queues `work` for a worker; runs `refuse` instead once stopping.
+  void Submit(absl::AnyInvocable<void() &&> work, absl::AnyInvocable<void() &&> refuse);
+  void WorkerLoop();
+  absl::StatusOr<int64_t> Resync(Feed* feed);
+  void Deliver(Feed* feed, const std::vector<mvccpb::Event>& events, int64_t revision);
+
+  const EtcdStoreOptions options_;
+  const std::unique_ptr<etcd::Client> client_;
+  etcd::InstanceStore store_;
+
+  std::mutex mu_;
+  std::condition_variable work_cv_;
+  std::deque<absl::AnyInvocable<void() &&>> work_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::thread> workers_;  // started by the constructor, joined by Stop
+
+  // Start waits for the watcher's first resync.
+  std::mutex start_mu_;
+  std::condition_variable start_cv_;
+  bool synced_ ABSL_GUARDED_BY(start_mu_) = false;
+  absl::Status last_error_ ABSL_GUARDED_BY(start_mu_);
+
+  std::unique_ptr<etcd::Watcher> watcher_;  // set by Start, reset by Stop
+};
+
+}  // namespace muster

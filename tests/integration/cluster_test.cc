@@ -1,0 +1,260 @@
+// musterd's cluster mode (--store etcd) on a real three-member etcd cluster:
+// two musterd nodes with no state of their own see and push each other's
+// changes; one etcd member dies under load and nothing acknowledged is lost;
+// a musterd node dies and SDK clients fail over to the other; SDK clients on
+// etcd directly and musterd nodes share one catalog.
+#include <atomic>
+#include <chrono>
+#include <iostream>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "client/http_client.h"
+#include "muster/registry.h"
+#include "support/api_helpers.h"
+#include "support/etcd_cluster.h"
+#include "support/musterd_process.h"
+#include "support/status_matchers.h"
+
+namespace muster::testing {
+namespace {
+
+using std::chrono::milliseconds;
+using ::testing::Contains;
+using ::testing::ElementsAre;
+
+constexpr milliseconds kWait{15000};
+
+class ClusterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    EtcdClusterOptions options;
+    options.members = 3;
+    auto cluster = EtcdCluster::Start(options);
+    ASSERT_TRUE(cluster.ok()) << cluster.status();
+    etcd_ = *std::move(cluster);
+    for (int i = 0; i < 2; ++i) {
+      nodes_.push_back(std::make_unique<MusterdProcess>(MUSTERD_PATH));
+      absl::Status started = nodes_.back()->Start(NodeArgs());
+      ASSERT_TRUE(started.ok()) << started;
+      clients_.push_back(std::make_unique<client::HttpClient>(nodes_.back()->address()));
+    }
+  }
+
+  void TearDown() override {
+    if (!HasFailure()) return;
+    for (size_t i = 0; i < nodes_.size(); ++i) {
+      std::cerr << "---- musterd node " << i << " ----\n" << nodes_[i]->Logs();
+    }
+    if (etcd_ != nullptr) std::cerr << "---- etcd ----\n" << etcd_->Logs();
+  }
+
+  std::vector<std::string> NodeArgs() const {
+    return {"--store", "etcd", "--etcd-endpoints", etcd_->EndpointList(), "--etcd-prefix",
+            "/cluster-test"};
+  }
+
+  client::HttpClient& node(int i) { return *clients_[i]; }
+
+  ListResult List(int i, const std::string& service) {
+    return ParseList(Must(node(i).Get(ListPath(service))));
+  }
+
+  // Polls node i's list until `predicate` holds; false after kWait.
+  bool WaitForList(int i, const std::string& service,
+                   const std::function<bool(const ListResult&)>& predicate) {
+    const auto deadline = std::chrono::steady_clock::now() + kWait;
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto list = node(i).Get(ListPath(service));
+      if (list.ok() && list->status == 200 && predicate(ParseList(*list))) return true;
+      std::this_thread::sleep_for(milliseconds(20));
+    }
+    return false;
+  }
+
+  std::unique_ptr<EtcdCluster> etcd_;
+  std::vector<std::unique_ptr<MusterdProcess>> nodes_;
+  std::vector<std::unique_ptr<client::HttpClient>> clients_;
+};
+
+// A registration on node A is listed by node B and pushed to B's watchers; a
+// heartbeat and a deregistration through B act on it; both nodes agree on the
+// revisions, which are etcd's.
+TEST_F(ClusterTest, NodesShareOneCatalog) {
+  auto stream = client::SseStream::Open(nodes_[1]->address(), "/api/v1/watch?service=orders");
+  ASSERT_THAT(stream, IsOk());
+
+  auto registered = Must(node(0).Put(InstancePath("orders", "o-1"), RegisterBody("10.0.0.1:80")));
+  ASSERT_EQ(registered.status, 201) << registered.body;
+  const uint64_t revision = U64(JsonOf(registered).at("modify_revision"));
+  // Node A answers once its own view has the write: read your writes.
+  EXPECT_THAT(List(0, "orders").ids(), ElementsAre("o-1"));
+
+  auto event = NextEvent(**stream, kWait);
+  ASSERT_TRUE(event.has_value());
+  EXPECT_EQ(event->type, "registered");
+  EXPECT_EQ(event->id, "o-1");
+  EXPECT_EQ(event->revision, revision);
+  ASSERT_TRUE(WaitForList(1, "orders", [](const ListResult& l) { return l.ids().size() == 1; }));
+  EXPECT_EQ(List(1, "orders").instances[0].modify_revision, revision);
+
+  auto beat = Must(node(1).Put(HeartbeatPath("orders", "o-1"), ""));
+  EXPECT_EQ(beat.status, 200) << beat.body;
+  EXPECT_EQ(Must(node(1).Put(HeartbeatPath("orders", "nobody"), "")).status, 404);
+
+  auto removed = Must(node(1).Delete(InstancePath("orders", "o-1")));
+  ASSERT_EQ(removed.status, 200) << removed.body;
+  event = NextEvent(**stream, kWait);
+  ASSERT_TRUE(event.has_value());
+  EXPECT_EQ(event->type, "deregistered");
+  ASSERT_TRUE(WaitForList(0, "orders", [](const ListResult& l) { return l.ids().empty(); }));
+  EXPECT_EQ(Must(node(0).Delete(InstancePath("orders", "o-1"))).status, 404);
+}
+
+// A lease that lapses in etcd expires the instance on every node, and
+// watchers hear "expired".
+TEST_F(ClusterTest, ExpiryReachesEveryNode) {
+  auto stream = client::SseStream::Open(nodes_[1]->address(), "/api/v1/watch?service=short");
+  ASSERT_THAT(stream, IsOk());
+  auto registered = Must(node(0).Put(InstancePath("short", "s-1"),
+                                     RegisterBody("10.0.0.1:80", {{"ttl_seconds", 1}})));
+  ASSERT_EQ(registered.status, 201) << registered.body;
+  auto first = NextEvent(**stream, kWait);
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(first->type, "registered");
+  auto expired = NextEvent(**stream, kWait);
+  ASSERT_TRUE(expired.has_value());
+  EXPECT_EQ(expired->type, "expired");
+  EXPECT_EQ(expired->id, "s-1");
+  ASSERT_TRUE(WaitForList(0, "short", [](const ListResult& l) { return l.ids().empty(); }));
+}
+
+// Blocking queries on one node wake for a change made through the other.
+TEST_F(ClusterTest, BlockingQueryWakesForAChangeOnTheOtherNode) {
+  ListResult before = List(1, "pay");
+  ASSERT_TRUE(before.index_header.has_value());
+  std::thread writer([&] {
+    std::this_thread::sleep_for(milliseconds(300));
+    Must(node(0).Put(InstancePath("pay", "p-1"), RegisterBody("10.0.0.2:80")));
+  });
+  auto blocked = Must(node(1).Get(
+      ListPath("pay", "index=" + std::to_string(*before.index_header) + "&wait=10s")));
+  writer.join();
+  EXPECT_THAT(ParseList(blocked).ids(), ElementsAre("p-1"));
+}
+
+// SDK clients on etcd directly (EtcdRegistry) and musterd nodes see each
+// other's instances: one layout, one catalog.
+TEST_F(ClusterTest, EtcdRegistryAndMusterdShareInstances) {
+  EtcdRegistryOptions options;
+  options.endpoints = etcd_->endpoints();
+  options.prefix = "/cluster-test";
+  auto registry = NewEtcdRegistry(options);
+  ASSERT_THAT(registry, IsOk());
+  Instance direct;
+  direct.service = "mixed";
+  direct.id = "direct";
+  direct.address = "10.0.0.3:80";
+  ASSERT_THAT((*registry)->Register(direct, CallOptions{}), IsOk());
+  Must(node(0).Put(InstancePath("mixed", "via-musterd"), RegisterBody("10.0.0.4:80")));
+  ASSERT_TRUE(WaitForList(1, "mixed", [](const ListResult& l) { return l.ids().size() == 2; }));
+  auto list = (*registry)->ListServices(ServiceQuery{"default", "mixed", ""}, CallOptions{});
+  ASSERT_THAT(list, IsOk());
+  EXPECT_EQ(list->instances.size(), 2u);
+}
+
+// One etcd member (the leader) is killed under steady registrations,
+// heartbeats and lists through both nodes: every acknowledged registration is
+// still listed afterwards, by both nodes, and calls succeed again after the
+// election.
+TEST_F(ClusterTest, EtcdMemberDeathLosesNothingAcknowledged) {
+  std::atomic<bool> stop{false};
+  std::atomic<bool> killed{false};
+  std::atomic<int> ok_after_kill{0};
+  std::atomic<int> failed{0};
+  std::mutex mu;
+  std::set<std::string> acknowledged;  // guarded by mu
+  std::vector<std::thread> workers;
+  for (int w = 0; w < 2; ++w) {
+    workers.emplace_back([&, w] {
+      client::HttpClient http(nodes_[w]->address());
+      for (int i = 0; !stop.load(); ++i) {
+        const std::string id = "n" + std::to_string(w) + "-" + std::to_string(i);
+        auto put = http.Put(InstancePath("load", id),
+                            RegisterBody("10.0.1.1:80", {{"ttl_seconds", 10}}));
+        if (put.ok() && (put->status == 201 || put->status == 200)) {
+          std::lock_guard lock(mu);
+          acknowledged.insert(id);
+          if (killed.load()) ++ok_after_kill;
+        } else {
+          ++failed;
+        }
+        if (i > 0) (void)http.Put(HeartbeatPath("load", "n" + std::to_string(w) + "-0"), "");
+        (void)http.Get(ListPath("load"));
+        std::this_thread::sleep_for(milliseconds(10));
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  absl::StatusOr<int> leader = etcd_->LeaderIndex(std::chrono::seconds(5));
+  ASSERT_THAT(leader, IsOk());
+  etcd_->Kill(*leader);
+  killed = true;
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  stop = true;
+  for (auto& t : workers) t.join();
+
+  EXPECT_GT(ok_after_kill.load(), 0) << "no registration succeeded after the etcd leader died";
+  std::lock_guard lock(mu);
+  for (int n = 0; n < 2; ++n) {
+    std::set<std::string> listed;
+    ASSERT_TRUE(WaitForList(n, "load", [&](const ListResult& l) {
+      const std::vector<std::string> ids = l.ids();
+      listed = std::set<std::string>(ids.begin(), ids.end());
+      return std::includes(listed.begin(), listed.end(), acknowledged.begin(), acknowledged.end());
+    })) << "node " << n << " lists " << listed.size() << " of " << acknowledged.size()
+        << " acknowledged registrations";
+  }
+  RecordProperty("acknowledged", static_cast<int>(acknowledged.size()));
+  RecordProperty("failed_calls", failed.load());
+}
+
+// A musterd node dies: an SDK client given both nodes keeps registering,
+// heartbeating and listing through the other.
+TEST_F(ClusterTest, ClientsFailOverToAnotherNode) {
+  MusterRegistryOptions options;
+  options.addresses = {nodes_[0]->address(), nodes_[1]->address()};
+  auto registry = NewMusterRegistry(options);
+  ASSERT_THAT(registry, IsOk());
+  Instance in;
+  in.service = "failover";
+  in.id = "f-1";
+  in.address = "10.0.0.5:80";
+  ASSERT_THAT((*registry)->Register(in, CallOptions{}), IsOk());
+  nodes_[0]->Kill9();
+  EXPECT_THAT((*registry)->UpdateService(KeyOf(in), CallOptions{}), IsOk());
+  in.id = "f-2";
+  EXPECT_THAT((*registry)->Register(in, CallOptions{}), IsOk());
+  auto list = (*registry)->ListServices(ServiceQuery{"default", "failover", ""}, CallOptions{});
+  ASSERT_THAT(list, IsOk());
+  std::vector<std::string> ids;
+  for (const Instance& i : list->instances) ids.push_back(i.id);
+  EXPECT_THAT(ids, ElementsAre("f-1", "f-2"));
+}
+
+// /healthz says which store a node runs on and whether it follows etcd.
+TEST_F(ClusterTest, HealthzReportsTheStore) {
+  auto health = JsonOf(Must(node(0).Get("/healthz")));
+  EXPECT_EQ(health.at("store").as_string(), "etcd");
+  EXPECT_TRUE(health.at("following").as_bool());
+}
+
+}  // namespace
+}  // namespace muster::testing
