@@ -249,6 +249,41 @@ TEST_F(ClusterTest, ClientsFailOverToAnotherNode) {
   EXPECT_THAT(ids, ElementsAre("f-1", "f-2"));
 }
 
+// When etcd loses its quorum (two of three members gone; the third answers
+// but has no leader), a node answers lists from its last state, says in
+// /healthz that it does not follow etcd, and refuses writes with 503 or 504;
+// once a quorum is back it follows again and writes succeed.
+TEST_F(ClusterTest, WithoutEtcdNodesServeTheLastStateAndRefuseWrites) {
+  ASSERT_EQ(Must(node(0).Put(InstancePath("kept", "k-1"), RegisterBody("10.0.0.6:80"))).status,
+            201);
+  etcd_->Kill(0);
+  etcd_->Kill(1);
+
+  EXPECT_THAT(List(0, "kept").ids(), ElementsAre("k-1"));
+  const auto deadline = std::chrono::steady_clock::now() + kWait;
+  bool following = true;
+  while (following && std::chrono::steady_clock::now() < deadline) {
+    following = JsonOf(Must(node(0).Get("/healthz"))).at("following").as_bool();
+    if (following) std::this_thread::sleep_for(milliseconds(50));
+  }
+  EXPECT_FALSE(following) << "the node never noticed that etcd is gone";
+  auto refused = Must(node(0).Put(InstancePath("kept", "k-2"), RegisterBody("10.0.0.6:81")));
+  EXPECT_THAT(refused.status, ::testing::AnyOf(503, 504)) << refused.body;
+  EXPECT_EQ(Must(node(0).Put(HeartbeatPath("kept", "k-1"), "")).status / 100, 5);
+
+  ASSERT_THAT(etcd_->Restart(0), IsOk());
+  ASSERT_TRUE(WaitForList(0, "kept", [](const ListResult& l) { return l.ids().size() == 1; }));
+  const auto back = std::chrono::steady_clock::now() + kWait;
+  int status = 0;
+  while (status != 201 && std::chrono::steady_clock::now() < back) {
+    auto put = node(0).Put(InstancePath("kept", "k-2"), RegisterBody("10.0.0.6:81"));
+    status = put.ok() ? put->status : 0;
+    if (status != 201) std::this_thread::sleep_for(milliseconds(100));
+  }
+  EXPECT_EQ(status, 201);
+  EXPECT_TRUE(JsonOf(Must(node(0).Get("/healthz"))).at("following").as_bool());
+}
+
 // /healthz says which store a node runs on and whether it follows etcd.
 TEST_F(ClusterTest, HealthzReportsTheStore) {
   auto health = JsonOf(Must(node(0).Get("/healthz")));
