@@ -173,12 +173,9 @@ int main(int argc, char** argv) {
   me.address = address;
   me.ttl_seconds = ttl;
   me.weight = weight;
-  muster::Heartbeater heartbeater(registry->get(), me, {});
-  if (absl::Status s = heartbeater.Start(); !s.ok()) {
-    std::cerr << "echo_server: cannot register with " << registry_address << ": " << s << "\n";
-    return 1;
-  }
 
+  // Signals are caught from before the registration on, so that a SIGTERM
+  // right after it still deregisters (the handler runs once ioc.run starts).
   asio::signal_set signals(ioc, SIGINT, SIGTERM);
   signals.async_wait([&](const beast::error_code& ec, int) {
     if (ec) return;
@@ -186,6 +183,11 @@ int main(int argc, char** argv) {
     acceptor.close(ignored);
     ioc.stop();
   });
+  muster::Heartbeater heartbeater(registry->get(), me, {});
+  if (absl::Status s = heartbeater.Start(); !s.ok()) {
+    std::cerr << "echo_server: cannot register with " << registry_address << ": " << s << "\n";
+    return 1;
+  }
   asio::co_spawn(ioc, Accept(acceptor, id), asio::detached);
   std::cout << "echo_server " << id << " listening on " << address << std::endl;
   ioc.run();

@@ -31,16 +31,17 @@ struct DiscoveryOptions {
   BalancerOptions balancer_options;
   // How long the first use of a service waits for its first list.
   std::chrono::milliseconds first_list_timeout = std::chrono::seconds(5);
-  // Protect threshold (as Nacos): when the share of healthy instances falls
-  // below it, hand out every known instance rather than overload the few.
-  // 0 turns it off.
+  // Protect threshold (as Nacos): when the share of healthy instances among
+  // the enabled ones falls below it, hand out every enabled instance, the
+  // critical ones too, rather than overload the few. Disabled instances are
+  // never handed out. 0 turns it off.
   double protect_threshold = 0.0;
 };
 
 // What the cache holds for one service.
 struct ServiceSnapshot {
   InstanceList instances;          // every known instance of the service, sorted by id
-  InstanceList healthy;            // those handed out (enabled, not critical), or all when protected
+  InstanceList healthy;            // those handed out: enabled and not critical (protected: every enabled one)
   uint64_t revision = 0;           // registry revision of the last update
   bool stale = false;              // the registry is unreachable; this is the last known list
   std::chrono::steady_clock::time_point updated_at;  // last update from the registry

@@ -41,10 +41,12 @@ class Heartbeater {
   Heartbeater& operator=(const Heartbeater&) = delete;
 
   // Registers the instance (one attempt, bounded by options.call) and starts
-  // heartbeating. A failed first registration is returned and nothing runs.
+  // heartbeating. A failed first registration is returned and nothing runs
+  // (Start may be called again). FailedPrecondition once started or stopped.
   absl::Status Start();
 
-  // Stops heartbeating and, if configured, deregisters. Idempotent.
+  // Stops heartbeating and, if configured, deregisters. Idempotent; a Start
+  // after it is refused.
   void Stop();
 
   struct Stats {

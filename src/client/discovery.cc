@@ -114,10 +114,12 @@ struct Discovery::Impl {
   const DiscoveryOptions options;
   const uint64_t id;  // tells this Discovery's thread-cache slots apart
 
-  // Serializes following and forgetting services (Subscribe and Unsubscribe
-  // run under it, never under entries_mu_, so a slow backend does not block
-  // the threads that only refresh their copy of the map).
-  std::mutex create_mu;
+  // Serializes following and forgetting services: every change to
+  // `entries`, the Subscribe and Unsubscribe calls, and Entry::subscription
+  // (which lives in the Entry, out of the annotation's reach). Subscribe and
+  // Unsubscribe run under it, never under entries_mu, so a slow backend does
+  // not block the threads that only refresh their copy of the map.
+  std::mutex create_mu ABSL_ACQUIRED_BEFORE(entries_mu);
 
   // The published map of entries: replaced (copy on write), never modified.
   std::mutex entries_mu;

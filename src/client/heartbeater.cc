@@ -104,8 +104,9 @@ Heartbeater::~Heartbeater() { Stop(); }
 absl::Status Heartbeater::Start() {
   std::lock_guard lifecycle(impl_->lifecycle_mu);
   if (impl_->started || impl_->stopped) {
-    return absl::FailedPreconditionError(
-        StrCat("heartbeater of ", impl_->key.service, "/", impl_->key.id, " was already started"));
+    return absl::FailedPreconditionError(StrCat("heartbeater of ", impl_->key.service, "/",
+                                                impl_->key.id, " was already ",
+                                                impl_->stopped ? "stopped" : "started"));
   }
   absl::Status registered = impl_->registry->Register(impl_->instance, impl_->options.call).status();
   impl_->Record(registered, /*registration=*/true);
@@ -117,8 +118,9 @@ absl::Status Heartbeater::Start() {
 
 void Heartbeater::Stop() {
   std::lock_guard lifecycle(impl_->lifecycle_mu);
-  if (!impl_->started || impl_->stopped) return;
-  impl_->stopped = true;
+  if (impl_->stopped) return;
+  impl_->stopped = true;  // a Start after this is refused, even if none came before
+  if (!impl_->started) return;
   {
     std::lock_guard lock(impl_->mu);
     impl_->stopping = true;

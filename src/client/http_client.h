@@ -1,6 +1,6 @@
-// A small blocking HTTP/1.1 client for musterctl, the tests and (later) the
-// SDK's musterd backend: one keep-alive connection to one host:port, every
-// call bounded by a timeout. Not thread-safe: one HttpClient per thread.
+// A small blocking HTTP/1.1 client for musterctl, the tests and the SDK's
+// musterd backend: one keep-alive connection to one host:port, every call
+// bounded by a timeout. Not thread-safe: one HttpClient per thread.
 #pragma once
 
 #include <chrono>

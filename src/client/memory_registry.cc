@@ -390,8 +390,8 @@ class MemoryRegistry final : public Registry {
 
   // Serializes joining the threads (Close may run on several threads).
   std::mutex join_mu_;
-  std::thread sweeper_;
-  std::thread delivery_;
+  std::thread sweeper_ ABSL_GUARDED_BY(join_mu_);
+  std::thread delivery_ ABSL_GUARDED_BY(join_mu_);
 };
 
 }  // namespace

@@ -3,15 +3,17 @@
 //
 // Calls. Every call of this API is idempotent (a register of the same
 // instance changes nothing, a heartbeat only renews), so each is retried on
-// a transport error or a 503 (Unavailable, DeadlineExceeded), up to
+// a transport error (Unavailable, DeadlineExceeded) or an answer that asks to
+// try again (503; in cluster mode also 504, etcd did not answer in time, and
+// 409, a concurrent change got in the way), up to
 // max_attempts in all and within the call's overall timeout, across the
 // addresses in turn: attempt k goes to address (preferred + k) mod n, where
 // `preferred` is the address that answered last (so once a node is down the
 // calls stay on the one that works). After every address has been tried once
 // more, the next attempt waits an exponential backoff with jitter. Each
 // attempt gets the remaining time divided by the attempts left (so a hung node
-// cannot eat the whole budget), the last one all of it. Any HTTP answer other
-// than 503 is final: 404 is NotFound and so on (client::StatusFromResponse).
+// cannot eat the whole budget), the last one all of it. Any other HTTP answer
+// is final: 404 is NotFound and so on (ErrorOf).
 // A Deregister whose earlier attempt failed in transit and whose retry hears
 // 404 reports NotFound — the instance is not registered, whoever removed it;
 // callers that only want it gone treat NotFound as done.
@@ -26,10 +28,13 @@
 // ~200 ms. When the stream ends or breaks it delivers one update with status
 // Unavailable, backs off and opens the stream again, on any address, from the
 // last revision seen + 1; once a stream is open again it delivers an OK update
-// with no changes ("reachable again, nothing was missed"). A 410 or an
-// `event: compacted` (the history moved past the last revision seen) lists
-// again and delivers a fresh snapshot. The version of a query is filtered on
-// the client (client::SubscriptionView).
+// with no changes ("reachable again, nothing was missed"). A stream on which
+// nothing arrives for stream_idle_timeout (musterd sends a keep-alive comment
+// on quiet streams) is taken for a dead connection that no error will ever
+// end: it is dropped and opened again, and an outage is reported only if that
+// fails. A 410 or an `event: compacted` (the history moved past the last
+// revision seen) lists again and delivers a fresh snapshot. The version of a
+// query is filtered on the client (client::SubscriptionView).
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -50,6 +55,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "client/http_client.h"
+#include "client/muster_registry.h"
 #include "client/subscription_view.h"
 #include "core/json_codec.h"
 #include "core/limits.h"
@@ -103,13 +109,25 @@ std::string WatchTarget(const ServiceQuery& query, uint64_t from) {
   return StrCat("/api/v1/watch?service=", query.service, "&namespace=", query.ns, "&from=", from);
 }
 
-// The error a non-success answer stands for.
+// The error a non-success answer stands for: client::StatusFromResponse's,
+// except for the two answers musterd gives for its store's transient
+// failures (http_types.cc): 504 is DeadlineExceeded and 409 Aborted, not
+// Internal and FailedPrecondition (which a Registry reserves for "closed").
 absl::Status ErrorOf(const client::HttpResponse& response) {
   absl::Status status = client::StatusFromResponse(response);
   if (status.ok()) {
     return absl::InternalError(StrCat("unexpected HTTP ", response.status, " from musterd"));
   }
+  if (response.status == 504) return absl::DeadlineExceededError(status.message());
+  if (response.status == 409) return absl::AbortedError(status.message());
   return status;
+}
+
+// Answers that ask to try again: musterd cannot serve now (503), its store
+// did not answer in time (504), or a concurrent change got in the way (409).
+// Every call is idempotent, so they are retried as transport errors are.
+bool AsksToRetry(int http_status) {
+  return http_status == 503 || http_status == 504 || http_status == 409;
 }
 
 bool IsRetryable(const absl::Status& status) {
@@ -195,7 +213,8 @@ milliseconds Backoff(int n, milliseconds initial, milliseconds max) {
 
 class MusterRegistry final : public Registry {
  public:
-  explicit MusterRegistry(MusterRegistryOptions options) : options_(std::move(options)) {
+  MusterRegistry(MusterRegistryOptions options, client::MusterRegistryTuning tuning)
+      : options_(std::move(options)), tuning_(tuning) {
     for (const std::string& address : options_.addresses) {
       endpoints_.push_back(std::make_unique<Endpoint>(address));
     }
@@ -350,11 +369,11 @@ class MusterRegistry final : public Registry {
 
     const SubscriptionId id;
     const ServiceQuery query;
-    const WatchCallback callback;
     std::atomic<bool> stop{false};      // set by Unsubscribe or Close
     std::atomic<bool> finished{false};  // the thread is about to return
     // Held while the callback runs, so that Unsubscribe can wait for it.
     std::mutex callback_mu;
+    const WatchCallback callback ABSL_GUARDED_BY(callback_mu);
     std::thread thread;  // joined under subs_mu_ (or by Close, after taking it out)
   };
 
@@ -362,8 +381,9 @@ class MusterRegistry final : public Registry {
   static thread_local const Subscription* tls_current_;
 
   // Sends an idempotent request with retries (see the file comment). Returns
-  // the first answer that is not 503; Unavailable or DeadlineExceeded when no
-  // attempt got one; Cancelled when `cancel` was set; FailedPrecondition once closed.
+  // the first answer that does not ask to retry; Unavailable,
+  // DeadlineExceeded or Aborted when no attempt got one; Cancelled when
+  // `cancel` was set; FailedPrecondition once closed.
   absl::StatusOr<client::HttpResponse> Call(const client::HttpRequest& request,
                                             milliseconds timeout,
                                             const std::atomic<bool>* cancel) {
@@ -401,11 +421,11 @@ class MusterRegistry final : public Registry {
       auto response = connection->Do(request, attempt_timeout);
       if (response.ok()) {
         if (!closed_) endpoint.Release(std::move(connection), options_.max_idle_connections);
-        if (response->status != 503) {
+        if (!AsksToRetry(response->status)) {
           preferred_.store(index, std::memory_order_relaxed);
           return response;
         }
-        last = client::StatusFromResponse(*response);
+        last = ErrorOf(*response);
       } else {
         last = response.status();  // the connection is dropped with the client
       }
@@ -413,7 +433,7 @@ class MusterRegistry final : public Registry {
     }
     if (closed_) return Closed();
     if (cancel != nullptr && *cancel) return absl::CancelledError("the subscription stopped");
-    if (absl::IsDeadlineExceeded(last)) return last;
+    if (absl::IsDeadlineExceeded(last) || absl::IsAborted(last)) return last;
     return absl::UnavailableError(StrCat("musterd is unreachable after ", options_.max_attempts,
                                          options_.max_attempts == 1 ? " attempt" : " attempts",
                                          ": ", MessageOf(last)));
@@ -550,6 +570,9 @@ class MusterRegistry final : public Registry {
       ++failures;
       if (absl::IsOutOfRange(ended) || absl::IsInternal(ended)) {
         synced = false;  // compacted, or an event we cannot trust: resync
+      } else if (absl::IsDeadlineExceeded(ended)) {
+        // A silent stream: open a new one. Nothing is lost (it resumes from
+        // last + 1); if musterd is really gone, opening fails and reports.
       } else {
         report(ended);
       }
@@ -558,9 +581,9 @@ class MusterRegistry final : public Registry {
   }
 
   // Delivers the stream's changes until it ends (Unavailable), is compacted
-  // (OutOfRange), sends something malformed (Internal) or the subscription
-  // stops. `last` follows the revisions seen; `progress` is set once any
-  // event arrived.
+  // (OutOfRange), sends something malformed (Internal), stays silent for
+  // stream_idle_timeout (DeadlineExceeded) or the subscription stops. `last`
+  // follows the revisions seen; `progress` is set once any event arrived.
   absl::Status Read(Subscription& sub, client::SseStream& stream, client::SubscriptionView& view,
                     uint64_t& last, bool& progress) {
     // Adds one event to `update`.
@@ -582,10 +605,22 @@ class MusterRegistry final : public Registry {
       return absl::OkStatus();
     };
 
+    auto heard = Clock::now();  // when the last event or keep-alive came
+    uint64_t comments = stream.comments_seen();
     while (!sub.stop) {
-      auto event = stream.Next(kStreamPoll);
-      if (absl::IsDeadlineExceeded(event.status())) continue;
+      auto event = stream.Next(std::min(kStreamPoll, tuning_.stream_idle_timeout));
+      if (stream.comments_seen() != comments) {
+        comments = stream.comments_seen();
+        heard = Clock::now();
+      }
+      if (absl::IsDeadlineExceeded(event.status())) {
+        if (Clock::now() - heard < tuning_.stream_idle_timeout) continue;
+        return absl::DeadlineExceededError(
+            StrCat("nothing from musterd on the watch stream for ",
+                   tuning_.stream_idle_timeout.count(), " ms, not even a keep-alive"));
+      }
       if (!event.ok()) return event.status();
+      heard = Clock::now();
       WatchUpdate update;
       absl::Status status = take(*event, update);
       // Events already received go out in the same update.
@@ -602,6 +637,7 @@ class MusterRegistry final : public Registry {
 
   // Constant after construction.
   const MusterRegistryOptions options_;
+  const client::MusterRegistryTuning tuning_;
   const Limits limits_ = ClientLimits();
   std::vector<std::unique_ptr<Endpoint>> endpoints_;  // one per address, in order
 
@@ -626,6 +662,11 @@ thread_local const MusterRegistry::Subscription* MusterRegistry::tls_current_ = 
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Registry>> NewMusterRegistry(const MusterRegistryOptions& options) {
+  return client::NewMusterRegistry(options, {});
+}
+
+absl::StatusOr<std::unique_ptr<Registry>> client::NewMusterRegistry(
+    const MusterRegistryOptions& options, const MusterRegistryTuning& tuning) {
   if (options.addresses.empty()) {
     return absl::InvalidArgumentError("a musterd registry needs at least one address");
   }
@@ -642,7 +683,10 @@ absl::StatusOr<std::unique_ptr<Registry>> NewMusterRegistry(const MusterRegistry
     return absl::InvalidArgumentError(
         "backoffs must satisfy 0 <= initial_backoff <= max_backoff");
   }
-  return std::unique_ptr<Registry>(std::make_unique<MusterRegistry>(options));
+  if (tuning.stream_idle_timeout.count() <= 0) {
+    return absl::InvalidArgumentError("stream_idle_timeout must be positive");
+  }
+  return std::unique_ptr<Registry>(std::make_unique<MusterRegistry>(options, tuning));
 }
 
 }  // namespace muster

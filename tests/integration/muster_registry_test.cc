@@ -2,21 +2,21 @@
 // real musterd, plus what only a remote backend has to survive: dead
 // addresses, deadlines, a musterd restart and a watch history that moved on.
 //
-// Outages are staged with a small TCP proxy between the registry and musterd:
+// Outages are staged with a TcpForwarder between the registry and musterd:
 // the registry keeps one address while musterd restarts on a new port, and
-// the proxy can cut every connection and refuse new ones for a while.
-#include <arpa/inet.h>
-#include <netinet/in.h>
+// the forwarder can cut every connection and refuse new ones for a while, or
+// silence connections without closing them.
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <cstring>
+#include <map>
 #include <memory>
-#include <mutex>
-#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -24,7 +24,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "client/muster_registry.h"
 #include "integration/musterd_fixture.h"
+#include "integration/tcp_forwarder.h"
 #include "muster/registry.h"
 #include "support/musterd_process.h"
 #include "support/status_matchers.h"
@@ -36,6 +38,7 @@ namespace {
 using ::testing::_;
 using ::testing::AnyOf;
 using ::testing::ElementsAre;
+using ::testing::HasSubstr;
 using std::chrono::milliseconds;
 
 constexpr milliseconds kWait{15000};
@@ -68,27 +71,7 @@ INSTANTIATE_TEST_SUITE_P(Musterd, RegistryConformanceTest,
                          BackendName);
 
 // ---------------------------------------------------------------------------
-// Sockets for staging failures.
-
-// Binds a TCP socket to 127.0.0.1 on a free port; -1 on failure.
-int BindLoopback(uint16_t* port) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof addr;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    close(fd);
-    return -1;
-  }
-  *port = ntohs(addr.sin_port);
-  return fd;
-}
+// Sockets for staging failures (and TcpForwarder, in tcp_forwarder.h).
 
 // An address nothing listens on: connections are refused.
 std::string DeadAddress() {
@@ -120,142 +103,79 @@ class SilentListener {
   std::string address_;
 };
 
-// Forwards TCP connections from 127.0.0.1:PORT to an upstream host:port that
-// may change, and can cut every connection and refuse new ones while blocked.
-class TcpProxy {
+// An HTTP server that answers each request with the next of `statuses` (the
+// last one repeated), a JSON error body that names the status, and
+// Connection: close; it counts the requests. For the answers a single musterd
+// does not give on cue (504 and 409 come from cluster mode).
+class CannedServer {
  public:
-  explicit TcpProxy(std::string upstream) : upstream_(std::move(upstream)) {
+  explicit CannedServer(std::vector<int> statuses) : statuses_(std::move(statuses)) {
     uint16_t port = 0;
-    listen_fd_ = BindLoopback(&port);
-    EXPECT_GE(listen_fd_, 0);
-    EXPECT_EQ(listen(listen_fd_, 64), 0) << std::strerror(errno);
+    fd_ = BindLoopback(&port);
+    EXPECT_GE(fd_, 0) << std::strerror(errno);
+    EXPECT_EQ(listen(fd_, 16), 0) << std::strerror(errno);
     address_ = "127.0.0.1:" + std::to_string(port);
-    acceptor_ = std::thread([this] { AcceptLoop(); });
+    thread_ = std::thread([this] { Serve(); });
   }
-
-  ~TcpProxy() {
+  ~CannedServer() {
     stop_ = true;
-    acceptor_.join();
-    {
-      std::lock_guard lock(mu_);
-      CutLocked();
-    }
-    std::vector<std::thread> pumps;
-    {
-      std::lock_guard lock(mu_);
-      pumps.swap(pumps_);
-    }
-    for (auto& t : pumps) t.join();
-    close(listen_fd_);
+    thread_.join();
+    close(fd_);
   }
-
   const std::string& address() const { return address_; }
-
-  void SetUpstream(std::string upstream) {
-    std::lock_guard lock(mu_);
-    upstream_ = std::move(upstream);
-  }
-
-  // While blocked, open connections are cut and new ones closed at once.
-  void SetBlocked(bool blocked) {
-    std::lock_guard lock(mu_);
-    blocked_ = blocked;
-    if (blocked) CutLocked();
-  }
+  int requests() const { return requests_; }
 
  private:
-  void CutLocked() {
-    for (int fd : open_fds_) shutdown(fd, SHUT_RDWR);  // the pump closes them
-  }
-
-  void AcceptLoop() {
+  void Serve() {
     while (!stop_) {
-      pollfd p{listen_fd_, POLLIN, 0};
+      pollfd p{fd_, POLLIN, 0};
       if (poll(&p, 1, 50) <= 0) continue;
-      int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-      if (fd < 0) continue;
-      std::lock_guard lock(mu_);
-      if (blocked_) {
-        close(fd);
-        continue;
-      }
-      pumps_.emplace_back([this, fd, upstream = upstream_] { Pump(fd, upstream); });
-    }
-  }
-
-  static int ConnectTo(const std::string& address) {
-    size_t colon = address.rfind(':');
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(std::stoi(address.substr(colon + 1))));
-    inet_pton(AF_INET, address.substr(0, colon).c_str(), &addr.sin_addr);
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -1;
-    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-      close(fd);
-      return -1;
-    }
-    return fd;
-  }
-
-  void Pump(int client, const std::string& upstream) {
-    int server = ConnectTo(upstream);
-    if (server < 0) {
+      int client = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (client < 0) continue;
+      Answer(client);
       close(client);
-      return;
     }
-    {
-      std::lock_guard lock(mu_);
-      if (blocked_ || stop_) {
-        close(client);
-        close(server);
-        return;
-      }
-      open_fds_.insert(client);
-      open_fds_.insert(server);
-    }
-    char buf[16384];
-    bool open = true;
-    while (open && !stop_) {
-      pollfd p[2] = {{client, POLLIN, 0}, {server, POLLIN, 0}};
-      if (poll(p, 2, 50) <= 0) continue;
-      for (int i = 0; i < 2 && open; ++i) {
-        if (p[i].revents == 0) continue;
-        ssize_t n = read(p[i].fd, buf, sizeof buf);
-        if (n <= 0) {
-          open = false;
-          break;
-        }
-        int to = i == 0 ? server : client;
-        for (ssize_t sent = 0; sent < n;) {
-          ssize_t w = send(to, buf + sent, static_cast<size_t>(n - sent), MSG_NOSIGNAL);
-          if (w <= 0) {
-            open = false;
-            break;
-          }
-          sent += w;
-        }
-      }
-    }
-    {
-      std::lock_guard lock(mu_);
-      open_fds_.erase(client);
-      open_fds_.erase(server);
-    }
-    close(client);
-    close(server);
   }
 
-  int listen_fd_ = -1;
+  // Reads one request (head and Content-Length body) and answers it.
+  void Answer(int client) {
+    std::string in;
+    char buf[4096];
+    auto more = [&] {
+      ssize_t n = recv(client, buf, sizeof buf, 0);
+      if (n > 0) in.append(buf, static_cast<size_t>(n));
+      return n > 0;
+    };
+    size_t head_end;
+    while ((head_end = in.find("\r\n\r\n")) == std::string::npos) {
+      if (!more()) return;
+    }
+    std::string head = in.substr(0, head_end);
+    std::transform(head.begin(), head.end(), head.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    size_t length = 0;
+    if (size_t at = head.find("content-length:"); at != std::string::npos) {
+      length = std::stoul(head.substr(at + 15));
+    }
+    while (in.size() < head_end + 4 + length) {
+      if (!more()) return;
+    }
+    const int n = requests_++;
+    const int status = statuses_[std::min<size_t>(n, statuses_.size() - 1)];
+    const std::string body =
+        R"({"error":{"code":"canned","message":"canned )" + std::to_string(status) + R"("}})";
+    const std::string out = "HTTP/1.1 " + std::to_string(status) +
+                            " Canned\r\nContent-Type: application/json\r\nContent-Length: " +
+                            std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+    send(client, out.data(), out.size(), MSG_NOSIGNAL);
+  }
+
+  const std::vector<int> statuses_;
+  int fd_ = -1;
   std::string address_;
   std::atomic<bool> stop_{false};
-  std::thread acceptor_;
-
-  std::mutex mu_;
-  std::string upstream_;       // guarded by mu_
-  bool blocked_ = false;       // guarded by mu_
-  std::set<int> open_fds_;     // guarded by mu_
-  std::vector<std::thread> pumps_;  // guarded by mu_
+  std::atomic<int> requests_{0};
+  std::thread thread_;
 };
 
 // ---------------------------------------------------------------------------
@@ -275,13 +195,14 @@ class MusterRegistryTest : public MusterdTest {
     MusterdTest::TearDown();
   }
 
-  Registry& Make(std::vector<std::string> addresses, Retry retry = Retry()) {
+  Registry& Make(std::vector<std::string> addresses, Retry retry = Retry(),
+                 client::MusterRegistryTuning tuning = {}) {
     MusterRegistryOptions options;
     options.addresses = std::move(addresses);
     options.max_attempts = retry.max_attempts;
     options.initial_backoff = retry.initial_backoff;
     options.max_backoff = retry.max_backoff;
-    auto registry = NewMusterRegistry(options);
+    auto registry = client::NewMusterRegistry(options, tuning);
     EXPECT_TRUE(registry.ok()) << registry.status();
     registries_.push_back(*std::move(registry));
     return *registries_.back();
@@ -390,7 +311,7 @@ TEST_F(MusterRegistryTest, SubscriptionReportsUnreachableRegistryOnce) {
 // A subscription rides out a musterd restart: one Unavailable update, then
 // an OK update once reachable, then the changes made after the restart.
 TEST_F(MusterRegistryTest, SubscriptionSurvivesMusterdRestart) {
-  TcpProxy proxy(musterd_.address());
+  TcpForwarder proxy(musterd_.address());
   Registry& registry = Make({proxy.address()}, Retry{3, milliseconds(20), milliseconds(200)});
   ASSERT_THAT(registry.Register(TestInstance("a"), call_), IsOk());
   UpdateRecorder& recorder = NewRecorder();
@@ -434,7 +355,7 @@ class MusterRegistryShortHistoryTest : public MusterRegistryTest {
 // When the changes missed during an outage have left musterd's history, the
 // subscription lists again and delivers a fresh snapshot.
 TEST_F(MusterRegistryShortHistoryTest, SubscriptionResyncsWhenHistoryMovedOn) {
-  TcpProxy proxy(musterd_.address());
+  TcpForwarder proxy(musterd_.address());
   Registry& watched = Make({proxy.address()}, Retry{3, milliseconds(20), milliseconds(100)});
   Registry& direct = Make({musterd_.address()});
   UpdateRecorder& recorder = NewRecorder();
@@ -464,6 +385,81 @@ TEST_F(MusterRegistryShortHistoryTest, SubscriptionResyncsWhenHistoryMovedOn) {
   ASSERT_THAT(direct.Register(TestInstance("f"), call_), IsOk());
   ASSERT_TRUE(recorder.WaitForChange([](const Change& c) { return c.instance.id == "f"; }, kWait));
   EXPECT_EQ(recorder.View().size(), 6u);
+}
+
+class MusterRegistryKeepaliveTest : public MusterRegistryTest {
+ protected:
+  std::vector<std::string> MusterdArgs() const override { return {"--watch-keepalive", "100ms"}; }
+};
+
+// A watch stream that goes silent without an error (a half-open connection:
+// the host vanished, or a middlebox dropped the flow) is noticed by its
+// missing keep-alives. When a new stream opens, nothing is reported and no
+// change is lost; when none can be opened, the outage is reported.
+TEST_F(MusterRegistryKeepaliveTest, SilentStreamIsNoticedAndReplaced) {
+  TcpForwarder proxy(musterd_.address());
+  client::MusterRegistryTuning tuning;
+  tuning.stream_idle_timeout = milliseconds(1000);
+  Registry& watched = Make({proxy.address()}, Retry{3, milliseconds(20), milliseconds(200)}, tuning);
+  Registry& direct = Make({musterd_.address()});
+  UpdateRecorder& recorder = NewRecorder();
+  ASSERT_THAT(watched.Subscribe(Query("svc"), recorder.Callback()), IsOk());
+  ASSERT_TRUE(recorder.WaitForCount(1, kWait));  // the snapshot
+  // A change seen proves the stream open.
+  ASSERT_THAT(direct.Register(TestInstance("first"), call_), IsOk());
+  ASSERT_TRUE(recorder.WaitForChange([](const Change& c) { return c.instance.id == "first"; }, kWait));
+
+  // The stream in use goes dead; the next one works.
+  proxy.SetSilent(true);
+  proxy.SetSilent(false);
+  ASSERT_THAT(direct.Register(TestInstance("a"), call_), IsOk());
+  ASSERT_TRUE(recorder.WaitForChange([](const Change& c) { return c.instance.id == "a"; }, kWait))
+      << "the change never came: the silent stream was not replaced";
+  for (const WatchUpdate& u : recorder.updates()) EXPECT_THAT(u.status, IsOk());
+
+  // Every connection goes dead: an outage, reported once; then it heals.
+  proxy.SetSilent(true);
+  const int failure = WaitForFailure(recorder);
+  ASSERT_GE(failure, 0) << "the silent stream was never reported";
+  EXPECT_THAT(recorder.updates()[failure].status, StatusIs(absl::StatusCode::kUnavailable, _));
+  ASSERT_THAT(direct.Register(TestInstance("b"), call_), IsOk());
+  proxy.SetSilent(false);
+  ASSERT_TRUE(recorder.WaitForChange([](const Change& c) { return c.instance.id == "b"; }, kWait));
+  int failures = 0;
+  for (const WatchUpdate& u : recorder.updates()) failures += u.status.ok() ? 0 : 1;
+  EXPECT_EQ(failures, 1);
+  EXPECT_EQ(recorder.View().size(), 3u);
+}
+
+// In cluster mode musterd answers 504 when etcd did not answer in time and
+// 409 when a concurrent change got in the way. Both ask to try again, and
+// every call is idempotent: they are retried, as a 503 is.
+TEST_F(MusterRegistryTest, RetriesAnswersThatAskToTryAgain) {
+  CannedServer server({504, 409, 503, 200});
+  Registry& registry = Make({server.address()}, Retry{4, milliseconds(10), milliseconds(20)});
+  EXPECT_THAT(registry.UpdateService({"default", "svc", "a"}, call_), IsOk());
+  EXPECT_EQ(server.requests(), 4);
+}
+
+// When they are all that comes back, the call fails with their own codes,
+// DeadlineExceeded and Aborted: not Internal, nor FailedPrecondition (which a
+// Registry reserves for "closed").
+TEST_F(MusterRegistryTest, AnswersThatAskToTryAgainKeepTheirCodes) {
+  const InstanceKey key{"default", "svc", "a"};
+  {
+    CannedServer server({504});
+    Registry& registry = Make({server.address()}, Retry{2, milliseconds(10), milliseconds(20)});
+    EXPECT_THAT(registry.UpdateService(key, call_),
+                StatusIs(absl::StatusCode::kDeadlineExceeded, HasSubstr("canned 504")));
+    EXPECT_EQ(server.requests(), 2);
+  }
+  {
+    CannedServer server({409});
+    Registry& registry = Make({server.address()}, Retry{2, milliseconds(10), milliseconds(20)});
+    EXPECT_THAT(registry.Deregister(key, call_),
+                StatusIs(absl::StatusCode::kAborted, HasSubstr("canned 409")));
+    EXPECT_EQ(server.requests(), 2);
+  }
 }
 
 class MusterRegistryLimitsTest : public MusterRegistryTest {

@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "client/balancers/snapshot_balancer.h"
 #include "unit/balancer/balancer_test_util.h"
 #include "muster/balancer.h"
 
@@ -142,6 +143,32 @@ TEST_P(EveryPolicyTest, PickedRefersToPublishedListAndKeepsItAlive) {
   EXPECT_EQ(picked->instance().id, id);
   balancer_->Done(*picked, true);
   balancer_->Done(*next, true);
+}
+
+// An `excluded` predicate may itself pick from another balancer, even from
+// one that shares this balancer's entry in the thread's snapshot cache (ids
+// kThreadCacheSlots apart, so the nested pick takes the entry over): the
+// outer pick still returns an instance of its own list, never one it excluded.
+TEST_P(EveryPolicyTest, PredicateMayPickFromACollidingBalancer) {
+  std::vector<std::unique_ptr<Balancer>> later;  // ids follow balancer_'s, one by one
+  for (size_t i = 0; i < kThreadCacheSlots; ++i) later.push_back(MustNew(GetParam(), TableSize(1009)));
+  Balancer& colliding = *later.back();
+  colliding.Update(Uniform(4, "other"));
+  InstanceList mine = Uniform(5);
+  balancer_->Update(mine);
+  for (uint64_t i = 0; i < 300; ++i) {
+    auto picked = PickNumber(i, Excluding([&](const Instance& in) {
+                                auto inner = colliding.Pick(testing::Key(i));
+                                EXPECT_TRUE(inner.ok()) << inner.status();
+                                if (inner.ok()) colliding.Done(*inner, true);
+                                return in.id == "i0" || in.id == "i3";
+                              }));
+    ASSERT_TRUE(picked.ok()) << picked.status();
+    EXPECT_EQ(picked->list().get(), mine.get());
+    EXPECT_NE(picked->instance().id, "i0");
+    EXPECT_NE(picked->instance().id, "i3");
+    balancer_->Done(*picked, true);
+  }
 }
 
 // A single enabled instance is always the pick.

@@ -253,6 +253,31 @@ TEST_F(CallerTest, UsesEjectedInstancesWhenNothingElseIsLeft) {
   EXPECT_THAT(tried_, ElementsAre("a"));
 }
 
+// Discovery::Done follows every attempt, failed ones included. With
+// least_request over two instances, one whose failed attempt was never
+// reported done would look busy for ever and never be picked again.
+TEST_F(CallerTest, ReportsDoneAfterEveryAttempt) {
+  ASSERT_THAT(registry_->Register(MakeInstance("pair", "p1", 9201), {}), IsOk());
+  ASSERT_THAT(registry_->Register(MakeInstance("pair", "p2", 9202), {}), IsOk());
+  Discovery discovery(registry_.get(), Options("least_request"));
+  Caller caller(&discovery, Policy());
+  int calls = 0;
+  ASSERT_THAT(caller.Call(Service("pair"),
+                          [&](const Instance&) {
+                            return ++calls == 1 ? absl::UnavailableError("reset") : absl::OkStatus();
+                          }),
+              IsOk());
+  ASSERT_EQ(calls, 2);
+  std::set<std::string> seen;
+  for (int i = 0; i < 64; ++i) {
+    auto picked = discovery.Pick(Service("pair"));
+    ASSERT_THAT(picked, IsOk());
+    seen.insert(picked->instance().id);
+    discovery.Done(Service("pair"), *picked, true);
+  }
+  EXPECT_THAT(seen, ElementsAre("p1", "p2"));
+}
+
 // Ejection is per service: the same id in another service is not affected.
 TEST_F(CallerTest, EjectionIsPerService) {
   ASSERT_THAT(registry_->Register(MakeInstance("billing", "a", 9100), {}), IsOk());

@@ -23,6 +23,7 @@ using ::muster::testing::Options;
 using ::muster::testing::HashKey;
 using ::muster::testing::Only;
 using ::muster::testing::OverlayRegistry;
+using ::muster::testing::ScriptedRegistry;
 using ::muster::testing::StatusIs;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -54,11 +55,15 @@ class CountingRegistry final : public Registry {
     ++subscribes;
     return inner_->Subscribe(q, std::move(cb));
   }
-  void Unsubscribe(SubscriptionId id) override { inner_->Unsubscribe(id); }
+  void Unsubscribe(SubscriptionId id) override {
+    ++unsubscribes;
+    inner_->Unsubscribe(id);
+  }
   void Close() override { inner_->Close(); }
 
   std::atomic<int> lists{0};
   std::atomic<int> subscribes{0};
+  std::atomic<int> unsubscribes{0};
 
  private:
   Registry* const inner_;
@@ -308,6 +313,7 @@ TEST_F(DiscoveryTest, ForgetThenGetFollowsAgain) {
   ASSERT_THAT(CachedIds(discovery), ElementsAre("o1"));
   discovery.Forget(Service("orders"));
   discovery.Forget(Service("orders"));  // idempotent
+  EXPECT_EQ(counting.unsubscribes.load(), 1);
   Register("o2", 9002);
   EXPECT_THAT(CachedIds(discovery), ElementsAre("o1", "o2"));
   EXPECT_EQ(counting.subscribes.load(), 2);
@@ -362,14 +368,102 @@ TEST_F(DiscoveryTest, ConcurrentPicksDuringChanges) {
 // into freed memory (ASan would say), and a new Discovery starts afresh.
 TEST_F(DiscoveryTest, DestructionEndsSubscriptions) {
   Register("o1", 9001);
+  CountingRegistry counting(&registry_);
   {
-    Discovery discovery(&registry_, {});
+    Discovery discovery(&counting, {});
     ASSERT_THAT(discovery.Get(Service("orders")), IsOk());
+    ASSERT_THAT(discovery.Get(Service("billing")), IsOk());
   }
+  EXPECT_EQ(counting.subscribes.load(), 2);
+  EXPECT_EQ(counting.unsubscribes.load(), 2);
   // Changes after the Discovery is gone reach nobody.
   Register("o2", 9002);
   Discovery second(&registry_, {});
   EXPECT_THAT(CachedIds(second), ElementsAre("o1", "o2"));
+}
+
+// The first use waits up to first_list_timeout for the first list, then
+// fails with Unavailable; the subscription stays, and the next use succeeds
+// as soon as a list came.
+TEST(DiscoveryFirstListTest, WaitsForFirstListThenFailsAndKeepsFollowing) {
+  ScriptedRegistry registry;
+  DiscoveryOptions options;
+  options.first_list_timeout = std::chrono::milliseconds(300);
+  Discovery discovery(&registry, options);
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_THAT(discovery.Get(Service("orders")),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("orders")));
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(300));
+  ASSERT_EQ(registry.subscriptions(), 1u);
+
+  WatchUpdate first;
+  first.snapshot = true;
+  first.revision = 7;
+  first.instances = {MakeInstance("orders", "o1", 9001)};
+  registry.Deliver(first);
+  auto snapshot = discovery.Get(Service("orders"));
+  ASSERT_THAT(snapshot, IsOk());
+  EXPECT_THAT(Ids((*snapshot)->instances), ElementsAre("o1"));
+  EXPECT_EQ((*snapshot)->revision, 7u);
+  EXPECT_EQ(registry.subscriptions(), 1u);  // the same subscription
+}
+
+// An outage reported before the first list fails the waiting first use at
+// once, not after first_list_timeout.
+TEST(DiscoveryFirstListTest, OutageBeforeFirstListFailsAtOnce) {
+  ScriptedRegistry registry;
+  DiscoveryOptions options;
+  options.first_list_timeout = std::chrono::seconds(30);
+  Discovery discovery(&registry, options);
+  std::thread outage([&] {
+    if (!Eventually([&] { return registry.subscriptions() == 1; })) return;
+    WatchUpdate down;
+    down.status = absl::UnavailableError("connection refused");
+    registry.Deliver(down);
+  });
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_THAT(discovery.Pick(Service("orders")),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("connection refused")));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+  outage.join();
+}
+
+// The musterd backend's update after an outage that lost nothing (OK, no
+// snapshot, no changes) clears the stale mark and keeps the list.
+TEST(DiscoveryFirstListTest, EmptyUpdateAfterOutageClearsStale) {
+  ScriptedRegistry registry;
+  Discovery discovery(&registry, {});
+  std::thread feed([&] {
+    if (!Eventually([&] { return registry.subscriptions() == 1; })) return;
+    WatchUpdate first;
+    first.snapshot = true;
+    first.revision = 7;
+    first.instances = {MakeInstance("orders", "o1", 9001)};
+    registry.Deliver(first);
+  });
+  auto before = discovery.Get(Service("orders"));
+  feed.join();
+  ASSERT_THAT(before, IsOk());
+
+  WatchUpdate down;
+  down.status = absl::UnavailableError("connection refused");
+  registry.Deliver(down);
+  auto stale = discovery.Get(Service("orders"));
+  ASSERT_THAT(stale, IsOk());
+  EXPECT_TRUE((*stale)->stale);
+
+  WatchUpdate back;
+  back.revision = 7;
+  registry.Deliver(back);
+  auto after = discovery.Get(Service("orders"));
+  ASSERT_THAT(after, IsOk());
+  EXPECT_FALSE((*after)->stale);
+  EXPECT_EQ((*after)->revision, 7u);
+  EXPECT_THAT(Ids((*after)->instances), ElementsAre("o1"));
+  EXPECT_GE((*after)->updated_at, (*stale)->stale_since);
+  auto picked = discovery.Pick(Service("orders"));
+  ASSERT_THAT(picked, IsOk());
+  EXPECT_EQ(picked->instance().id, "o1");
 }
 
 }  // namespace

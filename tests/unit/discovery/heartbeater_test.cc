@@ -17,12 +17,45 @@ using ::muster::testing::Eventually;
 using ::muster::testing::IsOk;
 using ::muster::testing::MakeInstance;
 using ::muster::testing::Service;
-using ::muster::testing::Options;
-using ::muster::testing::HashKey;
-using ::muster::testing::Only;
 using ::muster::testing::StatusIs;
 using ::testing::HasSubstr;
 using std::chrono::milliseconds;
+
+// Passes calls through to a real registry, except that while `down` is set
+// every call fails with Unavailable, as a registry that cannot be reached.
+class FlakyRegistry final : public Registry {
+ public:
+  explicit FlakyRegistry(Registry* inner) : inner_(inner) {}
+  absl::StatusOr<Instance> Register(const Instance& i, const CallOptions& o) override {
+    if (down) return Down();
+    return inner_->Register(i, o);
+  }
+  absl::Status Deregister(const InstanceKey& k, const CallOptions& o) override {
+    if (down) return Down();
+    return inner_->Deregister(k, o);
+  }
+  absl::Status UpdateService(const InstanceKey& k, const CallOptions& o) override {
+    ++heartbeats;
+    if (down) return Down();
+    return inner_->UpdateService(k, o);
+  }
+  absl::StatusOr<ServiceList> ListServices(const ServiceQuery& q, const CallOptions& o) override {
+    if (down) return Down();
+    return inner_->ListServices(q, o);
+  }
+  absl::StatusOr<SubscriptionId> Subscribe(const ServiceQuery& q, WatchCallback cb) override {
+    return inner_->Subscribe(q, std::move(cb));
+  }
+  void Unsubscribe(SubscriptionId id) override { inner_->Unsubscribe(id); }
+  void Close() override { inner_->Close(); }
+
+  std::atomic<bool> down{false};
+  std::atomic<int> heartbeats{0};  // UpdateService calls, failed ones included
+
+ private:
+  static absl::Status Down() { return absl::UnavailableError("connection refused"); }
+  Registry* const inner_;
+};
 
 class HeartbeaterTest : public ::testing::Test {
  protected:
@@ -121,6 +154,59 @@ TEST_F(HeartbeaterTest, StartReturnsRegistrationError) {
   EXPECT_EQ(stats.registrations, 0u);
   EXPECT_EQ(stats.failures, 1u);
   heartbeater.Stop();  // nothing to stop
+}
+
+// A Stop before any Start is final too: a later Start is refused and
+// registers nothing.
+TEST_F(HeartbeaterTest, StartAfterStopIsRefused) {
+  Heartbeater heartbeater(registry_.get(), MakeInstance("echo", "e1", 9001, 30), {});
+  heartbeater.Stop();
+  EXPECT_THAT(heartbeater.Start(), StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("stopped")));
+  EXPECT_FALSE(Listed("e1"));
+  EXPECT_EQ(heartbeater.stats().registrations, 0u);
+}
+
+// An instance that is already gone when Stop deregisters it (it lapsed, or
+// someone removed it) is what Stop wanted: not a failure.
+TEST_F(HeartbeaterTest, StopOfVanishedInstanceIsNotAFailure) {
+  Heartbeater heartbeater(registry_.get(), MakeInstance("echo", "e1", 9001, 0), {});
+  ASSERT_THAT(heartbeater.Start(), IsOk());
+  ASSERT_THAT(registry_->Deregister({"default", "echo", "e1"}, {}), IsOk());
+  heartbeater.Stop();
+  EXPECT_EQ(heartbeater.stats().failures, 0u);
+  EXPECT_THAT(heartbeater.stats().last_error, IsOk());
+}
+
+// A registry outage shorter than the lease: heartbeats fail and are retried
+// with backoff; once the registry answers again the instance is still
+// registered (no re-registration needed) and the beats are back to every
+// ttl * fraction.
+TEST_F(HeartbeaterTest, RidesOutAnOutageAndReturnsToItsCadence) {
+  FlakyRegistry flaky(registry_.get());
+  HeartbeaterOptions options;
+  options.fraction = 0.1;  // every 200 ms of a 2 s lease
+  options.retry_initial = milliseconds(10);
+  options.retry_max = milliseconds(20);
+  Heartbeater heartbeater(&flaky, MakeInstance("echo", "e1", 9001, /*ttl_seconds=*/2), options);
+  ASSERT_THAT(heartbeater.Start(), IsOk());
+  ASSERT_TRUE(Eventually([&] { return heartbeater.stats().heartbeats >= 1; }));
+
+  flaky.down = true;
+  ASSERT_TRUE(Eventually([&] { return heartbeater.stats().failures >= 5; }));
+  EXPECT_THAT(heartbeater.stats().last_error, StatusIs(absl::StatusCode::kUnavailable, ::testing::_));
+  flaky.down = false;
+  const auto beats = heartbeater.stats().heartbeats;
+  ASSERT_TRUE(Eventually([&] { return heartbeater.stats().heartbeats > beats; }));
+
+  // Back to the cadence: over 1 s, about five beats (every 200 ms), not the
+  // fifty of the 20 ms retry delay.
+  const int calls = flaky.heartbeats.load();
+  std::this_thread::sleep_for(milliseconds(1000));
+  const int more = flaky.heartbeats.load() - calls;
+  EXPECT_GE(more, 3);
+  EXPECT_LE(more, 7);
+  EXPECT_TRUE(Listed("e1"));
+  EXPECT_EQ(heartbeater.stats().registrations, 1u);  // the outage was shorter than the lease
 }
 
 // Start twice is refused; the first registration stands.

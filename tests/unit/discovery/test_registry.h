@@ -105,6 +105,51 @@ class OverlayRegistry final : public Registry {
   std::map<SubscriptionId, std::shared_ptr<Sub>> subs_ ABSL_GUARDED_BY(mu_);
 };
 
+// A registry whose subscriptions deliver only what the test hands them with
+// Deliver: for what no real backend does on cue (no first list for a while,
+// an outage before it, the musterd backend's empty "reachable again" update).
+// Every other call is FailedPrecondition.
+class ScriptedRegistry final : public Registry {
+ public:
+  absl::StatusOr<Instance> Register(const Instance&, const CallOptions&) override { return No(); }
+  absl::Status Deregister(const InstanceKey&, const CallOptions&) override { return No(); }
+  absl::Status UpdateService(const InstanceKey&, const CallOptions&) override { return No(); }
+  absl::StatusOr<ServiceList> ListServices(const ServiceQuery&, const CallOptions&) override {
+    return No();
+  }
+  absl::StatusOr<SubscriptionId> Subscribe(const ServiceQuery&, WatchCallback callback) override {
+    std::lock_guard lock(mu_);
+    callbacks_.emplace(next_, std::move(callback));
+    return next_++;
+  }
+  void Unsubscribe(SubscriptionId id) override {
+    std::lock_guard lock(mu_);  // waits for a Deliver in progress
+    callbacks_.erase(id);
+  }
+  void Close() override {
+    std::lock_guard lock(mu_);
+    callbacks_.clear();
+  }
+
+  // Runs every subscription's callback with `update`, on the calling thread.
+  void Deliver(const WatchUpdate& update) {
+    std::lock_guard lock(mu_);
+    for (auto& [id, callback] : callbacks_) callback(update);
+  }
+
+  size_t subscriptions() {
+    std::lock_guard lock(mu_);
+    return callbacks_.size();
+  }
+
+ private:
+  static absl::Status No() { return absl::FailedPreconditionError("scripted registry"); }
+
+  std::mutex mu_;
+  SubscriptionId next_ ABSL_GUARDED_BY(mu_) = 1;
+  std::map<SubscriptionId, WatchCallback> callbacks_ ABSL_GUARDED_BY(mu_);
+};
+
 // Checks `predicate` every few milliseconds until it holds or `timeout`
 // passes; returns its last answer. For state another thread changes (the
 // Discovery cache, filled by the registry's delivery thread).

@@ -6,6 +6,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "client/muster_registry.h"
 #include "muster/registry.h"
 #include "support/status_matchers.h"
 
@@ -44,6 +45,14 @@ TEST(MusterRegistryOptionsTest, BadRetrySettingsAreInvalidArgument) {
   inverted.initial_backoff = std::chrono::milliseconds(10);
   inverted.max_backoff = std::chrono::milliseconds(5);
   EXPECT_THAT(NewMusterRegistry(inverted), StatusIs(absl::StatusCode::kInvalidArgument, _));
+}
+
+// The internal tuning is checked too: a watch stream needs a positive idle limit.
+TEST(MusterRegistryOptionsTest, NonPositiveStreamIdleTimeoutIsInvalidArgument) {
+  client::MusterRegistryTuning tuning;
+  tuning.stream_idle_timeout = std::chrono::milliseconds(0);
+  EXPECT_THAT(client::NewMusterRegistry(OptionsFor({"127.0.0.1:8470"}), tuning),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("stream_idle_timeout")));
 }
 
 // Good options make a registry without connecting anywhere.

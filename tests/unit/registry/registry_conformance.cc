@@ -529,6 +529,7 @@ TEST_P(RegistryConformanceTest, UnsubscribeFromAnotherCallbackDoesNotDeadlock) {
   struct State {
     std::mutex mu;
     std::condition_variable cv;
+    bool snapshot = false;
     bool done = false;
   };
   auto state = std::make_shared<State>();
@@ -536,16 +537,73 @@ TEST_P(RegistryConformanceTest, UnsubscribeFromAnotherCallbackDoesNotDeadlock) {
   SubscriptionId target = *victim_id;
   ASSERT_THAT(registry().Subscribe(Query("svc"),
                                    [state, r, target](const WatchUpdate& update) {
-                                     if (update.snapshot || update.changes.empty()) return;
+                                     if (update.snapshot) {
+                                       std::lock_guard lock(state->mu);
+                                       state->snapshot = true;
+                                       state->cv.notify_all();
+                                       return;
+                                     }
+                                     if (update.changes.empty()) return;
                                      r->Unsubscribe(target);
                                      std::lock_guard lock(state->mu);
                                      state->done = true;
                                      state->cv.notify_all();
                                    }),
               IsOk());
+  {
+    // Register only once the subscription has its snapshot: a registration
+    // before that may land in the snapshot and never come as a change.
+    std::unique_lock lock(state->mu);
+    ASSERT_TRUE(state->cv.wait_for(lock, kWait, [&] { return state->snapshot; }));
+  }
   ASSERT_THAT(registry().Register(TestInstance("a"), call_), IsOk());
   std::unique_lock lock(state->mu);
   EXPECT_TRUE(state->cv.wait_for(lock, kWait, [&] { return state->done; }));
+}
+
+// A callback that runs while Unsubscribe (or Close) is called has finished
+// when the call returns.
+struct SlowCallback {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool entered = false;
+  std::atomic<bool> left{false};
+
+  WatchCallback Callback() {
+    return [this](const WatchUpdate&) {
+      {
+        std::lock_guard lock(mu);
+        if (entered) return;
+        entered = true;
+      }
+      cv.notify_all();
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+      left = true;
+    };
+  }
+  bool WaitEntered(std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mu);
+    return cv.wait_for(lock, timeout, [&] { return entered; });
+  }
+};
+
+TEST_P(RegistryConformanceTest, UnsubscribeWaitsForRunningCallback) {
+  auto slow = std::make_shared<SlowCallback>();  // outlives a failed test body
+  auto id = registry().Subscribe(Query("svc"), [slow](const WatchUpdate& u) { slow->Callback()(u); });
+  ASSERT_THAT(id, IsOk());
+  ASSERT_TRUE(slow->WaitEntered(kWait));  // in the snapshot's callback
+  registry().Unsubscribe(*id);
+  EXPECT_TRUE(slow->left);
+}
+
+TEST_P(RegistryConformanceTest, CloseWaitsForRunningCallback) {
+  auto slow = std::make_shared<SlowCallback>();
+  Registry& closing = NewRegistry();
+  ASSERT_THAT(closing.Subscribe(Query("svc"), [slow](const WatchUpdate& u) { slow->Callback()(u); }),
+              IsOk());
+  ASSERT_TRUE(slow->WaitEntered(kWait));
+  closing.Close();
+  EXPECT_TRUE(slow->left);
 }
 
 // Unsubscribing an id that never existed is ignored.
@@ -615,13 +673,19 @@ TEST_P(RegistryConformanceTest, CloseEndsSubscriptions) {
                                   if (counts->closed) ++counts->late_calls;
                                 }),
               IsOk());
+  UpdateRecorder& live = NewRecorder();
+  ASSERT_THAT(registry().Subscribe(Query("svc"), live.Callback()), IsOk());
   ASSERT_TRUE(recorder.WaitForCount(1, kWait));
+  ASSERT_TRUE(live.WaitForCount(1, kWait));
   watched.Close();
   counts->closed = true;
-  // A change through another registry of the same backend (if it shares state).
+  // A change through another registry of the same backend (if it shares
+  // state): by the time a live subscription has it, a closed one that still
+  // ran would have had it too.
   ASSERT_THAT(registry().Register(TestInstance("a"), call_), IsOk());
-  EXPECT_THAT(registry().ListServices(Query("svc"), call_), IsOk());
+  ASSERT_TRUE(live.WaitForChange([](const Change& c) { return c.instance.id == "a"; }, kWait));
   EXPECT_EQ(counts->late_calls.load(), 0);
+  EXPECT_EQ(recorder.updates().size(), 1u);
 }
 
 // Registrations from several threads at once all land, each with its own revision.
