@@ -94,7 +94,7 @@ class Recorder {
   }
 
  private:
-  mutable std::mutex mu_;
+  mutable std::mutex mu_;  // guards changes_
   std::condition_variable changed_;
   std::vector<Change> changes_ ABSL_GUARDED_BY(mu_);
 };
@@ -153,7 +153,11 @@ class EtcdElectionTest : public ::testing::Test {
     return node;
   }
 
-  Election& node(int i) { return *elections_[static_cast<size_t>(i)]; }
+  // Node i, which must be alive (only the test's thread destroys nodes).
+  Election& node(int i) {
+    std::lock_guard lock(nodes_mu_);
+    return *elections_[static_cast<size_t>(i)];
+  }
 
   // Resigns and destroys node i.
   void Destroy(int i) {
@@ -246,7 +250,7 @@ class EtcdElectionTest : public ::testing::Test {
   }
 
   std::vector<std::unique_ptr<Client>> clients_;  // outlive the elections
-  std::mutex nodes_mu_;
+  std::mutex nodes_mu_;  // guards elections_ (the sampler reads it)
   // Entries are reset (not erased) when a node is destroyed.
   std::vector<std::unique_ptr<Election>> elections_ ABSL_GUARDED_BY(nodes_mu_);
   std::atomic<bool> stop_sampling_{false};
