@@ -112,6 +112,10 @@ class Catalog {
   void Heartbeat(InstanceKey key, HeartbeatCallback done);
 
   bool clustered() const { return cluster_ != nullptr; }
+  // Cluster mode: this node's part in the leader election; embedded: none.
+  ClusterStore::Role cluster_role() const {
+    return cluster_ != nullptr ? cluster_->role() : ClusterStore::Role{};
+  }
   // Cluster mode: whether the view follows the store now (false while the
   // store's feed is interrupted: answers may be stale). Always true embedded.
   bool following() const;

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "absl/functional/any_invocable.h"
@@ -53,6 +54,16 @@ class ClusterStore {
     // stale until the next Apply or Reset.
     virtual void Interrupted(const absl::Status& status) = 0;
   };
+
+  // This node's part in the cluster's leader election (work that must run
+  // once, e.g. active health checks, is the leader's).
+  struct Role {
+    bool campaigning = false;  // false: no election runs (yet)
+    bool leading = false;      // this node leads now
+    std::string leader;        // the leader's advertised address; "" when none is known
+    int64_t term = 0;          // the leader's term while this node leads, else 0
+  };
+  virtual Role role() const = 0;
 
   // Starts following into `feed`; returns once the first Reset was sent, or
   // with an error when that could not happen in time.

@@ -231,7 +231,13 @@ Response ApiHandler::Healthz() {
                       {"store", catalog_.clustered() ? "etcd" : "embedded"}};
   // Cluster mode: whether this node's view follows etcd right now; while it
   // does not, lists may be stale (the node still answers from its view).
-  if (catalog_.clustered()) health["following"] = catalog_.following();
+  if (catalog_.clustered()) {
+    health["following"] = catalog_.following();
+    const ClusterStore::Role role = catalog_.cluster_role();
+    health["leader"] = role.leading;
+    health["leader_address"] = role.leader;
+    if (role.leading) health["term"] = role.term;
+  }
   return JsonResponse(http::status::ok, std::move(health));
 }
 

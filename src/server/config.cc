@@ -57,6 +57,7 @@ absl::Status LoadToml(const std::string& path, ServerConfig& c,
   str("etcd_ca", c.etcd_ca);
   str("etcd_cert", c.etcd_cert);
   str("etcd_key", c.etcd_key);
+  str("advertise", c.advertise);
   for (DurationSetting& d : durations) {
     if (auto v = t[d.name].value<std::string>()) d.text = *v;
   }
@@ -66,7 +67,7 @@ absl::Status LoadToml(const std::string& path, ServerConfig& c,
                           "max_body_bytes", "max_instances_per_service", "geerpc_path",
                           "geerpc_header_prefix", "geerpc_service", "store", "etcd_endpoints",
                           "etcd_prefix", "etcd_username", "etcd_password", "etcd_ca", "etcd_cert",
-                          "etcd_key"}) {
+                          "etcd_key", "advertise"}) {
       known |= key.str() == k;
     }
     for (const DurationSetting& d : durations) known |= key.str() == d.name;
@@ -92,6 +93,7 @@ ParsedConfig ParseConfig(int argc, char** argv) {
       {"shutdown_grace", &c.shutdown_grace, "how long a shutdown waits for in-flight requests", ""},
       {"geerpc_timeout", &c.geerpc_timeout, "lease of a GeeRPC server after each POST", ""},
       {"etcd_dial_timeout", &c.etcd_dial_timeout, "how long to wait for the first etcd member", ""},
+      {"election_ttl", &c.election_ttl, "cluster mode: lease of the leader election", ""},
   };
   auto fail = [&](std::string message, int code) {
     out.exit = true;
@@ -159,6 +161,8 @@ ParsedConfig ParseConfig(int argc, char** argv) {
   app.add_option("--etcd-ca", c.etcd_ca, "PEM CA file to verify etcd's certificate (TLS)");
   app.add_option("--etcd-cert", c.etcd_cert, "PEM client certificate for etcd (TLS)");
   app.add_option("--etcd-key", c.etcd_key, "PEM key of the client certificate");
+  app.add_option("--advertise", c.advertise,
+                 "cluster mode: host:port others reach this node at (default: the listen address)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -196,6 +200,9 @@ ParsedConfig ParseConfig(int argc, char** argv) {
     }
     if (c.etcd_cert.empty() != c.etcd_key.empty()) {
       return fail("--etcd-cert and --etcd-key go together", 2);
+    }
+    if (c.election_ttl < std::chrono::seconds(1) || c.election_ttl % std::chrono::seconds(1) != std::chrono::milliseconds(0)) {
+      return fail("election_ttl must be whole seconds, at least 1s", 2);
     }
   }
   return out;

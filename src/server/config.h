@@ -41,6 +41,12 @@ struct ServerConfig {
   std::string etcd_cert;
   std::string etcd_key;
   std::chrono::milliseconds etcd_dial_timeout = std::chrono::seconds(5);
+  // Cluster mode: the address other nodes and clients reach this node at
+  // (shown as the leader's); empty: the address it listens on.
+  std::string advertise;
+  // Cluster mode: lease of the leader election; a dead leader is replaced
+  // within about this long.
+  std::chrono::milliseconds election_ttl = std::chrono::seconds(5);
 };
 
 // The outcome of reading the command line: a config to run with, or an exit

@@ -81,6 +81,15 @@ int main(int argc, char** argv) {
       return 1;
     }
     spdlog::info("musterd listening on {} ({} I/O threads)", *bound, threads);
+    if (etcd != nullptr) {
+      const std::string advertise = config.advertise.empty() ? *bound : config.advertise;
+      auto campaign = etcd->Campaign(
+          advertise, std::chrono::duration_cast<std::chrono::seconds>(config.election_ttl));
+      if (!campaign.ok()) {
+        spdlog::critical("leader election: {}", MessageOf(campaign));
+        return 1;
+      }
+    }
     server.Run(threads);
     // Finish the writes already queued before the server (and the connections
     // their answers would go to) is torn down.

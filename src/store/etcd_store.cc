@@ -175,7 +175,45 @@ absl::Status EtcdStore::Start(Feed* feed) {
                                        " ms", error.ok() ? "" : ": ", error.message()));
 }
 
+absl::Status EtcdStore::Campaign(std::string candidate, std::chrono::seconds ttl) {
+  std::lock_guard lock(election_mu_);
+  if (election_ != nullptr) return absl::FailedPreconditionError("already campaigning");
+  etcd::ElectionOptions options;
+  options.key = StrCat(store_.layout().prefix(), "/leader");
+  options.candidate = std::move(candidate);
+  options.ttl = ttl;
+  auto election = etcd::Election::Start(*client_, options, [](bool leading) {
+    if (leading) {
+      spdlog::info("this node now leads the cluster");
+    } else {
+      spdlog::info("this node no longer leads the cluster");
+    }
+  });
+  if (!election.ok()) return election.status();
+  election_ = *std::move(election);
+  return absl::OkStatus();
+}
+
+ClusterStore::Role EtcdStore::role() const {
+  std::lock_guard lock(election_mu_);
+  Role role;
+  if (election_ == nullptr) return role;
+  role.campaigning = true;
+  role.leading = election_->leading();
+  role.leader = election_->leader();
+  role.term = role.leading ? election_->term() : 0;
+  return role;
+}
+
 void EtcdStore::Stop() {
+  {
+    // Resign first: another node takes over at once.
+    std::unique_ptr<etcd::Election> election;
+    {
+      std::lock_guard lock(election_mu_);
+      election = std::move(election_);
+    }
+  }
   {
     std::lock_guard lock(mu_);
     stopping_ = true;

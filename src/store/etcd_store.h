@@ -27,6 +27,7 @@
 #include "absl/status/statusor.h"
 #include "catalog/cluster_store.h"
 #include "etcd/client.h"
+#include "etcd/election.h"
 #include "etcd/instance_store.h"
 #include "etcd/watcher.h"
 
@@ -50,6 +51,11 @@ class EtcdStore final : public ClusterStore {
   void Heartbeat(InstanceKey key, HeartbeatDone done) override;
   absl::Status Start(Feed* feed) override;
   void Stop() override;
+  Role role() const override;
+
+  // Stands in the leader election on {prefix}/leader as `candidate` (this
+  // node's advertised address), with a lease of `ttl`. Once.
+  absl::Status Campaign(std::string candidate, std::chrono::seconds ttl);
 
   etcd::Client& client() { return *client_; }
   const etcd::Layout& layout() const { return store_.layout(); }
@@ -79,6 +85,10 @@ class EtcdStore final : public ClusterStore {
   absl::Status last_error_ ABSL_GUARDED_BY(start_mu_);
 
   std::unique_ptr<etcd::Watcher> watcher_;  // set by Start, reset by Stop
+
+  mutable std::mutex election_mu_;
+  // Set by Campaign; reset (resigning) by Stop.
+  std::unique_ptr<etcd::Election> election_ ABSL_GUARDED_BY(election_mu_);
 };
 
 }  // namespace muster

@@ -57,8 +57,8 @@ class ClusterTest : public ::testing::Test {
   }
 
   std::vector<std::string> NodeArgs() const {
-    return {"--store", "etcd", "--etcd-endpoints", etcd_->EndpointList(), "--etcd-prefix",
-            "/cluster-test"};
+    return {"--store",       "etcd",          "--etcd-endpoints", etcd_->EndpointList(),
+            "--etcd-prefix", "/cluster-test", "--election-ttl",   "2s"};
   }
 
   client::HttpClient& node(int i) { return *clients_[i]; }
@@ -67,16 +67,23 @@ class ClusterTest : public ::testing::Test {
     return ParseList(Must(node(i).Get(ListPath(service))));
   }
 
-  // Polls node i's list until `predicate` holds; false after kWait.
-  bool WaitForList(int i, const std::string& service,
-                   const std::function<bool(const ListResult&)>& predicate) {
+  // Polls `condition` until it holds; false after kWait.
+  static bool WaitFor(const std::function<bool()>& condition) {
     const auto deadline = std::chrono::steady_clock::now() + kWait;
     while (std::chrono::steady_clock::now() < deadline) {
-      auto list = node(i).Get(ListPath(service));
-      if (list.ok() && list->status == 200 && predicate(ParseList(*list))) return true;
+      if (condition()) return true;
       std::this_thread::sleep_for(milliseconds(20));
     }
     return false;
+  }
+
+  // Polls node i's list until `predicate` holds; false after kWait.
+  bool WaitForList(int i, const std::string& service,
+                   const std::function<bool(const ListResult&)>& predicate) {
+    return WaitFor([&] {
+      auto list = node(i).Get(ListPath(service));
+      return list.ok() && list->status == 200 && predicate(ParseList(*list));
+    });
   }
 
   std::unique_ptr<EtcdCluster> etcd_;
@@ -282,6 +289,67 @@ TEST_F(ClusterTest, WithoutEtcdNodesServeTheLastStateAndRefuseWrites) {
   }
   EXPECT_EQ(status, 201);
   EXPECT_TRUE(JsonOf(Must(node(0).Get("/healthz"))).at("following").as_bool());
+}
+
+// Exactly one node leads, every node names it, and when it dies (kill -9,
+// no resignation) the other takes over once its election lease lapses.
+TEST_F(ClusterTest, LeadershipMovesWhenTheLeaderDies) {
+  auto health = [&](int i) { return JsonOf(Must(node(i).Get("/healthz"))); };
+  int leader = -1;
+  const auto deadline = std::chrono::steady_clock::now() + kWait;
+  while (leader < 0 && std::chrono::steady_clock::now() < deadline) {
+    const bool a = health(0).at("leader").as_bool();
+    const bool b = health(1).at("leader").as_bool();
+    ASSERT_FALSE(a && b) << "two leaders";
+    if (a != b) leader = a ? 0 : 1;
+    if (leader < 0) std::this_thread::sleep_for(milliseconds(50));
+  }
+  ASSERT_GE(leader, 0) << "no node became leader";
+  const int other = 1 - leader;
+  const std::string leader_address = nodes_[leader]->address();
+  EXPECT_EQ(health(leader).at("leader_address").as_string(), leader_address);
+  EXPECT_TRUE(WaitFor([&] {
+    return health(other).at("leader_address").as_string() == leader_address;
+  })) << "the follower does not name the leader";
+  EXPECT_GT(U64(health(leader).at("term")), 0u);
+
+  nodes_[leader]->Kill9();
+  const auto killed = std::chrono::steady_clock::now();
+  bool took_over = false;
+  while (!took_over && std::chrono::steady_clock::now() < killed + kWait) {
+    took_over = health(other).at("leader").as_bool();
+    if (!took_over) std::this_thread::sleep_for(milliseconds(50));
+  }
+  ASSERT_TRUE(took_over) << "leadership did not move";
+  const auto handover = std::chrono::steady_clock::now() - killed;
+  // The dead leader's 2 s lease has to lapse first (etcd checks every 500 ms).
+  EXPECT_LT(handover, std::chrono::seconds(4));
+  RecordProperty("handover_ms", static_cast<int>(
+      std::chrono::duration_cast<milliseconds>(handover).count()));
+  EXPECT_EQ(health(other).at("leader_address").as_string(), nodes_[other]->address());
+}
+
+// A node that stops cleanly resigns: the other leads at once.
+TEST_F(ClusterTest, AStoppingLeaderHandsOverAtOnce) {
+  auto leading = [&](int i) { return JsonOf(Must(node(i).Get("/healthz"))).at("leader").as_bool(); };
+  int leader = -1;
+  const auto deadline = std::chrono::steady_clock::now() + kWait;
+  while (leader < 0 && std::chrono::steady_clock::now() < deadline) {
+    if (leading(0)) leader = 0;
+    else if (leading(1)) leader = 1;
+    else std::this_thread::sleep_for(milliseconds(50));
+  }
+  ASSERT_GE(leader, 0);
+  ASSERT_EQ(nodes_[leader]->Terminate(), 0);
+  const auto stopped = std::chrono::steady_clock::now();
+  bool took_over = false;
+  while (!took_over && std::chrono::steady_clock::now() < stopped + kWait) {
+    took_over = leading(1 - leader);
+    if (!took_over) std::this_thread::sleep_for(milliseconds(20));
+  }
+  ASSERT_TRUE(took_over);
+  EXPECT_LT(std::chrono::steady_clock::now() - stopped, milliseconds(1500))
+      << "a clean stop should hand over well before the 2 s lease lapses";
 }
 
 // /healthz says which store a node runs on and whether it follows etcd.
