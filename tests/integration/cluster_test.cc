@@ -352,6 +352,29 @@ TEST_F(ClusterTest, AStoppingLeaderHandsOverAtOnce) {
       << "a clean stop should hand over well before the 2 s lease lapses";
 }
 
+// The GeeRPC protocol works across nodes: a server announced to node A is
+// listed by node B, and a repeated announcement through B only renews it.
+TEST_F(ClusterTest, GeerpcAnnouncementsCrossNodes) {
+  auto announce = [&](int i, const std::string& address) {
+    client::HttpRequest request{"POST", "/_geerpc_/registry", "", {}};
+    request.headers.emplace_back("X-Geerpc-Server", address);
+    return Must(node(i).Do(request));
+  };
+  auto servers = [&](int i) {
+    client::HttpResponse r = Must(node(i).Get("/_geerpc_/registry"));
+    return r.Header("X-Geerpc-Servers").value_or("");
+  };
+  ASSERT_EQ(announce(0, "tcp@127.0.0.1:9001").status, 200);
+  ASSERT_EQ(announce(0, "tcp@127.0.0.1:9002").status, 200);
+  EXPECT_EQ(servers(0), "tcp@127.0.0.1:9001,tcp@127.0.0.1:9002");
+  ASSERT_TRUE(WaitFor([&] { return servers(1) == "tcp@127.0.0.1:9001,tcp@127.0.0.1:9002"; }))
+      << servers(1);
+  const uint64_t before = List(1, "geerpc").revision;
+  ASSERT_EQ(announce(1, "tcp@127.0.0.1:9001").status, 200);  // a renewal: nothing changes
+  EXPECT_EQ(List(1, "geerpc").instances.size(), 2u);
+  EXPECT_EQ(List(0, "geerpc").revision, before);
+}
+
 // /healthz says which store a node runs on and whether it follows etcd.
 TEST_F(ClusterTest, HealthzReportsTheStore) {
   auto health = JsonOf(Must(node(0).Get("/healthz")));
