@@ -427,6 +427,8 @@ void Client::KeepAliveReader(std::shared_ptr<KeepAliveStream> stream) {
   etcdserverpb::LeaseKeepAliveResponse response;
   while (stream->stream->Read(&response)) {
     std::lock_guard lock(stream->mu);
+    // An answer nobody waits for any more (its renewal timed out) is dropped.
+    if (!stream->waiting.contains(response.id())) continue;
     KeepAliveStream::Answer& answer = stream->answers[response.id()];
     answer.ttl = response.ttl();
     ++answer.count;
