@@ -196,6 +196,18 @@ absl::Status Client::Init() {
     last = status;
     if (std::chrono::system_clock::now() >= deadline) break;
   }
+  // The probes waited for a connection, which hides why there is none (a
+  // refused connection, a failed TLS handshake): one call that does not wait
+  // says it.
+  {
+    grpc::ClientContext context;
+    context.set_deadline(DeadlineIn(std::chrono::milliseconds(500)));
+    etcdserverpb::StatusResponse response;
+    grpc::Status reason = endpoints_.back().maintenance->Status(&context, {}, &response);
+    if (!reason.ok() && reason.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED) {
+      last = FromGrpc(reason, "Status");
+    }
+  }
   return absl::UnavailableError(StrCat("no etcd member answered within ",
                                        options_.dial_timeout.count(), " ms (last: ",
                                        last.message(), ")"));

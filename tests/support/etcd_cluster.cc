@@ -94,6 +94,58 @@ void AppendToFile(const std::string& path, std::string_view text) {
 
 std::string Url(uint16_t port) { return absl::StrCat("http://127.0.0.1:", port); }
 
+std::string TlsUrl(uint16_t port) { return absl::StrCat("https://127.0.0.1:", port); }
+
+// The contents of a PEM file named by `what` of EtcdClusterOptions::Tls.
+absl::StatusOr<std::string> ReadPem(const std::string& path, const char* what) {
+  if (path.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("EtcdClusterOptions::Tls::", what, " is empty"));
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("EtcdClusterOptions::Tls::", what, ": cannot read ", path));
+  }
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+// Credentials for the fixture's own channels: TLS trusting tls->ca_file (and
+// presenting a client certificate when etcd asks for one), else insecure.
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> FixtureCredentials(
+    const std::optional<EtcdClusterOptions::Tls>& tls) {
+  if (!tls.has_value()) return grpc::InsecureChannelCredentials();
+  absl::StatusOr<std::string> ca = ReadPem(tls->ca_file, "ca_file");
+  if (!ca.ok()) return ca.status();
+  // The members need them; reading them here reports a bad path early.
+  absl::StatusOr<std::string> cert = ReadPem(tls->cert_file, "cert_file");
+  if (!cert.ok()) return cert.status();
+  absl::StatusOr<std::string> key = ReadPem(tls->key_file, "key_file");
+  if (!key.ok()) return key.status();
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = *std::move(ca);
+  if (tls->client_cert_auth) {
+    if (tls->client_cert_file.empty() != tls->client_key_file.empty()) {
+      return absl::InvalidArgumentError(
+          "EtcdClusterOptions::Tls: client_cert_file and client_key_file go together");
+    }
+    if (tls->client_cert_file.empty()) {
+      ssl.pem_cert_chain = *std::move(cert);
+      ssl.pem_private_key = *std::move(key);
+    } else {
+      absl::StatusOr<std::string> client_cert =
+          ReadPem(tls->client_cert_file, "client_cert_file");
+      if (!client_cert.ok()) return client_cert.status();
+      absl::StatusOr<std::string> client_key = ReadPem(tls->client_key_file, "client_key_file");
+      if (!client_key.ok()) return client_key.status();
+      ssl.pem_cert_chain = *std::move(client_cert);
+      ssl.pem_private_key = *std::move(client_key);
+    }
+  }
+  return grpc::SslCredentials(ssl);
+}
+
 // Maintenance.Status of the member behind `channel`, waiting up to `timeout`
 // for a connection.
 absl::StatusOr<etcdserverpb::StatusResponse> Status(const std::shared_ptr<grpc::Channel>& channel,
@@ -123,10 +175,13 @@ absl::StatusOr<std::unique_ptr<EtcdCluster>> EtcdCluster::Start(EtcdClusterOptio
   if (options.members < 1) {
     return absl::InvalidArgumentError(absl::StrCat("members = ", options.members, "; want >= 1"));
   }
+  auto credentials = FixtureCredentials(options.tls);
+  if (!credentials.ok()) return credentials.status();
   IgnoreSigpipe();
   auto dir = MakeTempDir("etcd-test");
   if (!dir.ok()) return dir.status();
-  std::unique_ptr<EtcdCluster> cluster(new EtcdCluster(std::move(options), *std::move(dir)));
+  std::unique_ptr<EtcdCluster> cluster(
+      new EtcdCluster(std::move(options), *std::move(dir), *std::move(credentials)));
   absl::Status status;
   for (int attempt = 1; attempt <= kStartAttempts; ++attempt) {
     bool port_taken = false;
@@ -137,8 +192,9 @@ absl::StatusOr<std::unique_ptr<EtcdCluster>> EtcdCluster::Start(EtcdClusterOptio
   return status;
 }
 
-EtcdCluster::EtcdCluster(EtcdClusterOptions options, std::string dir)
-    : options_(std::move(options)), dir_(std::move(dir)) {}
+EtcdCluster::EtcdCluster(EtcdClusterOptions options, std::string dir,
+                         std::shared_ptr<grpc::ChannelCredentials> credentials)
+    : options_(std::move(options)), dir_(std::move(dir)), credentials_(std::move(credentials)) {}
 
 EtcdCluster::~EtcdCluster() {
   KillAll();
@@ -173,12 +229,13 @@ absl::Status EtcdCluster::StartOnce(int attempt, bool* port_taken) {
   const std::string token =
       absl::StrCat(std::filesystem::path(dir_).filename().string(), "-", attempt);
   for (Member& m : members_) {
+    const std::string client_url = options_.tls ? TlsUrl(m.client_port) : Url(m.client_port);
     // clang-format off: flag and value pairs.
     m.args = {options_.binary,
               "--name", m.name,
               "--data-dir", m.data_dir,
-              "--listen-client-urls", Url(m.client_port),
-              "--advertise-client-urls", Url(m.client_port),
+              "--listen-client-urls", client_url,
+              "--advertise-client-urls", client_url,
               "--listen-peer-urls", Url(m.peer_port),
               "--initial-advertise-peer-urls", Url(m.peer_port),
               "--initial-cluster", absl::StrJoin(initial_cluster, ","),
@@ -194,13 +251,23 @@ absl::Status EtcdCluster::StartOnce(int attempt, bool* port_taken) {
               "--logger", "zap",
               "--log-outputs", "stderr"};
     // clang-format on
+    if (options_.tls) {
+      m.args.insert(m.args.end(), {"--cert-file", options_.tls->cert_file,
+                                   "--key-file", options_.tls->key_file});
+      // etcd 3.4 requires client certificates whenever --trusted-ca-file is
+      // set, whatever --client-cert-auth says: pass it only when asked to.
+      if (options_.tls->client_cert_auth) {
+        m.args.insert(m.args.end(), {"--client-cert-auth=true",
+                                     "--trusted-ca-file", options_.tls->ca_file});
+      }
+    }
     m.args.insert(m.args.end(), options_.extra_args.begin(), options_.extra_args.end());
     grpc::ChannelArguments channel_args;
     channel_args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 50);
     channel_args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 50);
     channel_args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 250);
     m.channel = grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", m.client_port),
-                                          grpc::InsecureChannelCredentials(), channel_args);
+                                          credentials_, channel_args);
     m.run_log_offset = 0;
   }
 
@@ -333,6 +400,17 @@ std::vector<std::string> EtcdCluster::endpoints() const {
 }
 
 std::string EtcdCluster::EndpointList() const { return absl::StrJoin(endpoints(), ","); }
+
+std::string EtcdCluster::client_url(int i) const {
+  const uint16_t port = members_.at(static_cast<size_t>(i)).client_port;
+  return options_.tls ? TlsUrl(port) : Url(port);
+}
+
+std::vector<std::string> EtcdCluster::client_urls() const {
+  std::vector<std::string> result;
+  for (int i = 0; i < size(); ++i) result.push_back(client_url(i));
+  return result;
+}
 
 std::string EtcdCluster::peer_url(int i) const {
   return Url(members_.at(static_cast<size_t>(i)).peer_port);

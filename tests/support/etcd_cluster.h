@@ -18,6 +18,10 @@
 // same across Restart(). Logs of every member go to files in the temporary
 // directory; Logs() returns them all (print them when a test fails).
 //
+// With options.tls set, the members serve clients over TLS only (https://
+// client URLs, see client_url()); Channel() and the fixture's own probes then
+// speak TLS too. Peers talk plain http either way.
+//
 // An EtcdCluster is used from one test thread; Logs() may be called from any.
 // The members die with the thread that started them (PR_SET_PDEATHSIG), so a
 // crashed or killed test never leaves an etcd behind: call Start() and
@@ -34,6 +38,7 @@
 #include <vector>
 
 #include <grpcpp/channel.h>
+#include <grpcpp/security/credentials.h>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -49,6 +54,28 @@ struct EtcdClusterOptions {
   std::vector<std::string> extra_args;
   // How long Start() and Restart() wait for the members to serve.
   std::chrono::milliseconds start_timeout = std::chrono::seconds(20);
+
+  // TLS on the client port (peers stay plain http). PEM files, all required.
+  struct Tls {
+    // The CA the fixture's own channels trust, and with client_cert_auth
+    // etcd's --trusted-ca-file. (Not passed to etcd otherwise: etcd 3.4 turns
+    // client certificate authentication on whenever --trusted-ca-file is set.)
+    std::string ca_file;
+    // The members' certificate (--cert-file, --key-file); it must be valid for
+    // 127.0.0.1 (subjectAltName IP:127.0.0.1). With client_cert_auth, etcd's
+    // gRPC gateway presents it as a client certificate to etcd itself, so give
+    // it extendedKeyUsage clientAuth as well as serverAuth.
+    std::string cert_file;
+    std::string key_file;
+    // --client-cert-auth: clients must present a certificate signed by ca_file.
+    bool client_cert_auth = false;
+    // With client_cert_auth: the certificate the fixture's own channels
+    // present; empty: cert_file and key_file.
+    std::string client_cert_file;
+    std::string client_key_file;
+  };
+  // Unset: plaintext http:// client URLs.
+  std::optional<Tls> tls;
 };
 
 class EtcdCluster {
@@ -60,7 +87,8 @@ class EtcdCluster {
   // a cluster token of its own, and waits until every member answers
   // Maintenance.Status and reports a leader. When a member could not bind its
   // port (another process took it meanwhile), starts over with new ports, up to
-  // three times. InvalidArgument for members < 1; Unavailable when a member
+  // three times. InvalidArgument for members < 1 or options.tls without all
+  // of its files (or one that cannot be read); Unavailable when a member
   // exited; DeadlineExceeded after options.start_timeout. The message of an
   // error carries the tail of every member's log.
   static absl::StatusOr<std::unique_ptr<EtcdCluster>> Start(EtcdClusterOptions options = {});
@@ -72,8 +100,16 @@ class EtcdCluster {
 
   int size() const { return static_cast<int>(members_.size()); }
 
-  // "127.0.0.1:PORT": the client address of member i (gRPC, plaintext).
+  // "127.0.0.1:PORT": the client address of member i (gRPC; TLS when
+  // options.tls is set).
   std::string endpoint(int i) const;
+  // "https://127.0.0.1:PORT" when options.tls is set, else
+  // "http://127.0.0.1:PORT": the client URL of member i.
+  std::string client_url(int i) const;
+  // Client URLs of all members, in member order.
+  std::vector<std::string> client_urls() const;
+  // Whether the members serve clients over TLS.
+  bool tls() const { return options_.tls.has_value(); }
   // Client addresses of all members, in member order.
   std::vector<std::string> endpoints() const;
   // The same, comma-joined: for --etcd-endpoints.
@@ -86,7 +122,8 @@ class EtcdCluster {
   // The data directory of member i.
   std::string data_dir(int i) const;
 
-  // A channel to member i that reconnects quickly (backoff 50 ms to 250 ms,
+  // A channel to member i (TLS, trusting options.tls->ca_file, when TLS is
+  // on) that reconnects quickly (backoff 50 ms to 250 ms,
   // rather than gRPC's default of up to two minutes), so that a client notices
   // a restarted member at once. One channel per member, kept across restarts.
   std::shared_ptr<grpc::Channel> Channel(int i) const;
@@ -142,7 +179,8 @@ class EtcdCluster {
     std::shared_ptr<grpc::Channel> channel;
   };
 
-  EtcdCluster(EtcdClusterOptions options, std::string dir);
+  EtcdCluster(EtcdClusterOptions options, std::string dir,
+              std::shared_ptr<grpc::ChannelCredentials> credentials);
 
   // One attempt of Start() on fresh ports and data directories; *port_taken
   // tells whether a member failed because its port was in use.
@@ -162,6 +200,8 @@ class EtcdCluster {
   // Constant after Start().
   const EtcdClusterOptions options_;
   const std::string dir_;
+  // For the fixture's own channels: insecure, or TLS per options_.tls.
+  const std::shared_ptr<grpc::ChannelCredentials> credentials_;
 
   // Touched by the owning test thread only; Logs() reads just the constant
   // names and log paths.
