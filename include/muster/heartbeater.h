@@ -28,6 +28,11 @@ struct HeartbeaterOptions {
   // Retry delay after a failed heartbeat or registration, doubling up to max.
   std::chrono::milliseconds retry_initial = std::chrono::milliseconds(200);
   std::chrono::milliseconds retry_max = std::chrono::seconds(5);
+  // Bounds every call to the registry. A heartbeat or re-registration made
+  // while the lease is still alive is bounded by the time left on it too (at
+  // least 100 ms), so that a registry that hangs is given up on when the
+  // lease ends, not a whole call timeout later; once the lease has lapsed,
+  // calls get this full timeout again.
   CallOptions call;
   bool deregister_on_stop = true;
 };

@@ -133,12 +133,22 @@ std::unique_ptr<Registry> NewMemoryRegistry(const MemoryRegistryOptions& options
 
 // A registry that talks to musterd over HTTP: keep-alive connections, SSE for
 // subscriptions, and idempotent calls retried with backoff across addresses.
+// NewMusterRegistry checks the options (InvalidArgument) and connects to
+// nothing before the first call.
 struct MusterRegistryOptions {
   std::vector<std::string> addresses;  // host:port of musterd nodes, tried in order
   int max_attempts = 3;                // per idempotent call, across addresses
   std::chrono::milliseconds initial_backoff = std::chrono::milliseconds(50);
   std::chrono::milliseconds max_backoff = std::chrono::seconds(2);
   size_t max_idle_connections = 8;  // kept per address
+  // A subscription's watch stream on which nothing arrives for this long (no
+  // event and no ": keep-alive" comment) is taken for dead: a half-open
+  // connection (the host vanished, a middlebox dropped the flow) never reports
+  // an error by itself. The subscription opens a new stream from the last
+  // revision seen, and reports an outage only if that fails. Must be positive,
+  // and should exceed musterd's --watch-keepalive (15 s by default) with room
+  // to spare, or quiet streams are reopened for nothing.
+  std::chrono::milliseconds stream_idle_timeout = std::chrono::seconds(45);
 };
 absl::StatusOr<std::unique_ptr<Registry>> NewMusterRegistry(const MusterRegistryOptions& options);
 

@@ -2,6 +2,17 @@
 // lease every ttl * fraction, registers it again after a NotFound, and backs
 // off exponentially while the registry fails.
 //
+// Call deadlines. The lease is taken to end ttl after the start of the last
+// call that renewed it (the registry renewed it later than that, so this end
+// is never late). While it has not ended, a heartbeat or re-registration may
+// take at most the time left on it (at least kMinCallTimeout, at most
+// options.call.timeout): a call that hangs is given up when the lease ends,
+// not a 5 s call timeout later, and a backend that retries within a call
+// (musterd's, across its addresses) spreads its attempts over that time.
+// Once the lease has ended there is nothing left to save, and the calls get
+// options.call.timeout again: cutting them to the floor would keep a slow
+// registry from ever registering the instance again.
+//
 // Who runs what:
 //   - Start and Stop run on the caller's thread (serialized by lifecycle_mu):
 //     Start makes the first registration itself and starts the thread; Stop
@@ -11,6 +22,7 @@
 #include "muster/heartbeater.h"
 
 #include <algorithm>
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -20,6 +32,16 @@
 #include "core/strings.h"
 
 namespace muster {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+// The least time a call made while the lease is alive gets, however little of
+// the lease is left.
+constexpr milliseconds kMinCallTimeout{100};
+
+}  // namespace
 
 struct Heartbeater::Impl {
   Impl(Registry* r, Instance in, HeartbeaterOptions o)
@@ -44,12 +66,22 @@ struct Heartbeater::Impl {
   Stats stats ABSL_GUARDED_BY(mu);
 
   // How often the lease is renewed; zero when the instance has no lease.
-  std::chrono::milliseconds Interval() const {
-    if (instance.ttl_seconds == 0) return std::chrono::milliseconds(0);
+  milliseconds Interval() const {
+    if (instance.ttl_seconds == 0) return milliseconds(0);
     double fraction = options.fraction;
     if (!(fraction > 0 && fraction <= 1)) fraction = 1.0 / 3.0;
     auto ms = static_cast<int64_t>(instance.ttl_seconds * 1000.0 * fraction);
-    return std::chrono::milliseconds(std::max<int64_t>(ms, 1));
+    return milliseconds(std::max<int64_t>(ms, 1));
+  }
+
+  // The options of a heartbeat or re-registration made now, when the lease
+  // was last renewed by a call started at `renewed` (see the top).
+  CallOptions CallNow(Clock::time_point renewed) const {
+    CallOptions call = options.call;
+    const auto left = std::chrono::ceil<milliseconds>(
+        renewed + std::chrono::seconds(instance.ttl_seconds) - Clock::now());
+    if (left.count() > 0) call.timeout = std::min(call.timeout, std::max(left, kMinCallTimeout));
+    return call;
   }
 
   void Record(const absl::Status& status, bool registration) {
@@ -68,18 +100,22 @@ struct Heartbeater::Impl {
     return !wake.wait_for(lock, delay, [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return stopping; });
   }
 
-  void Loop() {
+  // The heartbeat thread; `renewed`: when Start's registration was sent.
+  void Loop(Clock::time_point renewed) {
     const auto interval = Interval();
-    const auto retry_initial = std::max(options.retry_initial, std::chrono::milliseconds(1));
+    const auto retry_initial = std::max(options.retry_initial, milliseconds(1));
     const auto retry_max = std::max(options.retry_max, retry_initial);
     auto backoff = retry_initial;
     auto delay = interval;
     bool must_register = false;
     while (Sleep(delay)) {
-      absl::Status status = must_register ? registry->Register(instance, options.call).status()
-                                          : registry->UpdateService(key, options.call);
+      const Clock::time_point sent = Clock::now();
+      const CallOptions call = CallNow(renewed);
+      absl::Status status = must_register ? registry->Register(instance, call).status()
+                                          : registry->UpdateService(key, call);
       Record(status, must_register);
       if (status.ok()) {
+        renewed = sent;
         must_register = false;
         backoff = retry_initial;
         delay = interval;
@@ -87,7 +123,7 @@ struct Heartbeater::Impl {
         // The registry does not know the instance (restarted without it, the
         // lease lapsed, or someone deregistered it): register again at once.
         must_register = true;
-        delay = std::chrono::milliseconds(0);
+        delay = milliseconds(0);
       } else {
         delay = backoff;
         backoff = std::min(backoff * 2, retry_max);
@@ -108,11 +144,14 @@ absl::Status Heartbeater::Start() {
                                                 impl_->key.id, " was already ",
                                                 impl_->stopped ? "stopped" : "started"));
   }
+  const Clock::time_point sent = Clock::now();
   absl::Status registered = impl_->registry->Register(impl_->instance, impl_->options.call).status();
   impl_->Record(registered, /*registration=*/true);
   if (!registered.ok()) return registered;
   impl_->started = true;
-  if (impl_->Interval().count() > 0) impl_->thread = std::thread([this] { impl_->Loop(); });
+  if (impl_->Interval().count() > 0) {
+    impl_->thread = std::thread([this, sent] { impl_->Loop(sent); });
+  }
   return absl::OkStatus();
 }
 

@@ -29,7 +29,7 @@
 // Unavailable, backs off and opens the stream again, on any address, from the
 // last revision seen + 1; once a stream is open again it delivers an OK update
 // with no changes ("reachable again, nothing was missed"). A stream on which
-// nothing arrives for stream_idle_timeout (musterd sends a keep-alive comment
+// nothing arrives for options.stream_idle_timeout (musterd sends a keep-alive comment
 // on quiet streams) is taken for a dead connection that no error will ever
 // end: it is dropped and opened again, and an outage is reported only if that
 // fails. A 410 or an `event: compacted` (the history moved past the last
@@ -55,7 +55,6 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "client/http_client.h"
-#include "client/muster_registry.h"
 #include "client/subscription_view.h"
 #include "core/json_codec.h"
 #include "core/limits.h"
@@ -213,8 +212,7 @@ milliseconds Backoff(int n, milliseconds initial, milliseconds max) {
 
 class MusterRegistry final : public Registry {
  public:
-  MusterRegistry(MusterRegistryOptions options, client::MusterRegistryTuning tuning)
-      : options_(std::move(options)), tuning_(tuning) {
+  explicit MusterRegistry(MusterRegistryOptions options) : options_(std::move(options)) {
     for (const std::string& address : options_.addresses) {
       endpoints_.push_back(std::make_unique<Endpoint>(address));
     }
@@ -608,16 +606,16 @@ class MusterRegistry final : public Registry {
     auto heard = Clock::now();  // when the last event or keep-alive came
     uint64_t comments = stream.comments_seen();
     while (!sub.stop) {
-      auto event = stream.Next(std::min(kStreamPoll, tuning_.stream_idle_timeout));
+      auto event = stream.Next(std::min(kStreamPoll, options_.stream_idle_timeout));
       if (stream.comments_seen() != comments) {
         comments = stream.comments_seen();
         heard = Clock::now();
       }
       if (absl::IsDeadlineExceeded(event.status())) {
-        if (Clock::now() - heard < tuning_.stream_idle_timeout) continue;
+        if (Clock::now() - heard < options_.stream_idle_timeout) continue;
         return absl::DeadlineExceededError(
             StrCat("nothing from musterd on the watch stream for ",
-                   tuning_.stream_idle_timeout.count(), " ms, not even a keep-alive"));
+                   options_.stream_idle_timeout.count(), " ms, not even a keep-alive"));
       }
       if (!event.ok()) return event.status();
       heard = Clock::now();
@@ -637,7 +635,6 @@ class MusterRegistry final : public Registry {
 
   // Constant after construction.
   const MusterRegistryOptions options_;
-  const client::MusterRegistryTuning tuning_;
   const Limits limits_ = ClientLimits();
   std::vector<std::unique_ptr<Endpoint>> endpoints_;  // one per address, in order
 
@@ -662,11 +659,6 @@ thread_local const MusterRegistry::Subscription* MusterRegistry::tls_current_ = 
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Registry>> NewMusterRegistry(const MusterRegistryOptions& options) {
-  return client::NewMusterRegistry(options, {});
-}
-
-absl::StatusOr<std::unique_ptr<Registry>> client::NewMusterRegistry(
-    const MusterRegistryOptions& options, const MusterRegistryTuning& tuning) {
   if (options.addresses.empty()) {
     return absl::InvalidArgumentError("a musterd registry needs at least one address");
   }
@@ -683,10 +675,12 @@ absl::StatusOr<std::unique_ptr<Registry>> client::NewMusterRegistry(
     return absl::InvalidArgumentError(
         "backoffs must satisfy 0 <= initial_backoff <= max_backoff");
   }
-  if (tuning.stream_idle_timeout.count() <= 0) {
+  // A limit at or below musterd's --watch-keepalive would reopen quiet streams
+  // for nothing, but the server's setting is not known here: only documented.
+  if (options.stream_idle_timeout.count() <= 0) {
     return absl::InvalidArgumentError("stream_idle_timeout must be positive");
   }
-  return std::unique_ptr<Registry>(std::make_unique<MusterRegistry>(options, tuning));
+  return std::unique_ptr<Registry>(std::make_unique<MusterRegistry>(options));
 }
 
 }  // namespace muster

@@ -24,7 +24,6 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "client/muster_registry.h"
 #include "integration/musterd_fixture.h"
 #include "integration/tcp_forwarder.h"
 #include "muster/registry.h"
@@ -196,13 +195,14 @@ class MusterRegistryTest : public MusterdTest {
   }
 
   Registry& Make(std::vector<std::string> addresses, Retry retry = Retry(),
-                 client::MusterRegistryTuning tuning = {}) {
+                 milliseconds stream_idle_timeout = MusterRegistryOptions{}.stream_idle_timeout) {
     MusterRegistryOptions options;
     options.addresses = std::move(addresses);
     options.max_attempts = retry.max_attempts;
     options.initial_backoff = retry.initial_backoff;
     options.max_backoff = retry.max_backoff;
-    auto registry = client::NewMusterRegistry(options, tuning);
+    options.stream_idle_timeout = stream_idle_timeout;
+    auto registry = NewMusterRegistry(options);
     EXPECT_TRUE(registry.ok()) << registry.status();
     registries_.push_back(*std::move(registry));
     return *registries_.back();
@@ -398,9 +398,8 @@ class MusterRegistryKeepaliveTest : public MusterRegistryTest {
 // change is lost; when none can be opened, the outage is reported.
 TEST_F(MusterRegistryKeepaliveTest, SilentStreamIsNoticedAndReplaced) {
   TcpForwarder proxy(musterd_.address());
-  client::MusterRegistryTuning tuning;
-  tuning.stream_idle_timeout = milliseconds(1000);
-  Registry& watched = Make({proxy.address()}, Retry{3, milliseconds(20), milliseconds(200)}, tuning);
+  Registry& watched =
+      Make({proxy.address()}, Retry{3, milliseconds(20), milliseconds(200)}, milliseconds(1000));
   Registry& direct = Make({musterd_.address()});
   UpdateRecorder& recorder = NewRecorder();
   ASSERT_THAT(watched.Subscribe(Query("svc"), recorder.Callback()), IsOk());

@@ -1,12 +1,18 @@
 #include "muster/heartbeater.h"
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <mutex>
 #include <vector>
+
+#include "absl/base/thread_annotations.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "core/strings.h"
 #include "support/status_matchers.h"
 #include "unit/discovery/test_registry.h"
 
@@ -55,6 +61,93 @@ class FlakyRegistry final : public Registry {
  private:
   static absl::Status Down() { return absl::UnavailableError("connection refused"); }
   Registry* const inner_;
+};
+
+// Passes calls through to a real registry, but while `Stall` is in force
+// each UpdateService and Register first waits: for the stall's length, or
+// until the call's own timeout passes, whichever comes first — in which case
+// it fails with DeadlineExceeded, as a registry that answers too late. Every
+// call's start and timeout is recorded.
+class SlowRegistry final : public Registry {
+ public:
+  using Clock = std::chrono::steady_clock;
+  static constexpr milliseconds kForever = std::chrono::hours(1);
+
+  struct Call {
+    bool registration = false;
+    Clock::time_point start;
+    milliseconds timeout{0};
+    bool timed_out = false;
+  };
+
+  explicit SlowRegistry(Registry* inner) : inner_(inner) {}
+  ~SlowRegistry() override { Stall(milliseconds(0)); }
+
+  absl::StatusOr<Instance> Register(const Instance& i, const CallOptions& o) override {
+    if (!Wait(true, o.timeout)) return Late(o.timeout);
+    return inner_->Register(i, o);
+  }
+  absl::Status Deregister(const InstanceKey& k, const CallOptions& o) override {
+    return inner_->Deregister(k, o);
+  }
+  absl::Status UpdateService(const InstanceKey& k, const CallOptions& o) override {
+    if (!Wait(false, o.timeout)) return Late(o.timeout);
+    return inner_->UpdateService(k, o);
+  }
+  absl::StatusOr<ServiceList> ListServices(const ServiceQuery& q, const CallOptions& o) override {
+    return inner_->ListServices(q, o);
+  }
+  absl::StatusOr<SubscriptionId> Subscribe(const ServiceQuery& q, WatchCallback cb) override {
+    return inner_->Subscribe(q, std::move(cb));
+  }
+  void Unsubscribe(SubscriptionId id) override { inner_->Unsubscribe(id); }
+  void Close() override { inner_->Close(); }
+
+  // From now on (and for the calls waiting now) a call waits `delay` from its
+  // start before it goes through; 0 ends the stall.
+  void Stall(milliseconds delay) {
+    {
+      std::lock_guard lock(mu_);
+      delay_ = delay;
+    }
+    changed_.notify_all();
+  }
+
+  std::vector<Call> calls() const {
+    std::lock_guard lock(mu_);
+    return calls_;
+  }
+
+ private:
+  // Waits as the stall says; false when the call's timeout came first.
+  bool Wait(bool registration, milliseconds timeout) {
+    std::unique_lock lock(mu_);
+    const size_t index = calls_.size();
+    const Clock::time_point start = Clock::now();
+    calls_.push_back({registration, start, timeout, false});
+    for (;;) {
+      const Clock::time_point through = start + delay_;
+      const Clock::time_point late = start + timeout;
+      const Clock::time_point now = Clock::now();
+      if (now >= through) return true;
+      if (now >= late) {
+        calls_[index].timed_out = true;
+        return false;
+      }
+      changed_.wait_until(lock, std::min(through, late));
+    }
+  }
+
+  static absl::Status Late(milliseconds timeout) {
+    return absl::DeadlineExceededError(
+        StrCat("no answer within the call's ", timeout.count(), " ms"));
+  }
+
+  Registry* const inner_;
+  mutable std::mutex mu_;
+  std::condition_variable changed_;
+  milliseconds delay_ ABSL_GUARDED_BY(mu_){0};
+  std::vector<Call> calls_ ABSL_GUARDED_BY(mu_);
 };
 
 class HeartbeaterTest : public ::testing::Test {
@@ -247,6 +340,69 @@ TEST_F(HeartbeaterTest, RetriesWithBackoffWhileRegistryFails) {
   const auto more = heartbeater.stats().failures - failures;
   EXPECT_GE(more, 2u);
   EXPECT_LE(more, 20u);
+}
+
+// A heartbeat that hangs is given up when the lease ends, not after the
+// call's 5 s timeout: with a 1 s TTL the first beat (at ~333 ms) may take
+// only the ~667 ms left on the lease, and the heartbeater tries again soon
+// after, instead of noticing four seconds after the lease lapsed. Once the
+// registry answers, the instance (expired meanwhile) is registered again.
+TEST_F(HeartbeaterTest, HungHeartbeatIsBoundedByTheLease) {
+  SlowRegistry slow(registry_.get());
+  Heartbeater heartbeater(&slow, MakeInstance("echo", "e1", 9001, /*ttl_seconds=*/1), {});
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_THAT(heartbeater.Start(), IsOk());
+  slow.Stall(SlowRegistry::kForever);
+
+  // Before the change the second call came only after the first one's 5 s.
+  const bool retried = Eventually(
+      [&] { return slow.calls().size() >= 3; }, milliseconds(3000));
+  const std::vector<SlowRegistry::Call> calls = slow.calls();
+  slow.Stall(milliseconds(0));  // answer again (and let a hung call go)
+  ASSERT_TRUE(retried) << "the heartbeater did not try again within 3 s; calls: " << calls.size();
+
+  ASSERT_TRUE(calls[0].registration);  // Start's
+  EXPECT_EQ(calls[0].timeout, milliseconds(5000));
+  const SlowRegistry::Call& beat = calls[1];
+  EXPECT_FALSE(beat.registration);
+  EXPECT_TRUE(beat.timed_out);
+  // The time left on the lease: 1 s from Start's registration.
+  EXPECT_LE(beat.start + beat.timeout, start + std::chrono::seconds(1) + milliseconds(50));
+  EXPECT_GE(beat.timeout, milliseconds(100));  // the floor
+  // The next try comes right after the lease's end (retry_initial, 200 ms).
+  EXPECT_LT(calls[2].start - start, milliseconds(1500));
+
+  EXPECT_TRUE(Eventually([&] { return heartbeater.stats().registrations >= 2; }));
+  EXPECT_TRUE(Eventually([&] { return Listed("e1"); }));
+}
+
+// Once the lease has lapsed there is nothing left to save: the calls get
+// their full timeout again (not the 100 ms floor), so a registry that now
+// answers slowly (300 ms) still gets the instance registered again.
+TEST_F(HeartbeaterTest, AfterTheLeaseLapsedCallsGetTheirFullTimeout) {
+  SlowRegistry slow(registry_.get());
+  Heartbeater heartbeater(&slow, MakeInstance("echo", "e1", 9001, /*ttl_seconds=*/1), {});
+  ASSERT_THAT(heartbeater.Start(), IsOk());
+  slow.Stall(SlowRegistry::kForever);
+  // The first beat hangs until the lease ends; from then on every call takes 300 ms.
+  ASSERT_TRUE(Eventually([&] {
+    auto calls = slow.calls();
+    return calls.size() >= 2 && calls[1].timed_out;
+  }, milliseconds(6000)));
+  slow.Stall(milliseconds(300));
+
+  EXPECT_TRUE(Eventually([&] { return heartbeater.stats().registrations >= 2; }))
+      << "not registered again; last error: " << heartbeater.stats().last_error;
+  EXPECT_TRUE(Listed("e1"));
+  const std::vector<SlowRegistry::Call> calls = slow.calls();
+  ASSERT_GE(calls.size(), 4u);  // Start's, the hung beat, a beat (NotFound), a registration
+  EXPECT_FALSE(calls[2].registration);
+  EXPECT_EQ(calls[2].timeout, milliseconds(5000));
+  EXPECT_FALSE(calls[2].timed_out);
+  EXPECT_TRUE(calls[3].registration);
+  EXPECT_EQ(calls[3].timeout, milliseconds(5000));
+  EXPECT_FALSE(calls[3].timed_out);
+  slow.Stall(milliseconds(0));
 }
 
 }  // namespace

@@ -6,7 +6,6 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "client/muster_registry.h"
 #include "muster/registry.h"
 #include "support/status_matchers.h"
 
@@ -47,12 +46,21 @@ TEST(MusterRegistryOptionsTest, BadRetrySettingsAreInvalidArgument) {
   EXPECT_THAT(NewMusterRegistry(inverted), StatusIs(absl::StatusCode::kInvalidArgument, _));
 }
 
-// The internal tuning is checked too: a watch stream needs a positive idle limit.
+// A watch stream needs a positive idle limit; the default is 45 s.
 TEST(MusterRegistryOptionsTest, NonPositiveStreamIdleTimeoutIsInvalidArgument) {
-  client::MusterRegistryTuning tuning;
-  tuning.stream_idle_timeout = std::chrono::milliseconds(0);
-  EXPECT_THAT(client::NewMusterRegistry(OptionsFor({"127.0.0.1:8470"}), tuning),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("stream_idle_timeout")));
+  EXPECT_EQ(MusterRegistryOptions{}.stream_idle_timeout, std::chrono::seconds(45));
+  for (auto idle : {std::chrono::milliseconds(0), std::chrono::milliseconds(-1)}) {
+    MusterRegistryOptions options = OptionsFor({"127.0.0.1:8470"});
+    options.stream_idle_timeout = idle;
+    EXPECT_THAT(NewMusterRegistry(options),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("stream_idle_timeout")))
+        << idle.count() << " ms";
+  }
+  MusterRegistryOptions short_idle = OptionsFor({"127.0.0.1:8470"});
+  short_idle.stream_idle_timeout = std::chrono::milliseconds(1);
+  auto registry = NewMusterRegistry(short_idle);
+  ASSERT_THAT(registry, IsOk());
+  (*registry)->Close();
 }
 
 // Good options make a registry without connecting anywhere.
