@@ -178,11 +178,16 @@ absl::Status EtcdStore::Start(Feed* feed) {
 absl::Status EtcdStore::Campaign(std::string candidate, std::chrono::seconds ttl) {
   std::lock_guard lock(election_mu_);
   if (election_ != nullptr) return absl::FailedPreconditionError("already campaigning");
+  if (election_client_ == nullptr) {
+    absl::StatusOr<std::unique_ptr<etcd::Client>> client = etcd::Client::Connect(options_.client);
+    if (!client.ok()) return client.status();
+    election_client_ = *std::move(client);
+  }
   etcd::ElectionOptions options;
   options.key = StrCat(store_.layout().prefix(), "/leader");
   options.candidate = std::move(candidate);
   options.ttl = ttl;
-  auto election = etcd::Election::Start(*client_, options, [](bool leading) {
+  auto election = etcd::Election::Start(*election_client_, options, [](bool leading) {
     if (leading) {
       spdlog::info("this node now leads the cluster");
     } else {

@@ -87,6 +87,10 @@ class EtcdStore final : public ClusterStore {
   std::unique_ptr<etcd::Watcher> watcher_;  // set by Start, reset by Stop
 
   mutable std::mutex election_mu_;
+  // The election's own connection: a renewal of its lease that times out
+  // cancels its client's keep-alive stream, which must not be the one the
+  // instances' heartbeats share. Set by Campaign, kept until destruction.
+  std::unique_ptr<etcd::Client> election_client_ ABSL_GUARDED_BY(election_mu_);
   // Set by Campaign; reset (resigning) by Stop.
   std::unique_ptr<etcd::Election> election_ ABSL_GUARDED_BY(election_mu_);
 };
