@@ -99,12 +99,16 @@ grpc::Status Watcher::Follow(bool& compacted, bool& delivered_any) {
 
   etcdserverpb::WatchResponse response;
   std::vector<mvccpb::Event> events;
+  bool canceled = false;  // etcd ended this watch (not the stream)
   while (ok && stream->Read(&response)) {
     if (response.compact_revision() > 0) {
       compacted = true;
       break;
     }
-    if (response.canceled()) break;  // e.g. the member lost its leader
+    if (response.canceled()) {
+      canceled = true;
+      break;
+    }
     delivered_any = true;
     if (response.created()) {
       // Following again after an outage: say so (an empty batch).
@@ -130,13 +134,14 @@ grpc::Status Watcher::Follow(bool& compacted, bool& delivered_any) {
     active_ = nullptr;
   }
   if (!compacted && !stopped_.load()) {
-    if (response.canceled() && status.ok()) {
+    // Our TryCancel makes Finish say CANCELLED; what ended the watch was etcd.
+    if (canceled) {
       status = grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                            StrCat("watch canceled: ", response.cancel_reason()));
+                            StrCat("etcd canceled the watch: ", response.cancel_reason()));
+    } else if (status.ok() || status.error_code() == grpc::StatusCode::CANCELLED) {
+      status = grpc::Status(grpc::StatusCode::UNAVAILABLE, "the stream ended");
     }
-    client_.StreamFailed(target.endpoint, status.ok() ? grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                                                                     "the stream ended")
-                                                      : status);
+    client_.StreamFailed(target.endpoint, status);
   }
   return status;
 }
