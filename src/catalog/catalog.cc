@@ -10,6 +10,7 @@ Catalog::Catalog(CatalogOptions options, Journal* journal)
     : options_(std::move(options)),
       journal_(journal),
       leases_(options_.clock),
+      preservation_(options_.self_preservation, options_.clock),
       hub_(options_.history) {}
 
 Catalog::~Catalog() { Stop(); }
@@ -140,6 +141,14 @@ void Catalog::CommitterLoop() {
     // Lapsed leases go first, so that a re-registration in the same batch
     // creates the instance anew after its expiry.
     auto expired = leases_.TakeExpired(options_.max_batch);
+    std::chrono::nanoseconds longest_ttl{0};
+    for (const LeaseTable::Expired& e : expired) {
+      longest_ttl = std::max(longest_ttl, std::chrono::nanoseconds(e.ttl_ns));
+    }
+    if (preservation_.Hold(expired.size(), leases_.size(), longest_ttl)) {
+      for (LeaseTable::Expired& e : expired) leases_.Restore(std::move(e));
+      expired.clear();
+    }
     if (!expired.empty()) {
       std::vector<Op> ops;
       ops.reserve(expired.size() + batch.size());

@@ -42,6 +42,7 @@
 #include "catalog/cluster_store.h"
 #include "catalog/journal.h"
 #include "catalog/lease_table.h"
+#include "catalog/self_preservation.h"
 #include "catalog/watch_hub.h"
 #include "muster/instance.h"
 #include "core/limits.h"
@@ -56,6 +57,9 @@ struct CatalogOptions {
   std::chrono::milliseconds sweep_interval{100};
   // Most writes taken into one batch (one fsync).
   size_t max_batch = 4096;
+  // Embedded mode: stop expiring when leases lapse en masse
+  // (self_preservation.h). In cluster mode etcd expires leases.
+  SelfPreservationOptions self_preservation;
 };
 
 struct ListFilter {
@@ -112,6 +116,8 @@ class Catalog {
   void Heartbeat(InstanceKey key, HeartbeatCallback done);
 
   bool clustered() const { return cluster_ != nullptr; }
+  // Whether self-preservation holds expiry back now (embedded mode).
+  bool self_preserving() const { return preservation_.active(); }
   // Cluster mode: this node's part in the leader election; embedded: none.
   ClusterStore::Role cluster_role() const {
     return cluster_ != nullptr ? cluster_->role() : ClusterStore::Role{};
@@ -209,6 +215,7 @@ class Catalog {
   ClusterStore* const cluster_ = nullptr;
 
   LeaseTable leases_;
+  SelfPreservation preservation_;  // the committer thread's
   WatchHub hub_;
 
   // The state below is written only by the committer thread, under mu_.

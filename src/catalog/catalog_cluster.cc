@@ -38,6 +38,7 @@ Catalog::Catalog(CatalogOptions options, ClusterStore* cluster)
       journal_(nullptr),
       cluster_(cluster),
       leases_(options_.clock),
+      preservation_(options_.self_preservation, options_.clock),
       hub_(options_.history) {}
 
 absl::Status Catalog::StartClustered() {

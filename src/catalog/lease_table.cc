@@ -57,10 +57,17 @@ std::vector<LeaseTable::Expired> LeaseTable::TakeExpired(size_t max) {
       heap_.push({lease.deadline_ns, top.id});
       continue;
     }
-    out.push_back({top.id, std::move(lease.key)});
+    out.push_back({top.id, std::move(lease.key), lease.ttl_ns});
     leases_.erase(it);
   }
   return out;
+}
+
+void LeaseTable::Restore(Expired expired) {
+  std::lock_guard lock(mu_);
+  const int64_t deadline = NowNs() + expired.ttl_ns;
+  leases_.insert_or_assign(expired.id, Lease{std::move(expired.key), expired.ttl_ns, deadline, deadline});
+  heap_.push({deadline, expired.id});
 }
 
 size_t LeaseTable::size() const {

@@ -48,9 +48,14 @@ class LeaseTable {
   struct Expired {
     LeaseId id;
     InstanceKey key;
+    int64_t ttl_ns = 0;
   };
   // Removes and returns up to `max` leases whose deadline has passed.
   std::vector<Expired> TakeExpired(size_t max);
+
+  // Puts a lease that TakeExpired handed out back, under its id, with a full
+  // TTL from now (self-preservation: the registry declines to expire it).
+  void Restore(Expired lease);
 
   size_t size() const;
 

@@ -231,6 +231,7 @@ Response ApiHandler::Healthz() {
                       {"store", catalog_.clustered() ? "etcd" : "embedded"}};
   // Cluster mode: whether this node's view follows etcd right now; while it
   // does not, lists may be stale (the node still answers from its view).
+  if (!catalog_.clustered()) health["self_preservation"] = catalog_.self_preserving();
   if (catalog_.clustered()) {
     health["following"] = catalog_.following();
     const ClusterStore::Role role = catalog_.cluster_role();

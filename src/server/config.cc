@@ -45,6 +45,8 @@ absl::Status LoadToml(const std::string& path, ServerConfig& c,
   str("geerpc_path", c.geerpc_path);
   str("geerpc_header_prefix", c.geerpc_header_prefix);
   str("geerpc_service", c.geerpc_service);
+  if (auto v = t["self_preservation_threshold"].value<double>()) c.self_preservation_threshold = *v;
+  num("self_preservation_min_leases", c.self_preservation_min_leases);
   str("store", c.store);
   if (const toml::array* endpoints = t["etcd_endpoints"].as_array()) {
     for (const toml::node& e : *endpoints) {
@@ -67,7 +69,8 @@ absl::Status LoadToml(const std::string& path, ServerConfig& c,
                           "max_body_bytes", "max_instances_per_service", "geerpc_path",
                           "geerpc_header_prefix", "geerpc_service", "store", "etcd_endpoints",
                           "etcd_prefix", "etcd_username", "etcd_password", "etcd_ca", "etcd_cert",
-                          "etcd_key", "advertise"}) {
+                          "etcd_key", "advertise", "self_preservation_threshold",
+                          "self_preservation_min_leases"}) {
       known |= key.str() == k;
     }
     for (const DurationSetting& d : durations) known |= key.str() == d.name;
@@ -94,6 +97,8 @@ ParsedConfig ParseConfig(int argc, char** argv) {
       {"geerpc_timeout", &c.geerpc_timeout, "lease of a GeeRPC server after each POST", ""},
       {"etcd_dial_timeout", &c.etcd_dial_timeout, "how long to wait for the first etcd member", ""},
       {"election_ttl", &c.election_ttl, "cluster mode: lease of the leader election", ""},
+      {"self_preservation_window", &c.self_preservation_window,
+       "self-preservation counts the leases lapsing within", ""},
   };
   auto fail = [&](std::string message, int code) {
     out.exit = true;
@@ -148,6 +153,13 @@ ParsedConfig ParseConfig(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--geerpc-service", c.geerpc_service, "service GeeRPC servers appear under")
       ->capture_default_str();
+  app.add_option("--self-preservation-threshold", c.self_preservation_threshold,
+                 "stop expiring when more than this share of leases lapses within the window "
+                 "(0: never)")
+      ->capture_default_str();
+  app.add_option("--self-preservation-min-leases", c.self_preservation_min_leases,
+                 "fewer leases than this never trigger self-preservation")
+      ->capture_default_str();
   app.add_option("--store", c.store, "embedded (RocksDB in --data-dir) or etcd (cluster mode)")
       ->capture_default_str();
   app.add_option("--etcd-endpoints", c.etcd_endpoints,
@@ -186,6 +198,9 @@ ParsedConfig ParseConfig(int argc, char** argv) {
   }
   if (c.geerpc_path.empty() || c.geerpc_path.front() != '/') {
     return fail("geerpc_path must start with '/'", 2);
+  }
+  if (!(c.self_preservation_threshold >= 0 && c.self_preservation_threshold < 1)) {
+    return fail("self_preservation_threshold must be in [0, 1)", 2);
   }
   if (c.store != "embedded" && c.store != "etcd") {
     return fail(StrCat("--store must be embedded or etcd, not '", c.store, "'"), 2);

@@ -29,6 +29,12 @@ struct ServerConfig {
   std::string geerpc_service = "geerpc";
   std::chrono::milliseconds geerpc_timeout = std::chrono::minutes(5);
 
+  // Embedded mode: stop expiring when more than this share of all leases
+  // lapses within the window (0: never stop), given at least min_leases.
+  double self_preservation_threshold = 0.5;
+  std::chrono::milliseconds self_preservation_window = std::chrono::minutes(1);
+  size_t self_preservation_min_leases = 10;
+
   // "embedded" (RocksDB under data_dir) or "etcd" (cluster mode).
   std::string store = "embedded";
   // Cluster mode: etcd members (host:port or http(s)://host:port) and where

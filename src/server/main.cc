@@ -29,6 +29,9 @@ int main(int argc, char** argv) {
   CatalogOptions options;
   options.limits = config.limits;
   options.history = config.history;
+  options.self_preservation.threshold = config.self_preservation_threshold;
+  options.self_preservation.window = config.self_preservation_window;
+  options.self_preservation.min_leases = config.self_preservation_min_leases;
   // Exactly one of the two stores backs the catalog.
   std::unique_ptr<RocksDbJournal> journal;
   std::unique_ptr<EtcdStore> etcd;
