@@ -72,7 +72,7 @@ void Catalog::Register(Instance instance, WriteCallback done) {
     ClusterWrite(true, std::move(instance), std::move(key), std::move(done));
     return;
   }
-  Op op{Op::kRegister, KeyOf(instance), nullptr, 0, std::move(done)};
+  Op op{Op::kRegister, KeyOf(instance), nullptr, nullptr, 0, std::move(done)};
   op.instance = std::make_shared<const Instance>(std::move(instance));
   Enqueue(std::move(op));
 }
@@ -82,7 +82,34 @@ void Catalog::Deregister(InstanceKey key, WriteCallback done) {
     ClusterWrite(false, Instance{}, std::move(key), std::move(done));
     return;
   }
-  Enqueue(Op{Op::kDeregister, std::move(key), nullptr, 0, std::move(done)});
+  Enqueue(Op{Op::kDeregister, std::move(key), nullptr, nullptr, 0, std::move(done)});
+}
+
+void Catalog::SetCheckState(InstanceKey key, Check check, WriteCallback done) {
+  if (cluster_ != nullptr) {
+    ClusterSetCheckState(std::move(key), std::move(check), std::move(done));
+    return;
+  }
+  Enqueue(Op{Op::kCheck, std::move(key), nullptr, std::make_shared<const Check>(std::move(check)),
+             0, std::move(done)});
+}
+
+absl::StatusOr<std::shared_ptr<Instance>> Catalog::WithCheckState(const Instance& current,
+                                                                  const Check& check) {
+  const Check* stored = current.FindCheck(check.id);
+  if (stored == nullptr || !stored->SameSpec(check)) {
+    return absl::NotFoundError(StrCat("instance ", current.id, " of service ", current.service,
+                                      " no longer has check ", check.id, " as it was run"));
+  }
+  auto next = std::make_shared<Instance>(current);
+  for (Check& c : next->checks) {
+    if (c.id == check.id) {
+      c.status = check.status;
+      c.output = check.output;
+    }
+  }
+  next->health = next->WorstCheck();
+  return next;
 }
 
 void Catalog::Enqueue(Op op) {
@@ -152,7 +179,9 @@ void Catalog::CommitterLoop() {
     if (!expired.empty()) {
       std::vector<Op> ops;
       ops.reserve(expired.size() + batch.size());
-      for (auto& e : expired) ops.push_back(Op{Op::kExpire, std::move(e.key), nullptr, e.id, {}});
+      for (auto& e : expired) {
+        ops.push_back(Op{Op::kExpire, std::move(e.key), nullptr, nullptr, e.id, {}});
+      }
       for (Op& op : batch) ops.push_back(std::move(op));
       batch.swap(ops);
     }
@@ -211,7 +240,7 @@ void Catalog::RunBatch(std::vector<Op> batch) {
           }
           auto stored = std::make_shared<Instance>(*op.instance);
           out.revision = ++revision;
-          stored->health = Health::kPassing;
+          stored->AdoptCheckStates(cur.get());
           stored->create_revision = cur ? cur->create_revision : out.revision;
           stored->modify_revision = out.revision;
           out.changes = true;
@@ -229,6 +258,34 @@ void Catalog::RunBatch(std::vector<Op> batch) {
           }
           remove(op, out, EventType::kDeregistered, std::move(cur));
           break;
+        case Op::kCheck: {
+          if (!cur) {
+            out.status = absl::NotFoundError(StrCat(
+                "instance ", op.key.id, " of service ", op.key.service, " is not registered"));
+            break;
+          }
+          auto next = WithCheckState(*cur, *op.check);
+          if (!next.ok()) {
+            out.status = next.status();
+            break;
+          }
+          const Check* before = cur->FindCheck(op.check->id);
+          if (before->status == op.check->status && before->output == op.check->output) {
+            out.instance = cur;
+            out.revision = revision;
+            break;
+          }
+          std::shared_ptr<Instance> stored = *std::move(next);
+          out.revision = ++revision;
+          stored->modify_revision = out.revision;
+          out.changes = true;
+          out.type = EventType::kHealth;
+          out.check = op.check->id;
+          out.instance = stored;
+          overlay[op.key] = stored;
+          mutations.push_back({op.key, std::move(stored)});
+          break;
+        }
         case Op::kExpire: {
           // Only when the lease that lapsed still belongs to the stored instance.
           if (overlay.contains(op.key)) break;
@@ -275,11 +332,11 @@ void Catalog::RunBatch(std::vector<Op> batch) {
       const Outcome& out = outcomes[i];
       if (!out.status.ok() || (!out.changes && !out.renew_only)) continue;
       ApplyLocked(batch[i], out);
-      if (out.changes) events.push_back(Event{out.revision, out.type, out.instance});
+      if (out.changes) events.push_back(Event{out.revision, out.type, out.instance, out.check});
     }
     revision_ = revision;
   }
-  hub_.Publish(std::move(events));
+  PublishChanges(std::move(events), false);
 
   for (size_t i = 0; i < batch.size(); ++i) {
     Op& op = batch[i];
@@ -297,6 +354,14 @@ void Catalog::RunBatch(std::vector<Op> batch) {
 
 void Catalog::ApplyLocked(const Op& op, const Outcome& out) {
   ServiceState& service = services_[ServiceKey{op.key.ns, op.key.service}];
+  if (op.kind == Op::kCheck) {
+    // The lease stays as it is.
+    auto it = service.instances.find(op.key.id);
+    if (it == service.instances.end() || !out.changes) return;
+    it->second.instance = out.instance;
+    service.last_change = out.revision;
+    return;
+  }
   if (op.kind == Op::kRegister) {
     auto [it, inserted] = service.instances.try_emplace(op.key.id);
     Record& record = it->second;
@@ -376,6 +441,40 @@ std::vector<ServiceSummary> Catalog::Services(std::string_view ns, uint64_t* rev
 uint64_t Catalog::revision() const {
   std::shared_lock lock(mu_);
   return revision_;
+}
+
+std::shared_ptr<const Instance> Catalog::Get(const InstanceKey& key) const {
+  std::shared_lock lock(mu_);
+  const Record* r = FindLocked(key);
+  return r != nullptr ? r->instance : nullptr;
+}
+
+std::vector<std::shared_ptr<const Instance>> Catalog::AllInstances() const {
+  std::vector<std::shared_ptr<const Instance>> out;
+  std::shared_lock lock(mu_);
+  out.reserve(instance_count_);
+  for (const auto& [key, state] : services_) {
+    for (const auto& [id, record] : state.instances) out.push_back(record.instance);
+  }
+  return out;
+}
+
+void Catalog::SetChangeListener(ChangeListener listener) {
+  std::lock_guard lock(listener_mu_);
+  listener_ = std::move(listener);
+}
+
+void Catalog::PublishChanges(std::vector<Event> events, bool reset) {
+  std::lock_guard lock(listener_mu_);
+  // The hub takes the events; a listener gets a copy (shared instances).
+  std::vector<Event> copy;
+  if (listener_) copy = events;
+  if (reset) {
+    hub_.NotifyAll();
+  } else {
+    hub_.Publish(std::move(events));
+  }
+  if (listener_) listener_(copy, reset);
 }
 
 size_t Catalog::instance_count() const {

@@ -24,6 +24,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -105,6 +106,13 @@ class Catalog {
   void Register(Instance instance, WriteCallback done);
   // NotFound when unknown.
   void Deregister(InstanceKey key, WriteCallback done);
+  // Records a new state of one active check (the health checker's write):
+  // `check` carries the spec it was run with and its new status and output.
+  // Publishes a kHealth event and recomputes the instance's health. NotFound
+  // when the instance or the check (with that spec) is gone, e.g. because a
+  // re-registration changed it meanwhile; a write that changes nothing
+  // succeeds without an event.
+  void SetCheckState(InstanceKey key, Check check, WriteCallback done);
 
   // Renews the instance's lease. NotFound when the instance is unknown or its
   // lease has lapsed. Returns the instance's TTL. Embedded mode only (in
@@ -145,6 +153,19 @@ class Catalog {
 
   uint64_t revision() const;
   size_t instance_count() const;
+  // The instance now, or null.
+  std::shared_ptr<const Instance> Get(const InstanceKey& key) const;
+  // Every instance now, in no particular order.
+  std::vector<std::shared_ptr<const Instance>> AllInstances() const;
+
+  // Told of every batch of changes once it is visible, in revision order,
+  // and with `reset` (and no events) when the whole state was replaced (a
+  // cluster-mode resync: read AllInstances again). Runs on the thread that
+  // applied the changes, under a lock that SetChangeListener also takes (so
+  // once it returns the old listener is never called again): it must be
+  // quick and must not call SetChangeListener. Null clears it.
+  using ChangeListener = std::function<void(const std::vector<Event>& events, bool reset)>;
+  void SetChangeListener(ChangeListener listener);
   WatchHub& hub() { return hub_; }
   const LeaseTable& leases() const { return leases_; }
 
@@ -171,9 +192,10 @@ class Catalog {
   };
   // A queued write.
   struct Op {
-    enum Kind { kRegister, kDeregister, kExpire } kind;
+    enum Kind { kRegister, kDeregister, kExpire, kCheck } kind;
     InstanceKey key;
     std::shared_ptr<const Instance> instance;  // kRegister
+    std::shared_ptr<const Check> check;         // kCheck
     LeaseId lease = 0;                         // kExpire: the lease that lapsed
     WriteCallback done;                        // null for kExpire
   };
@@ -185,13 +207,18 @@ class Catalog {
     EventType type = EventType::kRegistered;
     std::shared_ptr<const Instance> instance;
     uint64_t revision = 0;
+    std::string check;  // kHealth events
   };
+  // The instance as `op` (a kCheck) would leave it, or an error.
+  static absl::StatusOr<std::shared_ptr<Instance>> WithCheckState(const Instance& current,
+                                                                  const Check& check);
 
   // Cluster mode (catalog_cluster.cc).
   class ClusterFeed;
   absl::Status StartClustered();
   void StopClustered();
   void ClusterWrite(bool is_register, Instance instance, InstanceKey key, WriteCallback done);
+  void ClusterSetCheckState(InstanceKey key, Check check, WriteCallback done);
   // Runs `then` once the view has applied `revision` (or kClusterApplyWait passed).
   void WhenApplied(uint64_t revision, absl::AnyInvocable<void() &&> then);
   // Marks `revision` applied and runs the waiters it satisfies.
@@ -207,6 +234,9 @@ class Catalog {
   void RunBatch(std::vector<Op> batch);
   const Record* FindLocked(const InstanceKey& key) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void ApplyLocked(const Op& op, const Outcome& outcome) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Publishes `events` to the watch hub (or, with `reset`, wakes every
+  // watcher) and then tells the change listener.
+  void PublishChanges(std::vector<Event> events, bool reset);
   static bool Passes(const Instance& instance, const ListFilter& filter);
 
   // Constant after construction.
@@ -223,6 +253,10 @@ class Catalog {
   absl::flat_hash_map<ServiceKey, ServiceState> services_ ABSL_GUARDED_BY(mu_);
   uint64_t revision_ ABSL_GUARDED_BY(mu_) = 0;
   size_t instance_count_ ABSL_GUARDED_BY(mu_) = 0;
+
+  // Held while the change listener runs.
+  std::mutex listener_mu_;
+  ChangeListener listener_ ABSL_GUARDED_BY(listener_mu_);
 
   // The write queue.
   std::mutex queue_mu_;

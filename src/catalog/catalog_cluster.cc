@@ -121,6 +121,14 @@ void Catalog::ClusterWrite(bool is_register, Instance instance, InstanceKey key,
     cluster_->Deregister(std::move(key), answer(std::move(done)));
     return;
   }
+  if (std::any_of(instance.checks.begin(), instance.checks.end(),
+                  [](const Check& c) { return c.type != CheckType::kTtl; })) {
+    std::move(done)(absl::UnimplementedError(
+        "active health checks (http, tcp, grpc, script) are not available in cluster mode yet; "
+        "use a ttl lease with heartbeats"));
+    return;
+  }
+  instance.AdoptCheckStates(nullptr);
   {
     // The limit holds per node's view: nodes registering into one service at
     // the same moment may together pass it by a few (docs/cluster.md).
@@ -136,6 +144,10 @@ void Catalog::ClusterWrite(bool is_register, Instance instance, InstanceKey key,
     }
   }
   cluster_->Register(std::move(instance), answer(std::move(done)));
+}
+
+void Catalog::ClusterSetCheckState(InstanceKey, Check, WriteCallback done) {
+  std::move(done)(absl::UnimplementedError("active health checks do not run in cluster mode yet"));
 }
 
 void Catalog::WhenApplied(uint64_t revision, absl::AnyInvocable<void() &&> then) {
@@ -210,7 +222,7 @@ void Catalog::ResetView(std::vector<Instance> instances, uint64_t revision) {
     // Watchers reading from before `revision` are told to list again.
     hub_.Reset(revision);
   }
-  hub_.NotifyAll();
+  PublishChanges({}, true);
   Applied(revision);
 }
 
@@ -220,7 +232,7 @@ void Catalog::ApplyEvents(std::vector<Event> events, uint64_t revision) {
     for (const Event& event : events) ApplyEventLocked(event);
     revision_ = std::max(revision_, revision);
   }
-  hub_.Publish(std::move(events));
+  PublishChanges(std::move(events), false);
   Applied(revision);
 }
 

@@ -12,6 +12,8 @@ std::string_view ToString(EventType type) {
       return "deregistered";
     case EventType::kExpired:
       return "expired";
+    case EventType::kHealth:
+      return "health";
   }
   return "updated";
 }

@@ -176,7 +176,9 @@ absl::StatusOr<ServiceList> ParseServiceList(std::string_view body) {
 
 std::optional<ChangeType> ChangeTypeOf(std::string_view name) {
   if (name == "registered") return ChangeType::kRegistered;
-  if (name == "updated") return ChangeType::kUpdated;
+  // A check changed state: to a subscriber the instance was updated (its
+  // health and check states are in the event's instance).
+  if (name == "updated" || name == "health") return ChangeType::kUpdated;
   if (name == "deregistered") return ChangeType::kDeregistered;
   if (name == "expired") return ChangeType::kExpired;
   return std::nullopt;

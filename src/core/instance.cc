@@ -1,5 +1,7 @@
 #include "muster/instance.h"
 
+#include <algorithm>
+
 namespace muster {
 
 std::string_view ToString(InstanceStatus status) {
@@ -18,6 +20,45 @@ std::string_view ToString(Health health) {
   return "critical";
 }
 
+std::string_view ToString(CheckType type) {
+  switch (type) {
+    case CheckType::kTtl:
+      return "ttl";
+    case CheckType::kHttp:
+      return "http";
+    case CheckType::kTcp:
+      return "tcp";
+    case CheckType::kGrpc:
+      return "grpc";
+    case CheckType::kScript:
+      return "script";
+  }
+  return "ttl";
+}
+
+std::optional<Health> ParseHealth(std::string_view text) {
+  if (text == "passing") return Health::kPassing;
+  if (text == "warning") return Health::kWarning;
+  if (text == "critical") return Health::kCritical;
+  return std::nullopt;
+}
+
+std::optional<CheckType> ParseCheckType(std::string_view text) {
+  for (CheckType t : {CheckType::kTtl, CheckType::kHttp, CheckType::kTcp, CheckType::kGrpc,
+                      CheckType::kScript}) {
+    if (text == ToString(t)) return t;
+  }
+  return std::nullopt;
+}
+
+bool Check::SameSpec(const Check& o) const {
+  return id == o.id && type == o.type && target == o.target && interval == o.interval &&
+         timeout == o.timeout && rise == o.rise && fall == o.fall &&
+         deregister_critical_after == o.deregister_critical_after && method == o.method &&
+         headers == o.headers && tls_skip_verify == o.tls_skip_verify &&
+         grpc_service == o.grpc_service && args == o.args;
+}
+
 std::optional<InstanceStatus> ParseInstanceStatus(std::string_view text) {
   if (text == "enabled") return InstanceStatus::kEnabled;
   if (text == "disabled") return InstanceStatus::kDisabled;
@@ -27,7 +68,39 @@ std::optional<InstanceStatus> ParseInstanceStatus(std::string_view text) {
 bool Instance::SameSpec(const Instance& o) const {
   return ns == o.ns && service == o.service && id == o.id && version == o.version &&
          address == o.address && status == o.status && weight == o.weight &&
-         metadata == o.metadata && ttl_seconds == o.ttl_seconds;
+         metadata == o.metadata && ttl_seconds == o.ttl_seconds &&
+         std::equal(checks.begin(), checks.end(), o.checks.begin(), o.checks.end(),
+                    [](const Check& a, const Check& b) { return a.SameSpec(b); });
+}
+
+void Instance::AdoptCheckStates(const Instance* previous) {
+  for (Check& c : checks) {
+    const Check* before = previous != nullptr ? previous->FindCheck(c.id) : nullptr;
+    if (before != nullptr && before->SameSpec(c)) {
+      c.status = before->status;
+      c.output = before->output;
+    } else if (c.type == CheckType::kTtl) {
+      c.status = Health::kPassing;
+      c.output = "the lease is renewed by heartbeats";
+    } else {
+      c.status = Health::kCritical;
+      c.output.clear();
+    }
+  }
+  health = WorstCheck();
+}
+
+const Check* Instance::FindCheck(std::string_view check_id) const {
+  for (const Check& c : checks) {
+    if (c.id == check_id) return &c;
+  }
+  return nullptr;
+}
+
+Health Instance::WorstCheck() const {
+  Health worst = Health::kPassing;
+  for (const Check& c : checks) worst = std::max(worst, c.status);
+  return worst;
 }
 
 }  // namespace muster

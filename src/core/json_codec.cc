@@ -1,10 +1,43 @@
 #include "core/json_codec.h"
 
+#include <algorithm>
+
+#include "core/duration.h"
 #include "core/strings.h"
 #include "core/validation.h"
 
 namespace muster {
 namespace json = boost::json;
+
+json::object CheckToJson(const Check& c) {
+  json::object o;
+  o["id"] = c.id;
+  o["type"] = ToString(c.type);
+  if (c.type != CheckType::kTtl) {
+    o["target"] = c.target;
+    o["interval"] = FormatDuration(c.interval);
+    o["timeout"] = FormatDuration(c.timeout);
+    o["rise"] = c.rise;
+    o["fall"] = c.fall;
+    o["deregister_critical_after"] = FormatDuration(c.deregister_critical_after);
+  }
+  if (c.type == CheckType::kHttp) {
+    json::object headers;
+    for (const auto& [k, v] : c.headers) headers[k] = v;
+    o["method"] = c.method;
+    o["headers"] = std::move(headers);
+    o["tls_skip_verify"] = c.tls_skip_verify;
+  }
+  if (c.type == CheckType::kGrpc) o["grpc_service"] = c.grpc_service;
+  if (c.type == CheckType::kScript) {
+    json::array args;
+    for (const auto& a : c.args) args.emplace_back(a);
+    o["args"] = std::move(args);
+  }
+  o["status"] = ToString(c.status);
+  o["output"] = c.output;
+  return o;
+}
 
 json::object InstanceToJson(const Instance& in) {
   json::object meta;
@@ -20,6 +53,12 @@ json::object InstanceToJson(const Instance& in) {
   o["metadata"] = std::move(meta);
   o["ttl_seconds"] = in.ttl_seconds;
   o["health"] = ToString(in.health);
+  if (!in.checks.empty()) {
+    json::array checks;
+    checks.reserve(in.checks.size());
+    for (const Check& c : in.checks) checks.push_back(CheckToJson(c));
+    o["checks"] = std::move(checks);
+  }
   o["create_revision"] = in.create_revision;
   o["modify_revision"] = in.modify_revision;
   return o;
@@ -57,15 +96,88 @@ absl::StatusOr<uint64_t> GetUnsigned(const json::value& v, std::string_view fiel
   return out;
 }
 
-absl::StatusOr<std::map<std::string, std::string>> GetMetadata(const json::value& v) {
-  if (!v.is_object()) return WrongType("metadata", "an object of strings");
+absl::StatusOr<std::map<std::string, std::string>> GetStringMap(const json::value& v,
+                                                                std::string_view field) {
+  if (!v.is_object()) return WrongType(field, "an object of strings");
   std::map<std::string, std::string> out;
   for (const auto& [k, val] : v.get_object()) {
     if (!val.is_string()) {
       return absl::InvalidArgumentError(
-          StrCat("metadata value of \"", std::string_view(k), "\" must be a string"));
+          StrCat(field, " value of \"", std::string_view(k), "\" must be a string"));
     }
     out.emplace(std::string(k), std::string(val.get_string()));
+  }
+  return out;
+}
+
+absl::StatusOr<std::chrono::milliseconds> GetDuration(const json::value& v, std::string_view field) {
+  if (!v.is_string()) return WrongType(field, "a duration string such as \"10s\" or \"500ms\"");
+  auto d = ParseDuration(v.get_string());
+  if (!d.ok()) return absl::InvalidArgumentError(StrCat("field \"", field, "\": ", MessageOf(d.status())));
+  return *d;
+}
+
+// Applies one field of a check object to `c`. `strict` refuses unknown
+// fields; the registry's own fields (status, output) are read only when not
+// strict.
+absl::Status ApplyCheckField(Check& c, std::string_view key, const json::value& v, bool strict) {
+  if (key == "id" || key == "target" || key == "method" || key == "grpc_service") {
+    auto s = GetString(v, StrCat("checks.", key));
+    if (!s.ok()) return s.status();
+    (key == "id" ? c.id : key == "target" ? c.target : key == "method" ? c.method : c.grpc_service) =
+        *std::move(s);
+  } else if (key == "type") {
+    auto s = GetString(v, "checks.type");
+    if (!s.ok()) return s.status();
+    auto type = ParseCheckType(*s);
+    if (!type) return WrongType("checks.type", "one of \"http\", \"tcp\", \"grpc\", \"script\", \"ttl\"");
+    c.type = *type;
+  } else if (key == "interval" || key == "timeout" || key == "deregister_critical_after") {
+    auto d = GetDuration(v, StrCat("checks.", key));
+    if (!d.ok()) return d.status();
+    (key == "interval" ? c.interval : key == "timeout" ? c.timeout : c.deregister_critical_after) = *d;
+  } else if (key == "rise" || key == "fall") {
+    auto n = GetUnsigned(v, StrCat("checks.", key), UINT32_MAX);
+    if (!n.ok()) return n.status();
+    (key == "rise" ? c.rise : c.fall) = static_cast<uint32_t>(*n);
+  } else if (key == "headers") {
+    auto m = GetStringMap(v, "checks.headers");
+    if (!m.ok()) return m.status();
+    c.headers = *std::move(m);
+  } else if (key == "tls_skip_verify") {
+    if (!v.is_bool()) return WrongType("checks.tls_skip_verify", "true or false");
+    c.tls_skip_verify = v.get_bool();
+  } else if (key == "args") {
+    if (!v.is_array()) return WrongType("checks.args", "an array of strings");
+    c.args.clear();
+    for (const auto& a : v.get_array()) {
+      if (!a.is_string()) return WrongType("checks.args", "an array of strings");
+      c.args.emplace_back(a.get_string());
+    }
+  } else if (key == "status") {
+    if (!strict && v.is_string()) c.status = ParseHealth(v.get_string()).value_or(Health::kCritical);
+  } else if (key == "output") {
+    if (!strict && v.is_string()) c.output = std::string(v.get_string());
+  } else if (strict) {
+    return absl::InvalidArgumentError(StrCat("unknown field \"checks.", key, "\""));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<Check>> GetChecks(const json::value& v, bool strict) {
+  if (!v.is_array()) return WrongType("checks", "an array of check objects");
+  std::vector<Check> out;
+  for (const auto& item : v.get_array()) {
+    if (!item.is_object()) return WrongType("checks", "an array of check objects");
+    Check c;
+    bool typed = false;
+    for (const auto& [k, val] : item.get_object()) {
+      if (auto s = ApplyCheckField(c, k, val, strict); !s.ok()) return s;
+      typed = typed || k == "type";
+    }
+    if (strict && !typed) return absl::InvalidArgumentError("field \"checks.type\" is required");
+    if (c.id.empty()) c.id = std::string(ToString(c.type));
+    out.push_back(std::move(c));
   }
   return out;
 }
@@ -92,9 +204,13 @@ absl::Status ApplyField(Instance& in, std::string_view key, const json::value& v
     if (!n.ok()) return n.status();
     (key == "weight" ? in.weight : in.ttl_seconds) = static_cast<uint32_t>(*n);
   } else if (key == "metadata") {
-    auto m = GetMetadata(v);
+    auto m = GetStringMap(v, "metadata");
     if (!m.ok()) return m.status();
     in.metadata = *std::move(m);
+  } else if (key == "checks") {
+    auto checks = GetChecks(v, strict);
+    if (!checks.ok()) return checks.status();
+    in.checks = *std::move(checks);
   } else if (key == "create_revision" || key == "modify_revision") {
     if (!strict) {
       auto n = GetUnsigned(v, key, UINT64_MAX);
@@ -102,12 +218,7 @@ absl::Status ApplyField(Instance& in, std::string_view key, const json::value& v
       (key == "create_revision" ? in.create_revision : in.modify_revision) = *n;
     }
   } else if (key == "health") {
-    if (!strict && v.is_string()) {
-      std::string_view h = v.get_string();
-      in.health = h == "passing" ? Health::kPassing
-                  : h == "warning" ? Health::kWarning
-                                   : Health::kCritical;
-    }
+    if (!strict && v.is_string()) in.health = ParseHealth(v.get_string()).value_or(Health::kCritical);
   } else if (strict) {
     return absl::InvalidArgumentError(StrCat("unknown field \"", key, "\""));
   }
@@ -164,6 +275,13 @@ absl::StatusOr<Instance> ParseRegistration(std::string_view body, std::string_vi
   in.id = std::string(id);
   in.service = std::string(service);
   in.ns = std::string(ns);
+  // Active checks alone keep an instance registered unless it asks for a
+  // lease too (a ttl check or an explicit ttl_seconds).
+  const bool active = std::any_of(in.checks.begin(), in.checks.end(),
+                                  [](const Check& c) { return c.type != CheckType::kTtl; });
+  const bool ttl_check = std::any_of(in.checks.begin(), in.checks.end(),
+                                     [](const Check& c) { return c.type == CheckType::kTtl; });
+  if (active && !ttl_check && !o.contains("ttl_seconds")) in.ttl_seconds = 0;
   if (auto s = ValidateInstance(in, limits); !s.ok()) return s;
   return in;
 }

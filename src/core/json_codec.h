@@ -14,6 +14,8 @@
 namespace muster {
 
 boost::json::object InstanceToJson(const Instance& instance);
+// One check as in an instance's "checks" (spec, status and output).
+boost::json::object CheckToJson(const Check& check);
 std::string SerializeInstance(const Instance& instance);
 
 // Decodes an instance as the registry writes it (lists, events, the store).

@@ -2,6 +2,7 @@
 // musterd can change them by flag or config file.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 
@@ -17,6 +18,15 @@ struct Limits {
   uint32_t max_weight = 10000;
   uint32_t max_ttl_seconds = 24 * 3600;
   size_t max_instances_per_service = 100000;
+  // Health checks (docs/api.md).
+  size_t max_checks_per_instance = 8;
+  size_t max_check_target_bytes = 2048;
+  size_t max_check_headers = 16;
+  size_t max_check_args = 32;
+  std::chrono::milliseconds min_check_interval{100};
+  std::chrono::milliseconds max_check_interval = std::chrono::hours(24);
+  std::chrono::milliseconds max_check_timeout = std::chrono::minutes(5);
+  uint32_t max_check_threshold = 100;  // rise and fall
 };
 
 }  // namespace muster

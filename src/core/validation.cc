@@ -1,7 +1,10 @@
 #include "core/validation.h"
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 
+#include "core/duration.h"
 #include "core/strings.h"
 
 namespace muster {
@@ -84,6 +87,101 @@ absl::StatusOr<std::pair<std::string, uint16_t>> SplitHostPort(std::string_view 
   return std::make_pair(std::string(host), static_cast<uint16_t>(port));
 }
 
+namespace {
+
+bool IsTokenChar(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+bool IsToken(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), IsTokenChar);
+}
+
+// No control characters (CR, LF, NUL, ...) that could split a request line or header.
+bool IsPrintable(std::string_view s) {
+  return std::none_of(s.begin(), s.end(), [](char c) {
+    return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+  });
+}
+
+absl::Status CheckError(const Check& c, std::string_view message) {
+  return absl::InvalidArgumentError(StrCat("check \"", c.id, "\": ", message));
+}
+
+absl::Status ValidateCheck(const Instance& in, const Check& c, const Limits& limits) {
+  if (auto s = ValidateName("check id", c.id, limits); !s.ok()) return s;
+  if (c.target.size() > limits.max_check_target_bytes) {
+    return CheckError(c, StrCat("target is over ", limits.max_check_target_bytes, " bytes"));
+  }
+  if (!IsPrintable(c.target)) return CheckError(c, "target has control characters");
+  if (c.type == CheckType::kTtl) {
+    if (in.ttl_seconds == 0) return CheckError(c, "a ttl check needs ttl_seconds above 0");
+    return absl::OkStatus();
+  }
+  if (c.interval < limits.min_check_interval || c.interval > limits.max_check_interval) {
+    return CheckError(c, StrCat("interval must be ", FormatDuration(limits.min_check_interval), "..",
+                                FormatDuration(limits.max_check_interval)));
+  }
+  if (c.timeout <= std::chrono::milliseconds(0) || c.timeout > limits.max_check_timeout) {
+    return CheckError(c, StrCat("timeout must be above 0s and at most ",
+                                FormatDuration(limits.max_check_timeout)));
+  }
+  if (c.rise < 1 || c.rise > limits.max_check_threshold || c.fall < 1 ||
+      c.fall > limits.max_check_threshold) {
+    return CheckError(c, StrCat("rise and fall must be 1..", limits.max_check_threshold));
+  }
+  if (c.deregister_critical_after < std::chrono::milliseconds(0)) {
+    return CheckError(c, "deregister_critical_after must not be negative");
+  }
+  switch (c.type) {
+    case CheckType::kHttp: {
+      const std::string_view t = c.target;
+      if (!t.empty() && !t.starts_with('/') && !t.starts_with("http://") && !t.starts_with("https://")) {
+        return CheckError(c, "an http target is a path (\"/health\") or an http:// or https:// URL");
+      }
+      if (!IsToken(c.method)) return CheckError(c, "method must be an HTTP method such as GET");
+      if (c.headers.size() > limits.max_check_headers) {
+        return CheckError(c, StrCat("more than ", limits.max_check_headers, " headers"));
+      }
+      for (const auto& [name, value] : c.headers) {
+        if (!IsToken(name)) return CheckError(c, StrCat("bad header name \"", name, "\""));
+        if (!IsPrintable(value) || value.size() > limits.max_metadata_value_bytes) {
+          return CheckError(c, StrCat("bad value for header \"", name, "\""));
+        }
+      }
+      break;
+    }
+    case CheckType::kTcp:
+    case CheckType::kGrpc:
+      if (!c.target.empty()) {
+        if (auto s = ValidateAddress(c.target, limits); !s.ok()) {
+          return CheckError(c, StrCat("target: ", MessageOf(s)));
+        }
+      }
+      if (c.type == CheckType::kGrpc && (c.grpc_service.size() > limits.max_check_target_bytes ||
+                                         !IsPrintable(c.grpc_service))) {
+        return CheckError(c, "bad grpc_service");
+      }
+      break;
+    case CheckType::kScript:
+      if (c.target.empty()) return CheckError(c, "a script check needs the program as its target");
+      if (c.args.size() > limits.max_check_args) {
+        return CheckError(c, StrCat("more than ", limits.max_check_args, " args"));
+      }
+      for (const auto& a : c.args) {
+        if (a.size() > limits.max_check_target_bytes || a.find('\0') != std::string::npos) {
+          return CheckError(c, "an argument is too long or has a NUL byte");
+        }
+      }
+      break;
+    case CheckType::kTtl:
+      break;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::Status ValidateInstance(const Instance& in, const Limits& limits) {
   if (auto s = ValidateName("namespace", in.ns, limits); !s.ok()) return s;
   if (auto s = ValidateName("service", in.service, limits); !s.ok()) return s;
@@ -111,6 +209,23 @@ absl::Status ValidateInstance(const Instance& in, const Limits& limits) {
                                                      limits.max_metadata_value_bytes, " bytes"));
     }
   }
+  if (in.checks.size() > limits.max_checks_per_instance) {
+    return absl::InvalidArgumentError(
+        StrCat("more than ", limits.max_checks_per_instance, " checks"));
+  }
+  size_t ttl_checks = 0;
+  for (size_t i = 0; i < in.checks.size(); ++i) {
+    const Check& c = in.checks[i];
+    if (auto s = ValidateCheck(in, c, limits); !s.ok()) return s;
+    ttl_checks += c.type == CheckType::kTtl;
+    for (size_t j = 0; j < i; ++j) {
+      if (in.checks[j].id == c.id) {
+        return absl::InvalidArgumentError(
+            StrCat("two checks have the id \"", c.id, "\"; give each an \"id\""));
+      }
+    }
+  }
+  if (ttl_checks > 1) return absl::InvalidArgumentError("at most one ttl check: it is the lease");
   return absl::OkStatus();
 }
 

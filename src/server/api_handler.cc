@@ -54,6 +54,9 @@ std::string FormatEvent(const Event& e) {
   o["service"] = e.instance->service;
   o["id"] = e.instance->id;
   o["instance"] = InstanceToJson(*e.instance);
+  if (e.type == EventType::kHealth) {
+    if (const Check* c = e.instance->FindCheck(e.check)) o["check"] = CheckToJson(*c);
+  }
   return StrCat("id: ", e.revision, "\nevent: ", ToString(e.type),
                       "\ndata: ", json::serialize(o), "\n\n");
 }
@@ -110,6 +113,10 @@ awaitable<std::optional<Response>> ApiHandler::Handle(Request& req, beast::tcp_s
         if (method == http::verb::delete_) co_return co_await Deregister(*t, ns);
         co_return MethodNotAllowed("PUT, DELETE");
       }
+      if (seg.size() == 7 && seg[6] == "checks") {
+        if (method != http::verb::get) co_return MethodNotAllowed("GET");
+        co_return Checks(*t, ns);
+      }
       if (seg.size() == 7 && seg[6] == "heartbeat") {
         if (method != http::verb::put && method != http::verb::post) co_return MethodNotAllowed("PUT, POST");
         co_return co_await Heartbeat(*t, ns);
@@ -123,11 +130,65 @@ awaitable<std::optional<Response>> ApiHandler::Handle(Request& req, beast::tcp_s
 awaitable<Response> ApiHandler::Register(const Request& req, const Target& t, const std::string& ns) {
   auto instance = ParseRegistration(req.body(), ns, t.segments[3], t.segments[5], config_.limits);
   if (!instance.ok()) co_return ErrorResponse(instance.status());
+  if (auto s = AllowScriptChecks(req, *instance); !s.ok()) co_return ErrorResponse(s);
   auto result = co_await AwaitCallback<absl::StatusOr<Catalog::WriteResult>>(
       [&](auto done) { catalog_.Register(*std::move(instance), std::move(done)); });
   if (!result.ok()) co_return ErrorResponse(result.status());
   co_return JsonResponse(result->created ? http::status::created : http::status::ok,
                          InstanceToJson(*result->instance));
+}
+
+absl::Status ApiHandler::AllowScriptChecks(const Request& req, const Instance& instance) const {
+  const bool script = std::any_of(instance.checks.begin(), instance.checks.end(),
+                                  [](const Check& c) { return c.type == CheckType::kScript; });
+  if (!script) return absl::OkStatus();
+  if (!config_.enable_script_checks) {
+    return absl::PermissionDeniedError(
+        "script checks are disabled on this registry (musterd --enable-script-checks)");
+  }
+  auto token = req.find("X-Muster-Token");
+  std::string_view given;
+  if (token != req.end()) given = std::string_view(token->value().data(), token->value().size());
+  // Compared in constant time, so the answer time does not leak the token.
+  const std::string& want = config_.script_checks_token;
+  unsigned char diff = given.size() == want.size() ? 0 : 1;
+  for (size_t i = 0; i < want.size(); ++i) {
+    diff |= static_cast<unsigned char>(want[i] ^ (i < given.size() ? given[i] : 0));
+  }
+  if (diff != 0) {
+    return absl::PermissionDeniedError(
+        "a script check needs the registry's script-checks token in the X-Muster-Token header");
+  }
+  return absl::OkStatus();
+}
+
+Response ApiHandler::Checks(const Target& t, const std::string& ns) {
+  InstanceKey key{ns, t.segments[3], t.segments[5]};
+  std::shared_ptr<const Instance> in = catalog_.Get(key);
+  if (in == nullptr) {
+    return ErrorResponse(http::status::not_found, "not_found",
+                         StrCat("instance ", key.id, " of service ", key.service, " is not registered"));
+  }
+  std::vector<HealthChecker::LiveCheck> live;
+  if (checker_ != nullptr) live = checker_->Live(key);
+  json::array checks;
+  for (const Check& c : in->checks) {
+    json::object o = CheckToJson(c);
+    for (const HealthChecker::LiveCheck& l : live) {
+      if (l.id != c.id || !l.last) continue;
+      o["live"] = json::object{{"status", ToString(l.status)},
+                               {"last_result", ToString(l.last->status)},
+                               {"last_output", l.last->output},
+                               {"last_checked", FormatTimestamp(l.last_at)},
+                               {"streak", l.streak}};
+    }
+    checks.push_back(std::move(o));
+  }
+  return JsonResponse(http::status::ok, json::object{{"revision", catalog_.revision()},
+                                                     {"id", in->id},
+                                                     {"service", in->service},
+                                                     {"health", ToString(in->health)},
+                                                     {"checks", std::move(checks)}});
 }
 
 awaitable<Response> ApiHandler::Deregister(const Target& t, const std::string& ns) {
@@ -232,6 +293,7 @@ Response ApiHandler::Healthz() {
   // Cluster mode: whether this node's view follows etcd right now; while it
   // does not, lists may be stale (the node still answers from its view).
   if (!catalog_.clustered()) health["self_preservation"] = catalog_.self_preserving();
+  if (checker_ != nullptr) health["active_checks"] = checker_->check_count();
   if (catalog_.clustered()) {
     health["following"] = catalog_.following();
     const ClusterStore::Role role = catalog_.cluster_role();

@@ -8,6 +8,7 @@
 #include "catalog/catalog.h"
 #include "server/async_util.h"
 #include "server/config.h"
+#include "server/health/health_checker.h"
 #include "server/http_types.h"
 #include "server/url.h"
 
@@ -24,10 +25,17 @@ class ApiHandler {
   // Makes waiting requests (blocking queries, watches) finish now.
   void BeginShutdown();
 
+  // The checker whose live results GET .../checks shows (null: none runs
+  // here). Set before serving.
+  void SetHealthChecker(const HealthChecker* checker) { checker_ = checker; }
+
  private:
   awaitable<Response> Register(const Request& req, const Target& t, const std::string& ns);
   awaitable<Response> Deregister(const Target& t, const std::string& ns);
   awaitable<Response> Heartbeat(const Target& t, const std::string& ns);
+  Response Checks(const Target& t, const std::string& ns);
+  // Refuses script checks unless enabled and the request carries the token.
+  absl::Status AllowScriptChecks(const Request& req, const Instance& instance) const;
   awaitable<Response> List(const Target& t, const std::string& ns);
   Response Services(const std::string& ns);
   Response Healthz();
@@ -43,6 +51,7 @@ class ApiHandler {
 
   const ServerConfig& config_;
   Catalog& catalog_;
+  const HealthChecker* checker_ = nullptr;
   std::atomic<bool> stopping_{false};
 };
 

@@ -60,6 +60,16 @@ absl::Status LoadToml(const std::string& path, ServerConfig& c,
   str("etcd_cert", c.etcd_cert);
   str("etcd_key", c.etcd_key);
   str("advertise", c.advertise);
+  str("script_checks_token", c.script_checks_token);
+  if (auto v = t["enable_script_checks"].value<bool>()) c.enable_script_checks = *v;
+  if (auto v = t["webhook_tls_skip_verify"].value<bool>()) c.webhook_tls_skip_verify = *v;
+  num("webhook_queue", c.webhook_queue);
+  num("webhook_attempts", c.webhook_attempts);
+  if (const toml::array* urls = t["webhooks"].as_array()) {
+    for (const toml::node& u : *urls) {
+      if (auto v = u.value<std::string>()) c.webhooks.push_back(*v);
+    }
+  }
   for (DurationSetting& d : durations) {
     if (auto v = t[d.name].value<std::string>()) d.text = *v;
   }
@@ -70,7 +80,9 @@ absl::Status LoadToml(const std::string& path, ServerConfig& c,
                           "geerpc_header_prefix", "geerpc_service", "store", "etcd_endpoints",
                           "etcd_prefix", "etcd_username", "etcd_password", "etcd_ca", "etcd_cert",
                           "etcd_key", "advertise", "self_preservation_threshold",
-                          "self_preservation_min_leases"}) {
+                          "self_preservation_min_leases", "enable_script_checks",
+                          "script_checks_token", "webhooks", "webhook_queue", "webhook_attempts",
+                          "webhook_tls_skip_verify"}) {
       known |= key.str() == k;
     }
     for (const DurationSetting& d : durations) known |= key.str() == d.name;
@@ -99,6 +111,7 @@ ParsedConfig ParseConfig(int argc, char** argv) {
       {"election_ttl", &c.election_ttl, "cluster mode: lease of the leader election", ""},
       {"self_preservation_window", &c.self_preservation_window,
        "self-preservation counts the leases lapsing within", ""},
+      {"webhook_timeout", &c.webhook_timeout, "each webhook attempt must be answered within", ""},
   };
   auto fail = [&](std::string message, int code) {
     out.exit = true;
@@ -173,6 +186,21 @@ ParsedConfig ParseConfig(int argc, char** argv) {
   app.add_option("--etcd-ca", c.etcd_ca, "PEM CA file to verify etcd's certificate (TLS)");
   app.add_option("--etcd-cert", c.etcd_cert, "PEM client certificate for etcd (TLS)");
   app.add_option("--etcd-key", c.etcd_key, "PEM key of the client certificate");
+  app.add_flag("--enable-script-checks", c.enable_script_checks,
+               "let registrations carrying --script-checks-token run commands on this host as "
+               "health checks (dangerous; off by default)");
+  app.add_option("--script-checks-token", c.script_checks_token,
+                 "token a registration with a script check must send as X-Muster-Token "
+                 "(better: the MUSTER_SCRIPT_CHECKS_TOKEN environment variable)");
+  app.add_option("--webhook", c.webhooks, "URL to POST health transitions to (repeatable)");
+  app.add_option("--webhook-queue", c.webhook_queue, "events waiting per webhook before the oldest is dropped")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1}, size_t{1'000'000}));
+  app.add_option("--webhook-attempts", c.webhook_attempts, "tries per event and webhook")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 100u));
+  app.add_flag("--webhook-tls-skip-verify", c.webhook_tls_skip_verify,
+               "do not verify the certificates of https webhooks");
   app.add_option("--advertise", c.advertise,
                  "cluster mode: host:port others reach this node at (default: the listen address)");
   try {
@@ -207,6 +235,14 @@ ParsedConfig ParseConfig(int argc, char** argv) {
   }
   if (c.etcd_password.empty()) {
     if (const char* password = std::getenv("MUSTER_ETCD_PASSWORD")) c.etcd_password = password;
+  }
+  if (c.script_checks_token.empty()) {
+    if (const char* token = std::getenv("MUSTER_SCRIPT_CHECKS_TOKEN")) c.script_checks_token = token;
+  }
+  if (c.enable_script_checks && c.script_checks_token.size() < 16) {
+    return fail("--enable-script-checks needs a --script-checks-token (or MUSTER_SCRIPT_CHECKS_TOKEN) "
+                "of at least 16 characters: script checks run commands on this host, so only "
+                "callers holding the token may register them", 2);
   }
   if (c.store == "etcd") {
     if (c.etcd_endpoints.empty()) return fail("--store etcd needs --etcd-endpoints", 2);

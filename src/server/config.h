@@ -35,6 +35,18 @@ struct ServerConfig {
   std::chrono::milliseconds self_preservation_window = std::chrono::minutes(1);
   size_t self_preservation_min_leases = 10;
 
+  // Active health checks. Script checks run commands on this host: off unless
+  // enabled, and then only registrations carrying the token may add them
+  // (header X-Muster-Token).
+  bool enable_script_checks = false;
+  std::string script_checks_token;  // also from MUSTER_SCRIPT_CHECKS_TOKEN
+  // Webhooks told of every health transition (http:// or https:// URLs).
+  std::vector<std::string> webhooks;
+  size_t webhook_queue = 1024;
+  uint32_t webhook_attempts = 5;
+  std::chrono::milliseconds webhook_timeout = std::chrono::seconds(5);
+  bool webhook_tls_skip_verify = false;
+
   // "embedded" (RocksDB under data_dir) or "etcd" (cluster mode).
   std::string store = "embedded";
   // Cluster mode: etcd members (host:port or http(s)://host:port) and where

@@ -35,6 +35,11 @@ class HttpServer {
   // Starts the shutdown from any thread.
   void Shutdown();
 
+  // The I/O threads' executor (for other asynchronous work, e.g. health checks).
+  asio::any_io_executor executor() { return ioc_.get_executor(); }
+  // See ApiHandler::SetHealthChecker. Before Run.
+  void SetHealthChecker(const HealthChecker* checker) { api_.SetHealthChecker(checker); }
+
  private:
   awaitable<void> Accept();
   awaitable<void> Session(asio::ip::tcp::socket socket);

@@ -9,6 +9,7 @@
 #include "catalog/catalog.h"
 #include "core/strings.h"
 #include "server/config.h"
+#include "server/health/health_checker.h"
 #include "server/http_server.h"
 #include "store/etcd_store.h"
 #include "store/rocksdb_journal.h"
@@ -93,7 +94,19 @@ int main(int argc, char** argv) {
         return 1;
       }
     }
+    // Active health checks run on the I/O threads. In cluster mode they are
+    // not available yet (registrations with them are refused).
+    std::shared_ptr<HealthChecker> checker;
+    if (etcd == nullptr) {
+      HealthCheckerOptions health;
+      health.env.executor = server.executor();
+      health.env.enable_script_checks = config.enable_script_checks;
+      checker = HealthChecker::Create(*catalog, std::move(health));
+      checker->Start();
+      server.SetHealthChecker(checker.get());
+    }
     server.Run(threads);
+    if (checker != nullptr) checker->Stop();
     // Finish the writes already queued before the server (and the connections
     // their answers would go to) is torn down.
     catalog->Stop();

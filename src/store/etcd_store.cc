@@ -142,7 +142,7 @@ void EtcdStore::Deliver(Feed* feed, const std::vector<mvccpb::Event>& events, in
       store_.Forget(KeyOf(change.instance));
     }
     out.push_back(Event{change.revision, ToEventType(change.type),
-                        std::make_shared<const Instance>(std::move(change.instance))});
+                        std::make_shared<const Instance>(std::move(change.instance)), {}});
   }
   feed->Apply(std::move(out), static_cast<uint64_t>(revision));
 }

@@ -17,6 +17,7 @@ using muster::testing::DeregisterSync;
 using muster::testing::IsOk;
 using muster::testing::MakeInstance;
 using muster::testing::RegisterSync;
+using muster::testing::SetCheckStateSync;
 using muster::testing::StatusIs;
 using ::testing::HasSubstr;
 
@@ -296,6 +297,158 @@ TEST_F(CatalogTest, RestartRestoresStateAndRevision) {
   EXPECT_EQ(r->instance->create_revision, 4u);
   // History does not survive a restart: older revisions are compacted.
   EXPECT_TRUE(catalog_->hub().Read(3, WatchFilter{}, 10).compacted);
+}
+
+Instance WithHttpCheck(Instance in, std::string target = "/health") {
+  Check c;
+  c.id = "web";
+  c.type = CheckType::kHttp;
+  c.target = std::move(target);
+  in.checks.push_back(c);
+  return in;
+}
+
+Check StateOf(const Check& spec, Health status, std::string output) {
+  Check c = spec;
+  c.status = status;
+  c.output = std::move(output);
+  return c;
+}
+
+// A new active check starts critical and unchecked, so the instance is not
+// handed out before its first passing result.
+TEST_F(CatalogTest, NewActiveCheckStartsCritical) {
+  auto r = RegisterSync(*catalog_, WithHttpCheck(MakeInstance("orders", "o1")));
+  ASSERT_THAT(r.status(), IsOk());
+  EXPECT_EQ(r->instance->health, Health::kCritical);
+  EXPECT_EQ(r->instance->checks[0].output, "");
+  ListFilter healthy;
+  healthy.healthy_only = true;
+  EXPECT_THAT(Ids("orders", healthy), ::testing::IsEmpty());
+  EXPECT_EQ(catalog_->Services("default", nullptr)[0].healthy, 0u);
+}
+
+// A check state write changes the instance's health, is an event with the
+// check's id, and moves the instance in and out of healthy lists.
+TEST_F(CatalogTest, CheckStateSetsHealthAndPublishesAnEvent) {
+  auto r = RegisterSync(*catalog_, WithHttpCheck(MakeInstance("orders", "o1")));
+  ASSERT_THAT(r.status(), IsOk());
+  const Check spec = r->instance->checks[0];
+  const InstanceKey key{"default", "orders", "o1"};
+  ListFilter healthy;
+  healthy.healthy_only = true;
+
+  auto passing = SetCheckStateSync(*catalog_, key, StateOf(spec, Health::kPassing, "HTTP 200 OK"));
+  ASSERT_THAT(passing.status(), IsOk());
+  EXPECT_EQ(passing->instance->health, Health::kPassing);
+  EXPECT_EQ(passing->revision, r->revision + 1);
+  EXPECT_EQ(passing->instance->modify_revision, passing->revision);
+  EXPECT_EQ(passing->instance->create_revision, r->instance->create_revision);
+  EXPECT_EQ(Ids("orders", healthy), std::vector<std::string>{"o1"});
+
+  auto read = catalog_->hub().Read(passing->revision, WatchFilter{"default", {"orders"}}, 10);
+  ASSERT_EQ(read.events.size(), 1u);
+  EXPECT_EQ(read.events[0].type, EventType::kHealth);
+  EXPECT_EQ(read.events[0].check, "web");
+  EXPECT_EQ(read.events[0].instance->checks[0].output, "HTTP 200 OK");
+
+  // Warning stays in healthy lists; critical leaves them.
+  ASSERT_THAT(SetCheckStateSync(*catalog_, key, StateOf(spec, Health::kWarning, "HTTP 429")).status(),
+              IsOk());
+  EXPECT_EQ(catalog_->Get(key)->health, Health::kWarning);
+  EXPECT_EQ(Ids("orders", healthy), std::vector<std::string>{"o1"});
+  ASSERT_THAT(SetCheckStateSync(*catalog_, key, StateOf(spec, Health::kCritical, "HTTP 500")).status(),
+              IsOk());
+  EXPECT_THAT(Ids("orders", healthy), ::testing::IsEmpty());
+  EXPECT_EQ(Ids("orders"), std::vector<std::string>{"o1"});
+
+  // The same state again changes nothing and publishes nothing.
+  const uint64_t before = catalog_->revision();
+  ASSERT_THAT(SetCheckStateSync(*catalog_, key, StateOf(spec, Health::kCritical, "HTTP 500")).status(),
+              IsOk());
+  EXPECT_EQ(catalog_->revision(), before);
+}
+
+// A write for a check that a re-registration changed (or for an unknown
+// instance) is refused and changes nothing.
+TEST_F(CatalogTest, CheckStateForAChangedCheckIsNotFound) {
+  auto r = RegisterSync(*catalog_, WithHttpCheck(MakeInstance("orders", "o1")));
+  ASSERT_THAT(r.status(), IsOk());
+  const Check old_spec = r->instance->checks[0];
+  ASSERT_THAT(RegisterSync(*catalog_, WithHttpCheck(MakeInstance("orders", "o1"), "/ready")).status(),
+              IsOk());
+  const uint64_t before = catalog_->revision();
+  EXPECT_THAT(SetCheckStateSync(*catalog_, {"default", "orders", "o1"},
+                                StateOf(old_spec, Health::kPassing, "HTTP 200")).status(),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("no longer has check web")));
+  EXPECT_THAT(SetCheckStateSync(*catalog_, {"default", "orders", "nobody"},
+                                StateOf(old_spec, Health::kPassing, "HTTP 200")).status(),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("not registered")));
+  EXPECT_EQ(catalog_->revision(), before);
+}
+
+// Registering the same spec again keeps the check's state (and is only a
+// renewal); a changed spec starts that check over.
+TEST_F(CatalogTest, ReRegistrationKeepsCheckStatesOfTheSameSpec) {
+  auto r = RegisterSync(*catalog_, WithHttpCheck(MakeInstance("orders", "o1")));
+  ASSERT_THAT(r.status(), IsOk());
+  const InstanceKey key{"default", "orders", "o1"};
+  ASSERT_THAT(SetCheckStateSync(*catalog_, key, StateOf(r->instance->checks[0], Health::kPassing,
+                                                         "HTTP 200")).status(),
+              IsOk());
+  const uint64_t before = catalog_->revision();
+  auto same = RegisterSync(*catalog_, WithHttpCheck(MakeInstance("orders", "o1")));
+  ASSERT_THAT(same.status(), IsOk());
+  EXPECT_EQ(catalog_->revision(), before);
+  EXPECT_EQ(same->instance->health, Health::kPassing);
+
+  Instance reweighted = WithHttpCheck(MakeInstance("orders", "o1"));
+  reweighted.weight = 5;
+  auto updated = RegisterSync(*catalog_, reweighted);
+  ASSERT_THAT(updated.status(), IsOk());
+  EXPECT_EQ(updated->instance->health, Health::kPassing);
+  EXPECT_EQ(updated->instance->checks[0].output, "HTTP 200");
+
+  auto changed = RegisterSync(*catalog_, WithHttpCheck(MakeInstance("orders", "o1"), "/ready"));
+  ASSERT_THAT(changed.status(), IsOk());
+  EXPECT_EQ(changed->instance->health, Health::kCritical);
+  EXPECT_EQ(changed->instance->checks[0].output, "");
+}
+
+// Check states are durable: a restart reads them back.
+TEST_F(CatalogTest, CheckStatesSurviveARestart) {
+  auto r = RegisterSync(*catalog_, WithHttpCheck(MakeInstance("orders", "o1", 0)));
+  ASSERT_THAT(r.status(), IsOk());
+  ASSERT_THAT(SetCheckStateSync(*catalog_, {"default", "orders", "o1"},
+                                StateOf(r->instance->checks[0], Health::kWarning, "HTTP 429"))
+                  .status(),
+              IsOk());
+  Open();
+  auto in = catalog_->Get({"default", "orders", "o1"});
+  ASSERT_NE(in, nullptr);
+  EXPECT_EQ(in->health, Health::kWarning);
+  EXPECT_EQ(in->checks[0].output, "HTTP 429");
+}
+
+// The change listener hears every batch after the hub has it.
+TEST_F(CatalogTest, ChangeListenerHearsEveryChange) {
+  std::mutex mu;
+  std::vector<std::pair<EventType, uint64_t>> heard;
+  catalog_->SetChangeListener([&](const std::vector<Event>& events, bool reset) {
+    EXPECT_FALSE(reset);
+    std::lock_guard lock(mu);
+    for (const Event& e : events) {
+      EXPECT_LE(e.revision, catalog_->hub().last_revision());
+      heard.emplace_back(e.type, e.revision);
+    }
+  });
+  ASSERT_THAT(RegisterSync(*catalog_, MakeInstance("orders", "o1")).status(), IsOk());
+  ASSERT_THAT(DeregisterSync(*catalog_, {"default", "orders", "o1"}).status(), IsOk());
+  catalog_->SetChangeListener(nullptr);
+  ASSERT_THAT(RegisterSync(*catalog_, MakeInstance("orders", "o2")).status(), IsOk());
+  std::lock_guard lock(mu);
+  EXPECT_EQ(heard, (std::vector<std::pair<EventType, uint64_t>>{{EventType::kRegistered, 1},
+                                                                 {EventType::kDeregistered, 2}}));
 }
 
 // After Stop, writes fail with Unavailable instead of hanging.

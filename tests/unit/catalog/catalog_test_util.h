@@ -25,6 +25,17 @@ inline absl::StatusOr<Catalog::WriteResult> DeregisterSync(Catalog& catalog, Ins
   return future.get();
 }
 
+inline absl::StatusOr<Catalog::WriteResult> SetCheckStateSync(Catalog& catalog, InstanceKey key,
+                                                              Check check) {
+  std::promise<absl::StatusOr<Catalog::WriteResult>> promise;
+  auto future = promise.get_future();
+  catalog.SetCheckState(std::move(key), std::move(check),
+                        [&promise](absl::StatusOr<Catalog::WriteResult> r) {
+                          promise.set_value(std::move(r));
+                        });
+  return future.get();
+}
+
 inline Instance MakeInstance(std::string service, std::string id, uint32_t ttl = 30) {
   Instance in;
   in.service = std::move(service);

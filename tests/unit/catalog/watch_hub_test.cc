@@ -12,7 +12,7 @@ Event MakeEvent(uint64_t revision, std::string service, EventType type = EventTy
   in->service = std::move(service);
   in->id = "i" + std::to_string(revision);
   in->address = "127.0.0.1:1";
-  return Event{revision, type, in};
+  return Event{revision, type, in, {}};
 }
 
 // Read returns the events of the followed services, in revision order.

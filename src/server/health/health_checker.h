@@ -1,0 +1,115 @@
+// musterd's active health checks: for every registered instance with http,
+// tcp, grpc or script checks, runs each check on its interval through a probe
+// (probe.h), damps flapping with rise/fall (check_state.h), and writes each
+// change of state to the catalog, which recomputes the instance's health and
+// tells watchers (a "health" event). A check critical for its
+// deregister_critical_after deregisters the instance.
+//
+// Nothing blocks a thread: a check is a timer and an asynchronous probe on
+// the I/O threads, so ten thousand checks cost ten thousand timers, not
+// threads. New checks run soon after registration (within a second); checks
+// that already have a state (after a restart) start at a random point of
+// their interval, so they do not all fire together.
+//
+// The checker follows the catalog through its change listener, so it sees
+// every registration, update and removal, whichever way it came.
+//
+// Thread-safe. Held by shared_ptr: timers, probes and catalog callbacks hold
+// only weak references, so one that fires late finds the checker gone and
+// does nothing. Call Stop() before the catalog or the io_context goes.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "catalog/catalog.h"
+#include "server/health/check_state.h"
+#include "server/health/probe.h"
+
+namespace muster {
+
+struct HealthCheckerOptions {
+  ProbeEnvironment env;
+  // Time for rise/fall and deregister_critical_after (timers use real time).
+  const Clock* clock = SteadyClock::Get();
+  // A check that never ran runs within this of its registration.
+  std::chrono::milliseconds first_run_within{1000};
+  // Told of every transition and critical deregistration, as a JSON event
+  // (the webhook body); null: nobody. Called without locks held; quick.
+  std::function<void(std::string json)> notify;
+};
+
+class HealthChecker : public std::enable_shared_from_this<HealthChecker> {
+ public:
+  static std::shared_ptr<HealthChecker> Create(Catalog& catalog, HealthCheckerOptions options);
+  ~HealthChecker();
+  HealthChecker(const HealthChecker&) = delete;
+  HealthChecker& operator=(const HealthChecker&) = delete;
+
+  // Starts checking every instance now registered and every one to come.
+  void Start();
+  // Stops every check (probes in flight are cancelled; their results are
+  // dropped). Idempotent.
+  void Stop();
+
+  // What the checker knows of one check right now.
+  struct LiveCheck {
+    std::string id;
+    Health status = Health::kCritical;     // after rise/fall
+    std::optional<ProbeResult> last;       // the latest result, if any
+    std::chrono::system_clock::time_point last_at{};  // when it came
+    uint32_t streak = 0;                   // results toward a change not yet made
+  };
+  // The live state of the instance's active checks; empty when this checker
+  // does not run them (unknown instance, no active checks, stopped).
+  std::vector<LiveCheck> Live(const InstanceKey& key) const;
+  // Active checks running now.
+  size_t check_count() const;
+
+ private:
+  HealthChecker(Catalog& catalog, HealthCheckerOptions options);
+
+  struct Runner;
+  using Runners = std::vector<std::shared_ptr<Runner>>;
+  struct Entry {
+    std::shared_ptr<const Instance> instance;  // as last seen in the catalog
+    std::vector<std::shared_ptr<Runner>> runners;
+  };
+
+  void OnChanges(const std::vector<Event>& events, bool reset);
+  // Brings the checks of one instance in line with `instance` (null: gone):
+  // adds the runners to start to `started` and those ended to `ended`.
+  void ReconcileLocked(const InstanceKey& key, std::shared_ptr<const Instance> instance,
+                       Runners& started, Runners& ended) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Schedule(const std::shared_ptr<Runner>& runner, std::chrono::milliseconds delay);
+  void RunOnce(const std::shared_ptr<Runner>& runner);
+  void OnResult(const std::shared_ptr<Runner>& runner, ProbeResult result);
+  void WriteState(const std::shared_ptr<Runner>& runner, Check check, Health from);
+  void Recorded(const std::shared_ptr<Runner>& runner, Health from, Health to,
+                const std::string& check_id, absl::StatusOr<Catalog::WriteResult> written);
+  void DeregisterCritical(const std::shared_ptr<Runner>& runner);
+  void Deregistered(const std::shared_ptr<Runner>& runner, const std::string& reason,
+                    absl::StatusOr<Catalog::WriteResult> done);
+  std::chrono::milliseconds RandomBelow(std::chrono::milliseconds bound);
+
+  Catalog& catalog_;
+  const HealthCheckerOptions options_;
+
+  std::atomic<bool> listening_{false};  // the catalog's change listener is ours
+  mutable std::mutex mu_;
+  bool running_ ABSL_GUARDED_BY(mu_) = false;
+  absl::flat_hash_map<InstanceKey, Entry> entries_ ABSL_GUARDED_BY(mu_);
+  size_t check_count_ ABSL_GUARDED_BY(mu_) = 0;
+  std::minstd_rand random_ ABSL_GUARDED_BY(mu_){std::random_device{}()};
+};
+
+}  // namespace muster

@@ -1,0 +1,206 @@
+// Health checks in the instance model: the "checks" JSON of a registration
+// (strict), of a stored instance (lenient, round trip), their validation and
+// limits, and how check states carry over a re-registration.
+#include <string>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "absl/strings/str_cat.h"
+#include "core/json_codec.h"
+#include "core/validation.h"
+#include "support/status_matchers.h"
+
+namespace muster {
+namespace {
+
+using ::muster::testing::IsOk;
+using ::muster::testing::StatusIs;
+using ::testing::HasSubstr;
+using namespace std::chrono_literals;
+
+constexpr auto kInvalid = absl::StatusCode::kInvalidArgument;
+
+absl::StatusOr<Instance> Parse(std::string_view body, const Limits& limits = {}) {
+  return ParseRegistration(body, "default", "orders", "orders-1", limits);
+}
+
+// A register body with the given checks array (JSON) and further fields.
+std::string WithChecks(const std::string& checks, const std::string& extra = "") {
+  return absl::StrCat(R"({"address":"127.0.0.1:8080","checks":)", checks, extra, "}");
+}
+
+TEST(CheckJson, EveryFieldOfAnHttpCheckIsRead) {
+  auto in = Parse(WithChecks(R"([{"id":"web","type":"http","target":"/health","interval":"5s",
+      "timeout":"500ms","rise":3,"fall":4,"deregister_critical_after":"5m","method":"HEAD",
+      "headers":{"X-Probe":"1"},"tls_skip_verify":true}])"));
+  ASSERT_THAT(in.status(), IsOk());
+  ASSERT_EQ(in->checks.size(), 1u);
+  const Check& c = in->checks[0];
+  EXPECT_EQ(c.id, "web");
+  EXPECT_EQ(c.type, CheckType::kHttp);
+  EXPECT_EQ(c.target, "/health");
+  EXPECT_EQ(c.interval, 5s);
+  EXPECT_EQ(c.timeout, 500ms);
+  EXPECT_EQ(c.rise, 3u);
+  EXPECT_EQ(c.fall, 4u);
+  EXPECT_EQ(c.deregister_critical_after, 5min);
+  EXPECT_EQ(c.method, "HEAD");
+  EXPECT_EQ(c.headers.at("X-Probe"), "1");
+  EXPECT_TRUE(c.tls_skip_verify);
+}
+
+TEST(CheckJson, DefaultsAndIdFromType) {
+  auto in = Parse(WithChecks(R"([{"type":"tcp"}])"));
+  ASSERT_THAT(in.status(), IsOk());
+  const Check& c = in->checks[0];
+  EXPECT_EQ(c.id, "tcp");
+  EXPECT_EQ(c.interval, 10s);
+  EXPECT_EQ(c.timeout, 2s);
+  EXPECT_EQ(c.rise, 2u);
+  EXPECT_EQ(c.fall, 3u);
+  EXPECT_EQ(c.deregister_critical_after, 0ms);
+}
+
+TEST(CheckJson, ActiveChecksAloneMeanNoLeaseUnlessAsked) {
+  auto active = Parse(WithChecks(R"([{"type":"tcp"}])"));
+  ASSERT_THAT(active.status(), IsOk());
+  EXPECT_EQ(active->ttl_seconds, 0u);
+
+  auto explicit_ttl = Parse(WithChecks(R"([{"type":"tcp"}])", R"(,"ttl_seconds":15)"));
+  ASSERT_THAT(explicit_ttl.status(), IsOk());
+  EXPECT_EQ(explicit_ttl->ttl_seconds, 15u);
+
+  auto with_ttl_check = Parse(WithChecks(R"([{"type":"tcp"},{"type":"ttl"}])"));
+  ASSERT_THAT(with_ttl_check.status(), IsOk());
+  EXPECT_EQ(with_ttl_check->ttl_seconds, kDefaultTtlSeconds);
+
+  auto none = Parse(R"({"address":"127.0.0.1:8080"})");
+  ASSERT_THAT(none.status(), IsOk());
+  EXPECT_EQ(none->ttl_seconds, kDefaultTtlSeconds);
+}
+
+TEST(CheckJson, StrictRegistrationRefusesBadChecks) {
+  EXPECT_THAT(Parse(WithChecks(R"({"type":"tcp"})")).status(),
+              StatusIs(kInvalid, HasSubstr("\"checks\" must be an array")));
+  EXPECT_THAT(Parse(WithChecks(R"([{"id":"a"}])")).status(),
+              StatusIs(kInvalid, HasSubstr("\"checks.type\" is required")));
+  EXPECT_THAT(Parse(WithChecks(R"([{"type":"icmp"}])")).status(),
+              StatusIs(kInvalid, HasSubstr("checks.type")));
+  EXPECT_THAT(Parse(WithChecks(R"([{"type":"tcp","every":"1s"}])")).status(),
+              StatusIs(kInvalid, HasSubstr("unknown field \"checks.every\"")));
+  EXPECT_THAT(Parse(WithChecks(R"([{"type":"tcp","interval":10}])")).status(),
+              StatusIs(kInvalid, HasSubstr("duration string")));
+  EXPECT_THAT(Parse(WithChecks(R"([{"type":"tcp","interval":"soon"}])")).status(),
+              StatusIs(kInvalid, HasSubstr("checks.interval")));
+  EXPECT_THAT(Parse(WithChecks(R"([{"type":"tcp","interval":"10ms"}])")).status(),
+              StatusIs(kInvalid, HasSubstr("interval must be 100ms..24h")));
+  EXPECT_THAT(Parse(WithChecks(R"([{"type":"tcp","timeout":"0s"}])")).status(),
+              StatusIs(kInvalid, HasSubstr("timeout must be above 0s")));
+  EXPECT_THAT(Parse(WithChecks(R"([{"type":"tcp","rise":0}])")).status(),
+              StatusIs(kInvalid, HasSubstr("rise and fall must be 1..100")));
+  EXPECT_THAT(Parse(WithChecks(R"([{"type":"tcp","target":"no-port"}])")).status(),
+              StatusIs(kInvalid, HasSubstr("check \"tcp\": target")));
+  EXPECT_THAT(Parse(WithChecks(R"([{"type":"http","target":"ftp://x/"}])")).status(),
+              StatusIs(kInvalid, HasSubstr("an http target is a path")));
+  EXPECT_THAT(Parse(WithChecks(R"([{"type":"http","method":"GET /x"}])")).status(),
+              StatusIs(kInvalid, HasSubstr("method")));
+  EXPECT_THAT(Parse(WithChecks(R"([{"type":"http","headers":{"X":"a\r\nEvil: 1"}}])")).status(),
+              StatusIs(kInvalid, HasSubstr("bad value for header")));
+  EXPECT_THAT(Parse(WithChecks(R"([{"type":"script"}])")).status(),
+              StatusIs(kInvalid, HasSubstr("needs the program")));
+  EXPECT_THAT(Parse(WithChecks(R"([{"type":"tcp"},{"type":"tcp"}])")).status(),
+              StatusIs(kInvalid, HasSubstr("two checks have the id \"tcp\"")));
+  EXPECT_THAT(Parse(WithChecks(R"([{"type":"ttl"},{"type":"ttl","id":"t2"}])")).status(),
+              StatusIs(kInvalid, HasSubstr("at most one ttl check")));
+  EXPECT_THAT(Parse(WithChecks(R"([{"type":"ttl"}])", R"(,"ttl_seconds":0)")).status(),
+              StatusIs(kInvalid, HasSubstr("needs ttl_seconds above 0")));
+  Limits two;
+  two.max_checks_per_instance = 2;
+  EXPECT_THAT(
+      Parse(WithChecks(R"([{"type":"tcp"},{"type":"http"},{"type":"grpc"}])"), two).status(),
+      StatusIs(kInvalid, HasSubstr("more than 2 checks")));
+}
+
+TEST(CheckJson, ListedInstanceCanBeSentBackAndRoundTrips) {
+  Instance in;
+  in.service = "orders";
+  in.id = "orders-1";
+  in.address = "127.0.0.1:8080";
+  in.ttl_seconds = 0;
+  Check http;
+  http.id = "web";
+  http.type = CheckType::kHttp;
+  http.target = "https://127.0.0.1:8443/health";
+  http.headers = {{"Authorization", "Bearer x"}};
+  http.deregister_critical_after = 90s;
+  http.status = Health::kWarning;
+  http.output = "HTTP 429 Too Many Requests";
+  Check script;
+  script.id = "disk";
+  script.type = CheckType::kScript;
+  script.target = "/usr/lib/check_disk";
+  script.args = {"-w", "80%"};
+  Check grpc;
+  grpc.id = "rpc";
+  grpc.type = CheckType::kGrpc;
+  grpc.grpc_service = "orders.v1.Orders";
+  in.checks = {http, script, grpc};
+  in.health = in.WorstCheck();
+
+  // The store's lenient decoding keeps the registry's fields.
+  auto back = ParseInstance(SerializeInstance(in));
+  ASSERT_THAT(back.status(), IsOk());
+  ASSERT_EQ(back->checks.size(), 3u);
+  EXPECT_TRUE(back->SameSpec(in));
+  EXPECT_EQ(back->checks[0].status, Health::kWarning);
+  EXPECT_EQ(back->checks[0].output, "HTTP 429 Too Many Requests");
+  EXPECT_EQ(back->health, Health::kCritical);  // the never-run checks are critical
+
+  // A registration accepts the listed form (status and output are ignored).
+  auto again = Parse(SerializeInstance(in));
+  ASSERT_THAT(again.status(), IsOk());
+  EXPECT_TRUE(again->SameSpec(in));
+  EXPECT_EQ(again->checks[0].status, Health::kCritical);
+  EXPECT_EQ(again->checks[0].output, "");
+}
+
+TEST(CheckStates, CarryOverOnlyForTheSameSpec) {
+  Instance before;
+  before.ttl_seconds = 30;
+  Check a;
+  a.id = "a";
+  a.type = CheckType::kTcp;
+  a.status = Health::kPassing;
+  a.output = "TCP connect: ok";
+  Check b = a;
+  b.id = "b";
+  before.checks = {a, b};
+
+  Instance next = before;
+  next.checks[1].interval = 1s;  // b changes its spec
+  Check ttl;
+  ttl.id = "lease";
+  ttl.type = CheckType::kTtl;
+  next.checks.push_back(ttl);
+  next.AdoptCheckStates(&before);
+  EXPECT_EQ(next.checks[0].status, Health::kPassing);
+  EXPECT_EQ(next.checks[0].output, "TCP connect: ok");
+  EXPECT_EQ(next.checks[1].status, Health::kCritical);
+  EXPECT_EQ(next.checks[1].output, "");
+  EXPECT_EQ(next.checks[2].status, Health::kPassing);
+  EXPECT_EQ(next.health, Health::kCritical);
+  EXPECT_TRUE(next.SameSpec(next));
+  EXPECT_FALSE(next.SameSpec(before));
+
+  Instance fresh = before;
+  fresh.AdoptCheckStates(nullptr);
+  EXPECT_EQ(fresh.health, Health::kCritical);
+  Instance lease_only;
+  lease_only.checks = {ttl};
+  lease_only.AdoptCheckStates(nullptr);
+  EXPECT_EQ(lease_only.health, Health::kPassing);
+}
+
+}  // namespace
+}  // namespace muster
