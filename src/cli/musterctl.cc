@@ -235,6 +235,7 @@ struct Request {
   std::string path;
   Query query;
   std::string body;
+  std::vector<std::pair<std::string, std::string>> headers = {};
 };
 
 // Prints a successful answer as text; gets the response and its JSON object.
@@ -248,6 +249,7 @@ absl::Status CallAndPrint(const GlobalOptions& options, Request request, const R
   http_request.method = std::move(request.method);
   http_request.target = Target(options, request.path, std::move(request.query));
   http_request.body = std::move(request.body);
+  http_request.headers = std::move(request.headers);
   client::HttpClient http(options.address);
   auto response = http.Do(http_request, options.timeout());
   if (!response.ok()) return response.status();
@@ -279,6 +281,11 @@ struct RegisterArgs {
   std::string ttl;                    // whole seconds or a duration; checked by kSeconds
   std::vector<std::string> metadata;  // "k=v"
   bool disabled = false;
+  std::vector<std::string> checks;       // JSON objects (--check)
+  std::vector<std::string> http_checks;  // targets (--http-check)
+  std::vector<std::string> tcp_checks;
+  std::vector<std::string> grpc_checks;
+  std::string token;                     // X-Muster-Token (script checks)
   // Which optional flags were given: only those go into the body, so the
   // server's defaults apply to the rest.
   const CLI::Option* version_flag = nullptr;
@@ -303,10 +310,33 @@ absl::Status RunRegister(const GlobalOptions& options, const RegisterArgs& args)
     body["metadata"] = std::move(metadata);
   }
   if (args.disabled) body["status"] = ToString(InstanceStatus::kDisabled);
+  json::array checks;
+  for (const std::string& text : args.checks) {
+    boost::system::error_code ec;
+    json::value check = json::parse(text, ec);
+    if (ec || !check.is_object()) {
+      return absl::InvalidArgumentError(
+          muster::StrCat("--check needs a JSON object such as '{\"type\":\"http\",\"target\":"
+                         "\"/health\"}', got: ", text));
+    }
+    checks.push_back(std::move(check));
+  }
+  auto short_form = [&](std::string_view type, const std::vector<std::string>& targets) {
+    for (const std::string& target : targets) {
+      checks.push_back(json::object{{"type", type}, {"target", target}});
+    }
+  };
+  short_form("http", args.http_checks);
+  short_form("tcp", args.tcp_checks);
+  short_form("grpc", args.grpc_checks);
+  if (!checks.empty()) body["checks"] = std::move(checks);
+  std::vector<std::pair<std::string, std::string>> headers;
+  if (!args.token.empty()) headers.emplace_back("X-Muster-Token", args.token);
 
   return CallAndPrint(
       options,
-      {"PUT", InstancePath(args.instance.service, args.instance.id), {}, json::serialize(body)},
+      {"PUT", InstancePath(args.instance.service, args.instance.id), {}, json::serialize(body),
+       std::move(headers)},
       [&](const HttpResponse& response, const json::object& answer) {
         auto stored = InstanceFromJson(answer);
         if (!stored.ok()) return UnexpectedAnswer(MessageOf(stored.status()));
@@ -332,6 +362,34 @@ absl::Status RunHeartbeat(const GlobalOptions& options, const InstanceArgs& args
         uint64_t ttl = GetUnsigned(answer, "ttl_seconds");
         std::cout << "renewed " << Describe(args) << ": "
                   << (ttl == 0 ? std::string("no lease") : "lease " + FormatTtl(ttl)) << '\n';
+        return absl::OkStatus();
+      });
+}
+
+absl::Status RunChecks(const GlobalOptions& options, const InstanceArgs& args) {
+  return CallAndPrint(
+      options, {"GET", InstancePath(args.service, args.id) + "/checks", {}, {}},
+      [&](const HttpResponse&, const json::object& answer) -> absl::Status {
+        auto checks = GetArray(answer, "checks");
+        if (!checks.ok()) return checks.status();
+        std::vector<std::vector<std::string>> rows;
+        for (const json::value& v : **checks) {
+          if (!v.is_object()) return UnexpectedAnswer("a check is not a JSON object");
+          const json::object& c = v.get_object();
+          std::string last = "-";
+          std::string output = GetString(c, "output");
+          if (const json::value* live = c.if_contains("live"); live != nullptr && live->is_object()) {
+            last = GetString(live->get_object(), "last_checked");
+            output = GetString(live->get_object(), "last_output");
+          }
+          // One line per check: the output's first line.
+          output = output.substr(0, output.find('\n'));
+          std::string target = GetString(c, "target");
+          rows.push_back({GetString(c, "id"), GetString(c, "type"), target.empty() ? "-" : target,
+                          GetString(c, "status"), last, output.empty() ? "-" : output});
+        }
+        std::cout << Describe(args) << ": " << GetString(answer, "health") << '\n';
+        PrintTable({"CHECK", "TYPE", "TARGET", "STATUS", "LAST CHECKED", "OUTPUT"}, rows);
         return absl::OkStatus();
       });
 }
@@ -420,8 +478,15 @@ absl::StatusOr<std::string> FormatEvent(const std::string& data) {
   if (const json::value* in = event->if_contains("instance"); in != nullptr && in->is_object()) {
     address = GetString(in->get_object(), "address");
   }
-  return muster::StrCat(GetUnsigned(*event, "revision"), " ", GetString(*event, "type"), " ",
-                        GetString(*event, "service"), "/", GetString(*event, "id"), " ", address);
+  std::string line =
+      muster::StrCat(GetUnsigned(*event, "revision"), " ", GetString(*event, "type"), " ",
+                     GetString(*event, "service"), "/", GetString(*event, "id"), " ", address);
+  // A health event names the check and its new state.
+  if (const json::value* c = event->if_contains("check"); c != nullptr && c->is_object()) {
+    muster::StrAppend(&line, " check ", GetString(c->get_object(), "id"), " ",
+                      GetString(c->get_object(), "status"));
+  }
+  return line;
 }
 
 absl::Status RunWatch(const GlobalOptions& options, const WatchArgs& args) {
@@ -547,7 +612,34 @@ int Main(int argc, char** argv) {
       ->type_name("KEY=VALUE")
       ->allow_extra_args(false);
   sub->add_flag("--disabled", reg.disabled, "Register it disabled: kept but not handed out");
+  sub->add_option("--check", reg.checks,
+                  "A health check as JSON, e.g. '{\"type\":\"http\",\"target\":\"/health\","
+                  "\"interval\":\"5s\"}' (repeatable; fields in docs/api.md)")
+      ->type_name("JSON")
+      ->allow_extra_args(false);
+  sub->add_option("--http-check", reg.http_checks,
+                  "An HTTP check of this path or URL, with the defaults (repeatable)")
+      ->type_name("PATH|URL")
+      ->allow_extra_args(false);
+  sub->add_option("--tcp-check", reg.tcp_checks, "A TCP check of HOST:PORT (repeatable)")
+      ->check(kHostPort)
+      ->type_name("HOST:PORT")
+      ->allow_extra_args(false);
+  sub->add_option("--grpc-check", reg.grpc_checks,
+                  "A gRPC health check of HOST:PORT (repeatable)")
+      ->check(kHostPort)
+      ->type_name("HOST:PORT")
+      ->allow_extra_args(false);
+  sub->add_option("--token", reg.token,
+                  "Token for script checks, sent as X-Muster-Token")
+      ->envname("MUSTER_SCRIPT_CHECKS_TOKEN")
+      ->type_name("TOKEN");
   sub->callback([&] { action = [&] { return RunRegister(options, reg); }; });
+
+  InstanceArgs checks;
+  sub = app.add_subcommand("checks", "Show an instance's health checks and their latest results");
+  AddInstanceArgs(*sub, checks);
+  sub->callback([&] { action = [&] { return RunChecks(options, checks); }; });
 
   InstanceArgs dereg;
   sub = app.add_subcommand("deregister", "Remove an instance");

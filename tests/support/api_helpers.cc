@@ -177,6 +177,16 @@ std::optional<WatchEvent> ParseEvent(const client::SseEvent& event) {
     return std::nullopt;
   }
   out.instance = *std::move(in);
+  if (const json::value* check = o.if_contains("check")) {
+    // Decoded the way the registry's own instances are (lenient).
+    json::object holder{{"checks", json::array{*check}}};
+    auto decoded = InstanceFromJson(holder);
+    if (!decoded.ok() || decoded->checks.size() != 1) {
+      ADD_FAILURE() << "bad check in event: " << event.data.substr(0, 500);
+      return std::nullopt;
+    }
+    out.check = decoded->checks[0];
+  }
   return out;
 }
 

@@ -66,6 +66,8 @@ struct WatchEvent {
   std::string service;
   std::string id;
   Instance instance;
+  // "health" events: the check that changed, as in the instance's "checks".
+  std::optional<Check> check;
 };
 // Decodes the data of an event; a test failure and nullopt when malformed.
 std::optional<WatchEvent> ParseEvent(const client::SseEvent& event);

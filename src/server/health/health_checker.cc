@@ -22,6 +22,7 @@ struct HealthChecker::Runner {
         probe_error(std::move(error)),
         state(check, now),
         recorded(check.status),
+        recorded_ran(!check.output.empty()),
         timer(std::move(executor)) {}
 
   const InstanceKey key;
@@ -30,6 +31,7 @@ struct HealthChecker::Runner {
   const std::string probe_error;       // then every run reports this
   CheckState state;
   Health recorded;  // the state the catalog holds for this check
+  bool recorded_ran;  // the catalog holds a result (a non-empty output)
   boost::asio::steady_timer timer;
   std::chrono::system_clock::time_point last_at{};
   bool writing = false;        // a state write is in flight
@@ -146,6 +148,7 @@ void HealthChecker::ReconcileLocked(const InstanceKey& key,
       const Check* now = instance != nullptr ? instance->FindCheck(r->check.id) : nullptr;
       if (now != nullptr && now->SameSpec(r->check)) {
         r->recorded = now->status;
+        r->recorded_ran = !now->output.empty();
         kept.push_back(std::move(r));
       } else {
         r->stopped = true;
@@ -226,9 +229,11 @@ void HealthChecker::OnResult(const std::shared_ptr<Runner>& runner, ProbeResult 
     const auto now = options_.clock->Now();
     runner->last_at = std::chrono::system_clock::now();
     auto change = runner->state.Observe(std::move(result), now);
-    // Write when the state moved, and also whenever the catalog's copy
-    // differs (an earlier write failed): the catalog converges to the checker.
-    if ((change || runner->state.status() != runner->recorded) && !runner->writing) {
+    // Write when the state moved, the first result (even one that leaves
+    // the state as it was, so the catalog shows an output), and whenever the
+    // catalog's copy differs (an earlier write failed): the catalog converges.
+    if ((change || runner->state.status() != runner->recorded || !runner->recorded_ran) &&
+        !runner->writing) {
       Check c = runner->check;
       c.status = runner->state.status();
       c.output = runner->state.last()->output;
@@ -264,7 +269,10 @@ void HealthChecker::Recorded(const std::shared_ptr<Runner>& runner, Health from,
   {
     std::lock_guard lock(mu_);
     runner->writing = false;
-    if (written.ok()) runner->recorded = to;
+    if (written.ok()) {
+      runner->recorded = to;
+      runner->recorded_ran = true;
+    }
   }
   if (!written.ok()) {
     if (!absl::IsNotFound(written.status())) {

@@ -1,0 +1,270 @@
+// Active health checks end to end: a real musterd checks real targets on
+// 127.0.0.1 (an HTTP server the test flips between 200, 429 and 500, a TCP
+// port it opens and closes, a script) and reports every transition on the
+// watch stream, in lists and in GET .../checks.
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "integration/musterd_fixture.h"
+#include "support/check_targets.h"
+
+namespace muster::testing {
+namespace {
+
+using std::chrono::milliseconds;
+namespace json = boost::json;
+
+json::object Check(json::object fields) {
+  if (!fields.contains("interval")) fields["interval"] = "100ms";
+  if (!fields.contains("timeout")) fields["timeout"] = "1s";
+  return fields;
+}
+
+class HealthCheckTest : public MusterdTest {
+ protected:
+  // Registers svc/id with the given checks.
+  void RegisterWithChecks(const std::string& id, json::array checks, const std::string& address,
+                          int want = 201) {
+    auto r = Register("svc", id, RegisterBody(address, {{"checks", std::move(checks)}}));
+    ASSERT_EQ(r.status, want) << r.body;
+  }
+
+  // The next "health" event of `id` on the stream (skipping other events),
+  // within `timeout`.
+  std::optional<WatchEvent> NextHealth(client::SseStream& stream, const std::string& id,
+                                       milliseconds timeout = milliseconds(10000)) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto left = std::chrono::duration_cast<milliseconds>(deadline - std::chrono::steady_clock::now());
+      auto raw = stream.Next(std::max(left, milliseconds(1)));
+      if (!raw.ok()) break;
+      auto e = ParseEvent(*raw);
+      if (e && e->type == "health" && e->id == id) return e;
+    }
+    ADD_FAILURE() << "no health event for " << id;
+    return std::nullopt;
+  }
+
+  std::vector<std::string> Healthy() { return List("svc", "healthy=true").ids(); }
+
+  client::HttpResponse PutWithToken(const std::string& id, const std::string& body,
+                                    const std::string& token) {
+    client::HttpRequest req;
+    req.method = "PUT";
+    req.target = InstancePath("svc", id);
+    req.body = body;
+    req.headers = {{"X-Muster-Token", token}};
+    return Must(client().Do(req));
+  }
+};
+
+TEST_F(HealthCheckTest, HttpCheckDrivesHealthEventsAndHealthyLists) {
+  HttpTarget target;
+  auto watch = Watch("/api/v1/watch?service=svc");
+  ASSERT_NE(watch, nullptr);
+  ASSERT_NO_FATAL_FAILURE(RegisterWithChecks(
+      "web-1",
+      json::array{Check({{"id", "web"}, {"type", "http"}, {"target", "/health"}, {"rise", 1}, {"fall", 2}})},
+      target.address()));
+  // Unchecked: critical, so not handed out yet.
+  auto listed = List("svc");
+  ASSERT_EQ(listed.instances.size(), 1u);
+  EXPECT_EQ(listed.instances[0].health, Health::kCritical);
+
+  auto up = NextHealth(*watch, "web-1");
+  ASSERT_TRUE(up.has_value());
+  ASSERT_TRUE(up->check.has_value());
+  EXPECT_EQ(up->check->id, "web");
+  EXPECT_EQ(up->check->status, Health::kPassing);
+  EXPECT_NE(up->check->output.find("200"), std::string::npos) << up->check->output;
+  EXPECT_EQ(up->instance.health, Health::kPassing);
+  EXPECT_EQ(Healthy(), std::vector<std::string>{"web-1"});
+
+  target.set_status(429);
+  auto warn = NextHealth(*watch, "web-1");
+  ASSERT_TRUE(warn.has_value());
+  EXPECT_EQ(warn->instance.health, Health::kWarning);
+  EXPECT_NE(warn->check->output.find("429"), std::string::npos) << warn->check->output;
+  EXPECT_EQ(Healthy(), std::vector<std::string>{"web-1"});  // warning is still handed out
+
+  target.set_status(500);
+  auto down = NextHealth(*watch, "web-1");
+  ASSERT_TRUE(down.has_value());
+  EXPECT_EQ(down->instance.health, Health::kCritical);
+  EXPECT_TRUE(Healthy().empty());
+  EXPECT_EQ(List("svc").ids(), std::vector<std::string>{"web-1"});  // still registered
+
+  // The live state shows the latest output.
+  auto checks = Must(client().Get("/api/v1/services/svc/instances/web-1/checks"));
+  ASSERT_EQ(checks.status, 200) << checks.body;
+  const json::value answer = JsonOf(checks);
+  const json::object& c0 = answer.at("checks").at(0).as_object();
+  EXPECT_EQ(c0.at("status").as_string(), "critical");
+  EXPECT_NE(std::string(c0.at("live").at("last_output").as_string()).find("500"), std::string::npos)
+      << checks.body;
+
+  target.set_status(200);
+  auto back = NextHealth(*watch, "web-1");
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(back->instance.health, Health::kPassing);
+  EXPECT_GT(back->revision, down->revision);
+}
+
+TEST_F(HealthCheckTest, FallThresholdDampsASingleFailure) {
+  HttpTarget target;
+  ASSERT_NO_FATAL_FAILURE(RegisterWithChecks(
+      "web-1",
+      json::array{Check({{"type", "http"}, {"rise", 1}, {"fall", 100}, {"interval", "100ms"}})},
+      target.address()));
+  for (int i = 0; i < 100 && Healthy().empty(); ++i) std::this_thread::sleep_for(milliseconds(50));
+  ASSERT_EQ(Healthy(), std::vector<std::string>{"web-1"});
+  // Many failures, but fewer than `fall`: the instance stays in discovery.
+  target.set_status(500);
+  const int seen = target.requests();
+  for (int i = 0; i < 200 && target.requests() < seen + 5; ++i) std::this_thread::sleep_for(milliseconds(20));
+  ASSERT_GE(target.requests(), seen + 5) << "the check stopped running";
+  EXPECT_EQ(Healthy(), std::vector<std::string>{"web-1"});
+  auto checks = JsonOf(Must(client().Get("/api/v1/services/svc/instances/web-1/checks")));
+  const json::object& live = checks.at("checks").at(0).at("live").as_object();
+  EXPECT_EQ(live.at("status").as_string(), "passing");
+  EXPECT_EQ(live.at("last_result").as_string(), "critical");
+  EXPECT_GE(live.at("streak").as_int64(), 5);
+}
+
+TEST_F(HealthCheckTest, TcpCheckFollowsThePort) {
+  TcpTarget target;
+  auto watch = Watch("/api/v1/watch?service=svc");
+  ASSERT_NE(watch, nullptr);
+  ASSERT_NO_FATAL_FAILURE(RegisterWithChecks(
+      "db-1", json::array{Check({{"type", "tcp"}, {"rise", 1}, {"fall", 1}})}, target.address()));
+  auto up = NextHealth(*watch, "db-1");
+  ASSERT_TRUE(up.has_value());
+  EXPECT_EQ(up->instance.health, Health::kPassing);
+  target.Close();
+  auto down = NextHealth(*watch, "db-1");
+  ASSERT_TRUE(down.has_value());
+  EXPECT_EQ(down->instance.health, Health::kCritical);
+  target.Open();
+  auto again = NextHealth(*watch, "db-1");
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(again->instance.health, Health::kPassing);
+}
+
+TEST_F(HealthCheckTest, DeregisterCriticalAfterRemovesTheInstance) {
+  TcpTarget target;
+  target.Close();
+  auto watch = Watch("/api/v1/watch?service=svc");
+  ASSERT_NE(watch, nullptr);
+  ASSERT_NO_FATAL_FAILURE(RegisterWithChecks(
+      "gone-1",
+      json::array{Check({{"type", "tcp"}, {"fall", 1}, {"deregister_critical_after", "1s"}})},
+      target.address()));
+  std::optional<WatchEvent> removed;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!removed && std::chrono::steady_clock::now() < deadline) {
+    auto raw = watch->Next(milliseconds(500));
+    if (!raw.ok()) continue;
+    auto e = ParseEvent(*raw);
+    if (e && e->type == "deregistered") removed = e;
+  }
+  ASSERT_TRUE(removed.has_value()) << "never deregistered";
+  EXPECT_EQ(removed->id, "gone-1");
+  EXPECT_TRUE(List("svc").instances.empty());
+}
+
+// Check states are durable, and after a restart the checks run again.
+TEST_F(HealthCheckTest, StatesSurviveARestartAndChecksResume) {
+  HttpTarget target;
+  ASSERT_NO_FATAL_FAILURE(RegisterWithChecks(
+      "web-1", json::array{Check({{"type", "http"}, {"rise", 1}, {"fall", 1}})}, target.address()));
+  for (int i = 0; i < 100 && Healthy().empty(); ++i) std::this_thread::sleep_for(milliseconds(50));
+  ASSERT_EQ(Healthy(), std::vector<std::string>{"web-1"});
+  ASSERT_EQ(musterd_.Terminate(), 0);
+  target.set_status(503);
+  ASSERT_TRUE(musterd_.Restart().ok());
+  Reconnect();
+  auto watch = Watch("/api/v1/watch?service=svc");
+  ASSERT_NE(watch, nullptr);
+  // Read back as it was, then the resumed check finds the target down.
+  auto listed = List("svc");
+  ASSERT_EQ(listed.instances.size(), 1u);
+  const uint64_t restarted_at = listed.revision;
+  if (listed.instances[0].health == Health::kPassing) {
+    auto down = NextHealth(*watch, "web-1");
+    ASSERT_TRUE(down.has_value());
+    EXPECT_GT(down->revision, restarted_at);
+  }
+  EXPECT_TRUE(Healthy().empty());
+  EXPECT_NE(List("svc").instances[0].checks[0].output.find("503"), std::string::npos);
+}
+
+TEST_F(HealthCheckTest, ChecksWithoutALeaseNeedNoHeartbeat) {
+  TcpTarget target;
+  ASSERT_NO_FATAL_FAILURE(RegisterWithChecks("db-1", json::array{Check({{"type", "tcp"}})},
+                                             target.address()));
+  EXPECT_EQ(List("svc").instances.at(0).ttl_seconds, 0u);
+}
+
+TEST_F(HealthCheckTest, ScriptChecksAreRefusedByDefault) {
+  auto r = Register("svc", "s-1",
+                    RegisterBody("127.0.0.1:9", {{"checks", json::array{json::object{
+                                                                {"type", "script"}, {"target", "/bin/true"}}}}}));
+  EXPECT_EQ(r.status, 403) << r.body;
+  EXPECT_EQ(ErrorCodeOf(r), "permission_denied");
+  EXPECT_NE(ErrorMessageOf(r).find("--enable-script-checks"), std::string::npos) << r.body;
+  EXPECT_TRUE(List("svc").instances.empty());
+}
+
+TEST_F(HealthCheckTest, BadChecksAreRefusedAndStoreNothing) {
+  auto r = Register("svc", "x-1",
+                    RegisterBody("127.0.0.1:9", {{"checks", json::array{json::object{
+                                                                {"type", "http"}, {"interval", "fast"}}}}}));
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_EQ(ErrorCodeOf(r), "invalid_argument");
+  EXPECT_TRUE(List("svc").instances.empty());
+}
+
+constexpr const char* kToken = "0123456789abcdef-token";
+
+class ScriptCheckTest : public HealthCheckTest {
+ protected:
+  std::vector<std::string> MusterdArgs() const override {
+    return {"--enable-script-checks", "--script-checks-token", kToken};
+  }
+};
+
+TEST_F(ScriptCheckTest, ScriptChecksNeedTheTokenAndThenRun) {
+  const std::string body =
+      RegisterBody("127.0.0.1:9", {{"checks", json::array{Check({{"type", "script"},
+                                                                  {"target", "/bin/sh"},
+                                                                  {"args", json::array{"-c", "echo disk ok; exit 1"}},
+                                                                  {"rise", 1}})}}});
+  auto no_token = Register("svc", "s-1", body);
+  EXPECT_EQ(no_token.status, 403) << no_token.body;
+  EXPECT_NE(ErrorMessageOf(no_token).find("X-Muster-Token"), std::string::npos);
+
+  auto wrong = PutWithToken("s-1", body, "nope");
+  EXPECT_EQ(wrong.status, 403) << wrong.body;
+  EXPECT_TRUE(List("svc").instances.empty());
+
+  auto ok = PutWithToken("s-1", body, kToken);
+  ASSERT_EQ(ok.status, 201) << ok.body;
+  // Exit 1 is a warning; the output is the script's.
+  bool warned = false;
+  for (int i = 0; i < 100 && !warned; ++i) {
+    std::this_thread::sleep_for(milliseconds(50));
+    auto listed = List("svc");
+    warned = !listed.instances.empty() && listed.instances[0].health == Health::kWarning;
+    if (warned) {
+      EXPECT_NE(listed.instances[0].checks.at(0).output.find("disk ok"), std::string::npos);
+    }
+  }
+  EXPECT_TRUE(warned);
+}
+
+}  // namespace
+}  // namespace muster::testing
