@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/checks.h"
 #include "core/strings.h"
 
 namespace muster {
@@ -92,24 +93,6 @@ void Catalog::SetCheckState(InstanceKey key, Check check, WriteCallback done) {
   }
   Enqueue(Op{Op::kCheck, std::move(key), nullptr, std::make_shared<const Check>(std::move(check)),
              0, std::move(done)});
-}
-
-absl::StatusOr<std::shared_ptr<Instance>> Catalog::WithCheckState(const Instance& current,
-                                                                  const Check& check) {
-  const Check* stored = current.FindCheck(check.id);
-  if (stored == nullptr || !stored->SameSpec(check)) {
-    return absl::NotFoundError(StrCat("instance ", current.id, " of service ", current.service,
-                                      " no longer has check ", check.id, " as it was run"));
-  }
-  auto next = std::make_shared<Instance>(current);
-  for (Check& c : next->checks) {
-    if (c.id == check.id) {
-      c.status = check.status;
-      c.output = check.output;
-    }
-  }
-  next->health = next->WorstCheck();
-  return next;
 }
 
 void Catalog::Enqueue(Op op) {
@@ -275,7 +258,7 @@ void Catalog::RunBatch(std::vector<Op> batch) {
             out.revision = revision;
             break;
           }
-          std::shared_ptr<Instance> stored = *std::move(next);
+          auto stored = std::make_shared<Instance>(*std::move(next));
           out.revision = ++revision;
           stored->modify_revision = out.revision;
           out.changes = true;

@@ -209,9 +209,6 @@ class Catalog {
     uint64_t revision = 0;
     std::string check;  // kHealth events
   };
-  // The instance as `op` (a kCheck) would leave it, or an error.
-  static absl::StatusOr<std::shared_ptr<Instance>> WithCheckState(const Instance& current,
-                                                                  const Check& check);
 
   // Cluster mode (catalog_cluster.cc).
   class ClusterFeed;
@@ -219,6 +216,9 @@ class Catalog {
   void StopClustered();
   void ClusterWrite(bool is_register, Instance instance, InstanceKey key, WriteCallback done);
   void ClusterSetCheckState(InstanceKey key, Check check, WriteCallback done);
+  // The cluster store's answer to a write, passed to `done` once this node's
+  // view has applied it (or kClusterApplyWait passed).
+  ClusterStore::WriteDone AnswerWhenApplied(WriteCallback done);
   // Runs `then` once the view has applied `revision` (or kClusterApplyWait passed).
   void WhenApplied(uint64_t revision, absl::AnyInvocable<void() &&> then);
   // Marks `revision` applied and runs the waiters it satisfies.

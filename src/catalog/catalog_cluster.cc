@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "catalog/catalog.h"
+#include "core/checks.h"
 #include "core/strings.h"
 
 namespace muster {
@@ -90,6 +91,24 @@ void Catalog::Heartbeat(InstanceKey key, HeartbeatCallback done) {
   cluster_->Heartbeat(std::move(key), std::move(done));
 }
 
+ClusterStore::WriteDone Catalog::AnswerWhenApplied(WriteCallback done) {
+  return [this, done = std::move(done)](absl::StatusOr<ClusterStore::Written> written) mutable {
+    if (!written.ok()) {
+      std::move(done)(written.status());
+      return;
+    }
+    WriteResult result{std::move(written->instance), written->created, written->revision};
+    if (!written->changed) {
+      std::move(done)(std::move(result));
+      return;
+    }
+    const uint64_t revision = result.revision;
+    WhenApplied(revision, [done = std::move(done), result = std::move(result)]() mutable {
+      std::move(done)(std::move(result));
+    });
+  };
+}
+
 void Catalog::ClusterWrite(bool is_register, Instance instance, InstanceKey key,
                            WriteCallback done) {
   {
@@ -99,36 +118,10 @@ void Catalog::ClusterWrite(bool is_register, Instance instance, InstanceKey key,
       return;
     }
   }
-  auto answer = [this](WriteCallback callback) {
-    return [this, callback = std::move(callback)](
-               absl::StatusOr<ClusterStore::Written> written) mutable {
-      if (!written.ok()) {
-        std::move(callback)(written.status());
-        return;
-      }
-      WriteResult result{std::move(written->instance), written->created, written->revision};
-      if (!written->changed) {
-        std::move(callback)(std::move(result));
-        return;
-      }
-      const uint64_t revision = result.revision;
-      WhenApplied(revision, [callback = std::move(callback), result = std::move(result)]() mutable {
-        std::move(callback)(std::move(result));
-      });
-    };
-  };
   if (!is_register) {
-    cluster_->Deregister(std::move(key), answer(std::move(done)));
+    cluster_->Deregister(std::move(key), AnswerWhenApplied(std::move(done)));
     return;
   }
-  if (std::any_of(instance.checks.begin(), instance.checks.end(),
-                  [](const Check& c) { return c.type != CheckType::kTtl; })) {
-    std::move(done)(absl::UnimplementedError(
-        "active health checks (http, tcp, grpc, script) are not available in cluster mode yet; "
-        "use a ttl lease with heartbeats"));
-    return;
-  }
-  instance.AdoptCheckStates(nullptr);
   {
     // The limit holds per node's view: nodes registering into one service at
     // the same moment may together pass it by a few (docs/cluster.md).
@@ -143,11 +136,18 @@ void Catalog::ClusterWrite(bool is_register, Instance instance, InstanceKey key,
       return;
     }
   }
-  cluster_->Register(std::move(instance), answer(std::move(done)));
+  cluster_->Register(std::move(instance), AnswerWhenApplied(std::move(done)));
 }
 
-void Catalog::ClusterSetCheckState(InstanceKey, Check, WriteCallback done) {
-  std::move(done)(absl::UnimplementedError("active health checks do not run in cluster mode yet"));
+void Catalog::ClusterSetCheckState(InstanceKey key, Check check, WriteCallback done) {
+  {
+    std::lock_guard lock(queue_mu_);
+    if (!started_ || stopping_) {
+      std::move(done)(absl::UnavailableError("the registry is shutting down"));
+      return;
+    }
+  }
+  cluster_->SetCheckState(std::move(key), std::move(check), AnswerWhenApplied(std::move(done)));
 }
 
 void Catalog::WhenApplied(uint64_t revision, absl::AnyInvocable<void() &&> then) {
@@ -229,7 +229,17 @@ void Catalog::ResetView(std::vector<Instance> instances, uint64_t revision) {
 void Catalog::ApplyEvents(std::vector<Event> events, uint64_t revision) {
   {
     std::unique_lock lock(mu_);
-    for (const Event& event : events) ApplyEventLocked(event);
+    for (Event& event : events) {
+      // etcd says "updated"; a change of check states alone is a health event.
+      if (event.type == EventType::kUpdated) {
+        const Record* before = FindLocked(KeyOf(*event.instance));
+        if (before != nullptr &&
+            OnlyCheckStatesDiffer(*before->instance, *event.instance, &event.check)) {
+          event.type = EventType::kHealth;
+        }
+      }
+      ApplyEventLocked(event);
+    }
     revision_ = std::max(revision_, revision);
   }
   PublishChanges(std::move(events), false);

@@ -39,6 +39,12 @@ class ClusterStore {
   virtual void Register(Instance instance, WriteDone done) = 0;
   virtual void Deregister(InstanceKey key, WriteDone done) = 0;
   virtual void Heartbeat(InstanceKey key, HeartbeatDone done) = 0;
+  // Records a new state of one active check (core/checks.h WithCheckState),
+  // keeping the instance's lease. Only while this node leads the election,
+  // and fenced by its term inside the write, so a deposed leader's late
+  // result is never stored: FailedPrecondition then. NotFound when the
+  // instance or the check (with that spec) is gone. Unchanged: changed=false.
+  virtual void SetCheckState(InstanceKey key, Check check, WriteDone done) = 0;
 
   // Where the store sends what changed, from one thread at a time, in order.
   class Feed {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "core/checks.h"
 #include "core/strings.h"
 
 namespace muster::etcd {
@@ -112,6 +113,8 @@ absl::StatusOr<InstanceStore::Written> InstanceStore::RegisterOver(const Instanc
     written.instance = *std::move(existing);
     return written;
   }
+  Instance next = instance;
+  next.AdoptCheckStates(existing.ok() ? &*existing : nullptr);
   const bool same_ttl = existing.ok() && existing->ttl_seconds == instance.ttl_seconds;
   int64_t lease = kv.lease();
   bool granted = false;
@@ -130,7 +133,7 @@ absl::StatusOr<InstanceStore::Written> InstanceStore::RegisterOver(const Instanc
   const bool carried = first_revision != static_cast<uint64_t>(kv.create_revision());
   etcdserverpb::TxnRequest txn;
   *txn.add_compare() = ModEquals(key, kv.mod_revision());
-  AddPut(txn, key, EncodeValue(instance, carried ? first_revision : 0), lease);
+  AddPut(txn, key, EncodeValue(next, carried ? first_revision : 0), lease);
   absl::StatusOr<etcdserverpb::TxnResponse> done = client_.Txn(txn, deadline);
   if (!done.ok() || !done->succeeded()) {
     if (granted) (void)client_.LeaseRevoke(lease, deadline);
@@ -144,8 +147,7 @@ absl::StatusOr<InstanceStore::Written> InstanceStore::RegisterOver(const Instanc
   }
   Remember(KeyOf(instance), key, lease);
   Written written;
-  written.instance = instance;
-  written.instance.health = Health::kPassing;
+  written.instance = std::move(next);
   written.instance.create_revision = first_revision;
   written.revision = static_cast<uint64_t>(done->header().revision());
   written.instance.modify_revision = written.revision;
@@ -161,10 +163,13 @@ absl::StatusOr<InstanceStore::Written> InstanceStore::RegisterNew(const Instance
       FindAnyVersion(KeyOf(instance), /*keys_only=*/false, deadline);
   if (!old.ok()) return old.status();
   uint64_t first_revision = 0;
+  Instance next = instance;
+  absl::StatusOr<Instance> previous = absl::NotFoundError("");
   if (old->has_value()) {
-    absl::StatusOr<Instance> decoded = DecodeInstance(layout_, **old);
-    if (decoded.ok()) first_revision = decoded->create_revision;
+    previous = DecodeInstance(layout_, **old);
+    if (previous.ok()) first_revision = previous->create_revision;
   }
+  next.AdoptCheckStates(previous.ok() ? &*previous : nullptr);
   int64_t lease = 0;
   if (instance.ttl_seconds > 0) {
     absl::StatusOr<etcdserverpb::LeaseGrantResponse> grant =
@@ -178,7 +183,7 @@ absl::StatusOr<InstanceStore::Written> InstanceStore::RegisterNew(const Instance
     *txn.add_compare() = ModEquals((*old)->key(), (*old)->mod_revision());
     AddDelete(txn, (*old)->key());
   }
-  AddPut(txn, key, EncodeValue(instance, first_revision), lease);
+  AddPut(txn, key, EncodeValue(next, first_revision), lease);
   absl::StatusOr<etcdserverpb::TxnResponse> done = client_.Txn(txn, deadline);
   if (!done.ok() || !done->succeeded()) {
     if (lease != 0) (void)client_.LeaseRevoke(lease, deadline);
@@ -190,8 +195,7 @@ absl::StatusOr<InstanceStore::Written> InstanceStore::RegisterNew(const Instance
   }
   Remember(KeyOf(instance), key, lease);
   Written written;
-  written.instance = instance;
-  written.instance.health = Health::kPassing;
+  written.instance = std::move(next);
   written.revision = static_cast<uint64_t>(done->header().revision());
   written.instance.modify_revision = written.revision;
   written.instance.create_revision = first_revision != 0 ? first_revision : written.revision;
@@ -224,6 +228,55 @@ absl::StatusOr<InstanceStore::Written> InstanceStore::Deregister(const InstanceK
       written.instance.id = key.id;
     }
     written.revision = static_cast<uint64_t>(done->header().revision());
+    written.changed = true;
+    return written;
+  }
+  return absl::AbortedError(StrCat("instance ", key.id, " kept changing; try again"));
+}
+
+absl::StatusOr<InstanceStore::Written> InstanceStore::SetCheckState(const InstanceKey& key,
+                                                                    const Check& check,
+                                                                    const Fence& fence,
+                                                                    Deadline deadline) {
+  for (int conflict = 0; conflict < kMaxConflicts; ++conflict) {
+    absl::StatusOr<mvccpb::KeyValue> kv = Locate(key, /*keys_only=*/false, deadline);
+    if (!kv.ok()) return kv.status();
+    absl::StatusOr<Instance> current = DecodeInstance(layout_, *kv);
+    if (!current.ok()) return NotRegistered(key);
+    absl::StatusOr<Instance> next = WithCheckState(*current, check);
+    if (!next.ok()) return next.status();
+    Written written;
+    const Check* before = current->FindCheck(check.id);
+    if (before->status == check.status && before->output == check.output) {
+      written.instance = *std::move(current);
+      return written;
+    }
+    // The term is the election key's create_revision: a deposed leader's
+    // write fails here, whatever it still believes.
+    etcdserverpb::TxnRequest txn;
+    *txn.add_compare() = ModEquals(kv->key(), kv->mod_revision());
+    etcdserverpb::Compare* term = txn.add_compare();
+    term->set_key(fence.key);
+    term->set_target(etcdserverpb::Compare::CREATE);
+    term->set_result(etcdserverpb::Compare::EQUAL);
+    term->set_create_revision(fence.term);
+    const bool carried = current->create_revision != static_cast<uint64_t>(kv->create_revision());
+    AddPut(txn, kv->key(), EncodeValue(*next, carried ? current->create_revision : 0), kv->lease());
+    // On failure, read the election key to tell a lost term from a race.
+    txn.add_failure()->mutable_request_range()->set_key(fence.key);
+    absl::StatusOr<etcdserverpb::TxnResponse> done = client_.Txn(txn, deadline);
+    if (!done.ok()) return done.status();
+    if (!done->succeeded()) {
+      const auto& range = done->responses(0).response_range();
+      if (range.kvs().empty() || range.kvs(0).create_revision() != fence.term) {
+        return absl::FailedPreconditionError(
+            StrCat("term ", fence.term, " is over: this node no longer leads the cluster"));
+      }
+      continue;  // the instance changed meanwhile: look again
+    }
+    written.instance = *std::move(next);
+    written.revision = static_cast<uint64_t>(done->header().revision());
+    written.instance.modify_revision = written.revision;
     written.changed = true;
     return written;
   }

@@ -4,7 +4,8 @@
 // write the same way.
 //
 // Register reads the instance's key. The same registration again renews the
-// lease and writes nothing. A changed one is written by a transaction that
+// lease and writes nothing. A changed one keeps the states of the checks it
+// kept (Instance::AdoptCheckStates). A changed one is written by a transaction that
 // compares the key's mod_revision with the one read (a new key: that it does
 // not exist), so two writers of one instance never both win; the loser reads
 // again. A registration under another version moves the instance: the same
@@ -59,6 +60,19 @@ class InstanceStore {
   // Removes the instance; answers its last state and the revision of the
   // removal. NotFound when it is not registered.
   absl::StatusOr<Written> Deregister(const InstanceKey& key, Deadline deadline);
+
+  // A leader's fencing token: the write happens only while `key` (the
+  // election's) still has create_revision `term`.
+  struct Fence {
+    std::string key;
+    int64_t term = 0;
+  };
+  // Records a new state of one active check (core/checks.h), keeping the
+  // key's lease; fenced by `fence`. NotFound when the instance or the check
+  // (with that spec) is gone; FailedPrecondition when the fence no longer
+  // holds; changed=false when the state was already stored.
+  absl::StatusOr<Written> SetCheckState(const InstanceKey& key, const Check& check,
+                                        const Fence& fence, Deadline deadline);
 
   // Renews the instance's lease and returns its TTL in seconds (0: it has no
   // lease). NotFound when it is not registered (any more).

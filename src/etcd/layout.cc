@@ -63,7 +63,7 @@ std::optional<Layout::Parsed> Layout::Parse(std::string_view key) const {
 
 std::string EncodeValue(const Instance& instance, uint64_t create_revision) {
   Instance stored = instance;
-  stored.health = Health::kPassing;
+  stored.health = stored.WorstCheck();
   stored.create_revision = create_revision;
   stored.modify_revision = 0;
   return SerializeInstance(stored);
@@ -88,6 +88,7 @@ absl::StatusOr<Instance> DecodeInstance(const Layout& layout, const mvccpb::KeyV
     instance->create_revision = static_cast<uint64_t>(kv.create_revision());
   }
   instance->modify_revision = static_cast<uint64_t>(kv.mod_revision());
+  instance->health = instance->WorstCheck();
   return instance;
 }
 

@@ -94,19 +94,21 @@ int main(int argc, char** argv) {
         return 1;
       }
     }
-    // Active health checks run on the I/O threads. In cluster mode they are
-    // not available yet (registrations with them are refused).
-    std::shared_ptr<HealthChecker> checker;
+    // Active health checks run on the I/O threads; in cluster mode only on
+    // the elected leader.
+    HealthCheckerOptions health;
+    health.env.executor = server.executor();
+    health.env.enable_script_checks = config.enable_script_checks;
+    std::shared_ptr<HealthChecker> checker = HealthChecker::Create(*catalog, std::move(health));
     if (etcd == nullptr) {
-      HealthCheckerOptions health;
-      health.env.executor = server.executor();
-      health.env.enable_script_checks = config.enable_script_checks;
-      checker = HealthChecker::Create(*catalog, std::move(health));
       checker->Start();
-      server.SetHealthChecker(checker.get());
+    } else {
+      checker->RunWhileLeading([&catalog] { return catalog->cluster_role().leading; },
+                               std::chrono::milliseconds(250));
     }
+    server.SetHealthChecker(checker.get());
     server.Run(threads);
-    if (checker != nullptr) checker->Stop();
+    checker->Stop();
     // Finish the writes already queued before the server (and the connections
     // their answers would go to) is torn down.
     catalog->Stop();

@@ -67,12 +67,12 @@ void EtcdStore::WorkerLoop() {
   }
 }
 
-void EtcdStore::Register(Instance instance, WriteDone done) {
+void EtcdStore::SubmitWrite(
+    absl::AnyInvocable<absl::StatusOr<etcd::InstanceStore::Written>() &&> write, WriteDone done) {
   auto shared = std::make_shared<WriteDone>(std::move(done));
   Submit(
-      [this, instance = std::move(instance), shared]() mutable {
-        absl::StatusOr<etcd::InstanceStore::Written> written =
-            store_.Register(instance, etcd::DeadlineIn(options_.call_timeout));
+      [write = std::move(write), shared]() mutable {
+        absl::StatusOr<etcd::InstanceStore::Written> written = std::move(write)();
         if (!written.ok()) {
           std::move (*shared)(written.status());
           return;
@@ -87,23 +87,40 @@ void EtcdStore::Register(Instance instance, WriteDone done) {
       [shared] { std::move (*shared)(ShuttingDown()); });
 }
 
-void EtcdStore::Deregister(InstanceKey key, WriteDone done) {
-  auto shared = std::make_shared<WriteDone>(std::move(done));
-  Submit(
-      [this, key = std::move(key), shared]() mutable {
-        absl::StatusOr<etcd::InstanceStore::Written> written =
-            store_.Deregister(key, etcd::DeadlineIn(options_.call_timeout));
-        if (!written.ok()) {
-          std::move (*shared)(written.status());
-          return;
-        }
-        Written result;
-        result.instance = std::make_shared<const Instance>(std::move(written->instance));
-        result.changed = true;
-        result.revision = written->revision;
-        std::move (*shared)(std::move(result));
+void EtcdStore::Register(Instance instance, WriteDone done) {
+  SubmitWrite(
+      [this, instance = std::move(instance)] {
+        return store_.Register(instance, etcd::DeadlineIn(options_.call_timeout));
       },
-      [shared] { std::move (*shared)(ShuttingDown()); });
+      std::move(done));
+}
+
+void EtcdStore::Deregister(InstanceKey key, WriteDone done) {
+  SubmitWrite(
+      [this, key = std::move(key)]() -> absl::StatusOr<etcd::InstanceStore::Written> {
+        auto written = store_.Deregister(key, etcd::DeadlineIn(options_.call_timeout));
+        if (written.ok()) written->changed = true;
+        return written;
+      },
+      std::move(done));
+}
+
+void EtcdStore::SetCheckState(InstanceKey key, Check check, WriteDone done) {
+  SubmitWrite(
+      [this, key = std::move(key),
+       check = std::move(check)]() -> absl::StatusOr<etcd::InstanceStore::Written> {
+        etcd::InstanceStore::Fence fence;
+        {
+          std::lock_guard lock(election_mu_);
+          if (election_ == nullptr || !election_->leading()) {
+            return absl::FailedPreconditionError("this node does not lead the cluster");
+          }
+          fence.key = election_key_;
+          fence.term = election_->term();
+        }
+        return store_.SetCheckState(key, check, fence, etcd::DeadlineIn(options_.call_timeout));
+      },
+      std::move(done));
 }
 
 void EtcdStore::Heartbeat(InstanceKey key, HeartbeatDone done) {
@@ -184,7 +201,7 @@ absl::Status EtcdStore::Campaign(std::string candidate, std::chrono::seconds ttl
     election_client_ = *std::move(client);
   }
   etcd::ElectionOptions options;
-  options.key = StrCat(store_.layout().prefix(), "/leader");
+  options.key = election_key_;
   options.candidate = std::move(candidate);
   options.ttl = ttl;
   auto election = etcd::Election::Start(*election_client_, options, [](bool leading) {

@@ -49,6 +49,7 @@ class EtcdStore final : public ClusterStore {
   void Register(Instance instance, WriteDone done) override;
   void Deregister(InstanceKey key, WriteDone done) override;
   void Heartbeat(InstanceKey key, HeartbeatDone done) override;
+  void SetCheckState(InstanceKey key, Check check, WriteDone done) override;
   absl::Status Start(Feed* feed) override;
   void Stop() override;
   Role role() const override;
@@ -64,6 +65,9 @@ class EtcdStore final : public ClusterStore {
   EtcdStore(EtcdStoreOptions options, std::unique_ptr<etcd::Client> client);
   // Queues `work` for a worker; runs `refuse` instead once stopping.
   void Submit(absl::AnyInvocable<void() &&> work, absl::AnyInvocable<void() &&> refuse);
+  // Runs `write` on a worker and answers `done` with what it wrote.
+  void SubmitWrite(absl::AnyInvocable<absl::StatusOr<etcd::InstanceStore::Written>() &&> write,
+                   WriteDone done);
   void WorkerLoop();
   absl::StatusOr<int64_t> Resync(Feed* feed);
   void Deliver(Feed* feed, const std::vector<mvccpb::Event>& events, int64_t revision);
@@ -93,6 +97,9 @@ class EtcdStore final : public ClusterStore {
   std::unique_ptr<etcd::Client> election_client_ ABSL_GUARDED_BY(election_mu_);
   // Set by Campaign; reset (resigning) by Stop.
   std::unique_ptr<etcd::Election> election_ ABSL_GUARDED_BY(election_mu_);
+  // {prefix}/leader: the election's key, whose create_revision is the term
+  // that fences the leader's writes.
+  const std::string election_key_ = store_.layout().prefix() + "/leader";
 };
 
 }  // namespace muster

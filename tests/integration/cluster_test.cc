@@ -19,6 +19,7 @@
 #include "client/http_client.h"
 #include "muster/registry.h"
 #include "support/api_helpers.h"
+#include "support/check_targets.h"
 #include "support/etcd_cluster.h"
 #include "support/musterd_process.h"
 #include "support/status_matchers.h"
@@ -84,6 +85,22 @@ class ClusterTest : public ::testing::Test {
       auto list = node(i).Get(ListPath(service));
       return list.ok() && list->status == 200 && predicate(ParseList(*list));
     });
+  }
+
+  bool Leading(int i) { return JsonOf(Must(node(i).Get("/healthz"))).at("leader").as_bool(); }
+
+  // The node that leads, once exactly one does; -1 (and a failure) after kWait.
+  int Leader() {
+    const auto deadline = std::chrono::steady_clock::now() + kWait;
+    while (std::chrono::steady_clock::now() < deadline) {
+      const bool a = Leading(0);
+      const bool b = Leading(1);
+      EXPECT_FALSE(a && b) << "two leaders";
+      if (a != b) return a ? 0 : 1;
+      std::this_thread::sleep_for(milliseconds(50));
+    }
+    ADD_FAILURE() << "no node became leader";
+    return -1;
   }
 
   std::unique_ptr<EtcdCluster> etcd_;
@@ -295,16 +312,8 @@ TEST_F(ClusterTest, WithoutEtcdNodesServeTheLastStateAndRefuseWrites) {
 // no resignation) the other takes over once its election lease lapses.
 TEST_F(ClusterTest, LeadershipMovesWhenTheLeaderDies) {
   auto health = [&](int i) { return JsonOf(Must(node(i).Get("/healthz"))); };
-  int leader = -1;
-  const auto deadline = std::chrono::steady_clock::now() + kWait;
-  while (leader < 0 && std::chrono::steady_clock::now() < deadline) {
-    const bool a = health(0).at("leader").as_bool();
-    const bool b = health(1).at("leader").as_bool();
-    ASSERT_FALSE(a && b) << "two leaders";
-    if (a != b) leader = a ? 0 : 1;
-    if (leader < 0) std::this_thread::sleep_for(milliseconds(50));
-  }
-  ASSERT_GE(leader, 0) << "no node became leader";
+  const int leader = Leader();
+  ASSERT_GE(leader, 0);
   const int other = 1 - leader;
   const std::string leader_address = nodes_[leader]->address();
   EXPECT_EQ(health(leader).at("leader_address").as_string(), leader_address);
@@ -331,25 +340,70 @@ TEST_F(ClusterTest, LeadershipMovesWhenTheLeaderDies) {
 
 // A node that stops cleanly resigns: the other leads at once.
 TEST_F(ClusterTest, AStoppingLeaderHandsOverAtOnce) {
-  auto leading = [&](int i) { return JsonOf(Must(node(i).Get("/healthz"))).at("leader").as_bool(); };
-  int leader = -1;
-  const auto deadline = std::chrono::steady_clock::now() + kWait;
-  while (leader < 0 && std::chrono::steady_clock::now() < deadline) {
-    if (leading(0)) leader = 0;
-    else if (leading(1)) leader = 1;
-    else std::this_thread::sleep_for(milliseconds(50));
-  }
+  const int leader = Leader();
   ASSERT_GE(leader, 0);
   ASSERT_EQ(nodes_[leader]->Terminate(), 0);
   const auto stopped = std::chrono::steady_clock::now();
   bool took_over = false;
   while (!took_over && std::chrono::steady_clock::now() < stopped + kWait) {
-    took_over = leading(1 - leader);
+    took_over = Leading(1 - leader);
     if (!took_over) std::this_thread::sleep_for(milliseconds(20));
   }
   ASSERT_TRUE(took_over);
   EXPECT_LT(std::chrono::steady_clock::now() - stopped, milliseconds(1500))
       << "a clean stop should hand over well before the 2 s lease lapses";
+}
+
+// Active checks in cluster mode: only the leader runs them (each instance is
+// checked once), every node sees the transitions, and a new leader takes the
+// checks over when the old one dies.
+TEST_F(ClusterTest, OnlyTheLeaderRunsChecksAndANewLeaderTakesOver) {
+  HttpTarget target;
+  const int leader = Leader();
+  ASSERT_GE(leader, 0);
+  const int other = 1 - leader;
+  auto active = [&](int i) { return U64(JsonOf(Must(node(i).Get("/healthz"))).at("active_checks")); };
+  auto health_on = [&](int i, Health want) {
+    return WaitForList(i, "web", [&](const ListResult& l) {
+      return l.instances.size() == 1 && l.instances[0].health == want;
+    });
+  };
+
+  // Registered through the follower; checked by the leader.
+  boost::json::object check{{"type", "http"}, {"interval", "100ms"}, {"rise", 1}, {"fall", 1}};
+  auto registered = Must(node(other).Put(
+      InstancePath("web", "w-1"),
+      RegisterBody(target.address(), {{"checks", boost::json::array{check}}})));
+  ASSERT_EQ(registered.status, 201) << registered.body;
+  EXPECT_EQ(JsonOf(registered).at("health").as_string(), "critical");
+  ASSERT_TRUE(health_on(other, Health::kPassing)) << "the check never passed";
+  ASSERT_TRUE(health_on(leader, Health::kPassing));
+  EXPECT_EQ(active(leader), 1u);
+  EXPECT_EQ(active(other), 0u);
+
+  auto stream = client::SseStream::Open(nodes_[other]->address(), "/api/v1/watch?service=web");
+  ASSERT_THAT(stream, IsOk());
+  target.set_status(500);
+  std::optional<WatchEvent> down;
+  const auto deadline = std::chrono::steady_clock::now() + kWait;
+  while (!down && std::chrono::steady_clock::now() < deadline) {
+    auto raw = (*stream)->Next(milliseconds(500));
+    if (!raw.ok()) continue;
+    auto e = ParseEvent(*raw);
+    if (e && e->type == "health") down = e;
+  }
+  ASSERT_TRUE(down.has_value()) << "no health event reached the follower";
+  ASSERT_TRUE(down->check.has_value());
+  EXPECT_EQ(down->check->status, Health::kCritical);
+  EXPECT_NE(down->check->output.find("500"), std::string::npos) << down->check->output;
+  EXPECT_EQ(down->instance.health, Health::kCritical);
+
+  // The leader dies; the other node leads and checks from then on.
+  nodes_[leader]->Kill9();
+  ASSERT_TRUE(WaitFor([&] { return Leading(other); })) << "leadership did not move";
+  target.set_status(200);
+  ASSERT_TRUE(health_on(other, Health::kPassing)) << "the new leader does not check";
+  EXPECT_EQ(active(other), 1u);
 }
 
 // The GeeRPC protocol works across nodes: a server announced to node A is

@@ -62,6 +62,63 @@ HealthChecker::~HealthChecker() { Stop(); }
 void HealthChecker::Start() {
   {
     std::lock_guard lock(mu_);
+    if (stopped_) return;
+  }
+  StartChecks();
+}
+
+void HealthChecker::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopped_ = true;
+    if (poll_ != nullptr) poll_->cancel();
+  }
+  StopChecks();
+}
+
+bool HealthChecker::running() const {
+  std::lock_guard lock(mu_);
+  return running_;
+}
+
+void HealthChecker::RunWhileLeading(std::function<bool()> leading, std::chrono::milliseconds every) {
+  {
+    std::lock_guard lock(mu_);
+    if (stopped_ || poll_ != nullptr) return;
+    leading_ = std::move(leading);
+    poll_every_ = every;
+    poll_ = std::make_unique<boost::asio::steady_timer>(options_.env.executor);
+  }
+  PollLeadership();
+}
+
+void HealthChecker::PollLeadership() {
+  bool lead;
+  {
+    std::lock_guard lock(mu_);
+    if (stopped_) return;
+    lead = leading_();
+  }
+  if (lead != running()) {
+    spdlog::info("health: {} the checks of the cluster", lead ? "running" : "no longer running");
+    if (lead) {
+      StartChecks();
+    } else {
+      StopChecks();
+    }
+  }
+  std::lock_guard lock(mu_);
+  if (stopped_) return;
+  poll_->expires_after(poll_every_);
+  poll_->async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+    auto self = weak.lock();
+    if (!ec && self != nullptr) self->PollLeadership();
+  });
+}
+
+void HealthChecker::StartChecks() {
+  {
+    std::lock_guard lock(mu_);
     if (running_) return;
     running_ = true;
   }
@@ -75,10 +132,9 @@ void HealthChecker::Start() {
   OnChanges({}, /*reset=*/true);
 }
 
-void HealthChecker::Stop() {
-  // Waits for a listener call in progress; never called from one (the
-  // listener holds a reference, so the last one is dropped elsewhere... or
-  // after listening_ was cleared here).
+void HealthChecker::StopChecks() {
+  // Waits for a listener call in progress. Never runs inside one: the
+  // listener only reconciles.
   if (listening_.exchange(false)) catalog_.SetChangeListener(nullptr);
   Runners ended;
   {

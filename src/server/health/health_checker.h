@@ -29,6 +29,8 @@
 #include <string>
 #include <vector>
 
+#include <boost/asio/steady_timer.hpp>
+
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "catalog/catalog.h"
@@ -58,8 +60,15 @@ class HealthChecker : public std::enable_shared_from_this<HealthChecker> {
   // Starts checking every instance now registered and every one to come.
   void Start();
   // Stops every check (probes in flight are cancelled; their results are
-  // dropped). Idempotent.
+  // dropped), and ends RunWhileLeading. Idempotent.
   void Stop();
+  // Cluster mode: checks run only while `leading()` is true, so each
+  // instance is checked by one node, the elected leader. Polls it every
+  // `every` on the executor: a new leader starts the checks (each at a random
+  // point of its interval), a deposed one stops them. Its writes are fenced
+  // by the leader's term as well (ClusterStore::SetCheckState).
+  void RunWhileLeading(std::function<bool()> leading, std::chrono::milliseconds every);
+  bool running() const;
 
   // What the checker knows of one check right now.
   struct LiveCheck {
@@ -100,6 +109,9 @@ class HealthChecker : public std::enable_shared_from_this<HealthChecker> {
   void Deregistered(const std::shared_ptr<Runner>& runner, const std::string& reason,
                     absl::StatusOr<Catalog::WriteResult> done);
   std::chrono::milliseconds RandomBelow(std::chrono::milliseconds bound);
+  void StartChecks();
+  void StopChecks();
+  void PollLeadership();
 
   Catalog& catalog_;
   const HealthCheckerOptions options_;
@@ -107,6 +119,11 @@ class HealthChecker : public std::enable_shared_from_this<HealthChecker> {
   std::atomic<bool> listening_{false};  // the catalog's change listener is ours
   mutable std::mutex mu_;
   bool running_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;  // Stop() was called: nothing starts again
+  // RunWhileLeading's poll.
+  std::function<bool()> leading_ ABSL_GUARDED_BY(mu_);
+  std::chrono::milliseconds poll_every_ ABSL_GUARDED_BY(mu_){500};
+  std::unique_ptr<boost::asio::steady_timer> poll_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<InstanceKey, Entry> entries_ ABSL_GUARDED_BY(mu_);
   size_t check_count_ ABSL_GUARDED_BY(mu_) = 0;
   std::minstd_rand random_ ABSL_GUARDED_BY(mu_){std::random_device{}()};

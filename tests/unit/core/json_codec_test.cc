@@ -298,7 +298,7 @@ TEST(JsonCodecTest, SerializedInstanceParsesBack) {
 
 // The lenient decoder ignores fields it does not know (a newer server's).
 TEST(JsonCodecTest, InstanceFromJsonIgnoresUnknownFields) {
-  auto in = ParseInstance(R"({"id":"a","address":"h:1","checks":[1,2],"weight":3})");
+  auto in = ParseInstance(R"({"id":"a","address":"h:1","future":[1,2],"weight":3})");
   ASSERT_THAT(in, IsOk());
   EXPECT_EQ(in->id, "a");
   EXPECT_EQ(in->weight, 3u);

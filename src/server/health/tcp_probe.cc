@@ -1,0 +1,167 @@
+// The TCP check: passing when a connection to host:port opens within the
+// timeout; the connection is closed at once, nothing is sent.
+#include <chrono>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "core/duration.h"
+#include "core/strings.h"
+#include "core/validation.h"
+#include "server/async_util.h"
+#include "server/health/probe.h"
+
+namespace muster {
+namespace {
+
+using tcp = asio::ip::tcp;
+using boost::system::error_code;
+
+class TcpProbe;
+
+// One run: lives until its coroutine ends; touched only on `strand`.
+struct TcpRun {
+  TcpRun(std::shared_ptr<TcpProbe> p, asio::any_io_executor ex, std::chrono::milliseconds t,
+         ProbeCallback d)
+      : probe(std::move(p)),
+        strand(std::move(ex)),
+        timeout(t),
+        done(std::move(d)),
+        resolver(strand),
+        socket(strand),
+        watchdog(strand) {}
+
+  // Reports `result` unless a result went out already. On the strand.
+  void Finish(ProbeResult result) {
+    if (finished) return;
+    finished = true;
+    watchdog.cancel();
+    resolver.cancel();
+    error_code ignored;
+    socket.close(ignored);
+    result.output = BoundedOutput(std::move(result.output), "TCP check failed");
+    std::move(done)(std::move(result));
+  }
+
+  // Ends the run now (timeout, Cancel): `done` does not wait for the step
+  // in progress (a name lookup cannot be interrupted). On the strand.
+  void Stop(std::string reason) { Finish({Health::kCritical, std::move(reason)}); }
+
+  const std::shared_ptr<TcpProbe> probe;  // kept alive while the run is in flight
+  const asio::strand<asio::any_io_executor> strand;
+  const std::chrono::milliseconds timeout;
+  ProbeCallback done;
+  tcp::resolver resolver;
+  tcp::socket socket;
+  asio::steady_timer watchdog;
+  bool finished = false;  // `done` ran
+};
+
+class TcpProbe final : public Probe, public std::enable_shared_from_this<TcpProbe> {
+ public:
+  TcpProbe(std::string endpoint, std::string host, uint16_t port, asio::any_io_executor executor)
+      : endpoint_(std::move(endpoint)),
+        host_(std::move(host)),
+        port_(port),
+        executor_(std::move(executor)) {}
+
+  void Run(std::chrono::milliseconds timeout, ProbeCallback done) override {
+    auto run = std::make_shared<TcpRun>(shared_from_this(), asio::make_strand(executor_), timeout,
+                                        std::move(done));
+    {
+      std::lock_guard lock(mu_);
+      current_ = run;
+      // A probe is cancelled for good (its check went away): later runs end
+      // at once.
+      if (cancelled_) asio::post(run->strand, [run] { run->Stop("cancelled"); });
+    }
+    asio::co_spawn(run->strand, Go(run), asio::detached);
+  }
+
+  void Cancel() override {
+    std::lock_guard lock(mu_);
+    cancelled_ = true;
+    if (auto run = current_.lock()) asio::post(run->strand, [run] { run->Stop("cancelled"); });
+  }
+
+ private:
+  static awaitable<void> Go(std::shared_ptr<TcpRun> run);
+  static awaitable<ProbeResult> Attempt(TcpRun& run);
+
+  // Constant after construction.
+  const std::string endpoint_;  // host:port, as the check names it
+  const std::string host_;      // without IPv6 brackets
+  const uint16_t port_;
+  const asio::any_io_executor executor_;
+
+  std::mutex mu_;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  std::weak_ptr<TcpRun> current_ ABSL_GUARDED_BY(mu_);
+};
+
+awaitable<void> TcpProbe::Go(std::shared_ptr<TcpRun> run) {
+  run->watchdog.expires_after(run->timeout);
+  run->watchdog.async_wait([run](error_code ec) {
+    if (!ec) {
+      run->Stop(StrCat("timed out after ", FormatDuration(run->timeout), " (TCP connect to ",
+                       run->probe->endpoint_, ")"));
+    }
+  });
+  ProbeResult result;
+  try {
+    result = co_await Attempt(*run);
+  } catch (const std::exception& e) {
+    result = {Health::kCritical, StrCat("internal error: ", e.what())};
+  }
+  run->Finish(std::move(result));
+}
+
+// After each step: a run that was stopped meanwhile has reported already.
+awaitable<ProbeResult> TcpProbe::Attempt(TcpRun& run) {
+  const TcpProbe& self = *run.probe;
+  const std::string what = StrCat("TCP connect to ", self.endpoint_, ": ");
+  if (run.finished) co_return ProbeResult{};
+  tcp::resolver::results_type endpoints;
+  error_code not_ip;
+  const asio::ip::address address = asio::ip::make_address(self.host_, not_ip);
+  if (!not_ip) {
+    // An IP address needs no lookup (and no turn on Asio's one resolver thread).
+    endpoints = tcp::resolver::results_type::create(tcp::endpoint(address, self.port_),
+                                                    self.host_, StrCat(self.port_));
+  } else {
+    auto [resolve_error, found] =
+        co_await run.resolver.async_resolve(self.host_, StrCat(self.port_), use_tuple);
+    if (run.finished) co_return ProbeResult{};
+    if (resolve_error) {
+      co_return ProbeResult{Health::kCritical,
+                            StrCat(what, "resolve ", self.host_, ": ", resolve_error.message())};
+    }
+    endpoints = std::move(found);
+  }
+  auto [connect_error, endpoint] = co_await asio::async_connect(run.socket, endpoints, use_tuple);
+  if (run.finished) co_return ProbeResult{};
+  if (connect_error) co_return ProbeResult{Health::kCritical, StrCat(what, connect_error.message())};
+  co_return ProbeResult{Health::kPassing, StrCat(what, "ok")};
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<Probe>> MakeTcpProbe(const Check& check, const Instance& instance,
+                                                    const ProbeEnvironment& env) {
+  const std::string& endpoint = check.target.empty() ? instance.address : check.target;
+  auto host_port = SplitHostPort(endpoint);
+  if (!host_port.ok()) {
+    return absl::InvalidArgumentError(
+        StrCat("check \"", check.id, "\": ", MessageOf(host_port.status())));
+  }
+  if (host_port->second == 0) {
+    return absl::InvalidArgumentError(StrCat("check \"", check.id, "\": port 0 in \"", endpoint, "\""));
+  }
+  return std::make_shared<TcpProbe>(endpoint, std::move(host_port->first), host_port->second,
+                                    env.executor);
+}
+
+}  // namespace muster

@@ -1,0 +1,228 @@
+// The gRPC probe against a real gRPC server on 127.0.0.1 with gRPC's own
+// health service (grpc::EnableDefaultHealthCheckService), whose serving
+// status the test flips; and against a port that accepts connections but
+// never speaks HTTP/2 (a call that hangs).
+#include <chrono>
+#include <future>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <grpcpp/generic/async_generic_service.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "core/strings.h"
+#include "server/async_util.h"
+#include "server/health/probe.h"
+#include "support/status_matchers.h"
+
+namespace muster {
+namespace {
+
+using tcp = asio::ip::tcp;
+using std::chrono::milliseconds;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+using testing::StatusIs;
+
+// Far above any timeout a test gives a probe that should end by itself; a
+// run that takes this long failed to report.
+constexpr milliseconds kWait{20000};
+
+// The io_context a probe runs on, with two threads, as in musterd.
+class IoThreads {
+ public:
+  IoThreads() : work_(asio::make_work_guard(ioc_)) {
+    for (int i = 0; i < 2; ++i) threads_.emplace_back([this] { ioc_.run(); });
+  }
+  ~IoThreads() {
+    work_.reset();
+    ioc_.stop();
+    for (auto& t : threads_) t.join();
+  }
+  asio::any_io_executor executor() { return ioc_.get_executor(); }
+
+ private:
+  asio::io_context ioc_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  std::vector<std::thread> threads_;
+};
+
+// A run in flight; Wait() gives its result, or nullopt if `done` did not run
+// within kWait.
+class PendingRun {
+ public:
+  PendingRun(Probe& probe, milliseconds timeout)
+      : promise_(std::make_shared<std::promise<ProbeResult>>()), future_(promise_->get_future()) {
+    probe.Run(timeout, [p = promise_](ProbeResult r) { p->set_value(std::move(r)); });
+  }
+  std::optional<ProbeResult> Wait() {
+    if (future_.wait_for(kWait) != std::future_status::ready) return std::nullopt;
+    return future_.get();
+  }
+
+ private:
+  std::shared_ptr<std::promise<ProbeResult>> promise_;
+  std::future<ProbeResult> future_;
+};
+
+std::string Describe(const std::optional<ProbeResult>& r) {
+  if (!r) return "no result";
+  return StrCat(ToString(r->status), ": ", r->output);
+}
+
+Check GrpcCheck(std::string target, std::string service) {
+  Check check;
+  check.id = "rpc";
+  check.type = CheckType::kGrpc;
+  check.target = std::move(target);
+  check.grpc_service = std::move(service);
+  return check;
+}
+
+// A gRPC server with only the default health service, on 127.0.0.1.
+class HealthServer {
+ public:
+  // port 0: any free port.
+  explicit HealthServer(int port = 0) {
+    grpc::EnableDefaultHealthCheckService(true);
+    grpc::ServerBuilder builder;
+    // gRPC starts a server only with some service that its own threads
+    // serve; the generic one answers UNIMPLEMENTED to everything but health.
+    builder.RegisterCallbackGenericService(&unimplemented_);
+    builder.AddListeningPort(StrCat("127.0.0.1:", port), grpc::InsecureServerCredentials(), &port_);
+    server_ = builder.BuildAndStart();
+  }
+  ~HealthServer() { Stop(); }
+
+  bool started() const { return server_ != nullptr && port_ != 0; }
+  int port() const { return port_; }
+  void SetServing(const std::string& service, bool serving) {
+    server_->GetHealthCheckService()->SetServingStatus(service, serving);
+  }
+  void Stop() {
+    if (server_ == nullptr) return;
+    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+    server_->Wait();
+    server_.reset();
+  }
+
+ private:
+  grpc::CallbackGenericService unimplemented_;
+  int port_ = 0;
+  std::unique_ptr<grpc::Server> server_;
+};
+
+class GrpcProbeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    server_ = std::make_unique<HealthServer>();
+    ASSERT_TRUE(server_->started());
+    instance_.address = StrCat("127.0.0.1:", server_->port());
+  }
+
+  std::shared_ptr<Probe> Make(const Check& check) {
+    auto probe = MakeGrpcProbe(check, instance_, ProbeEnvironment{io_.executor(), false});
+    EXPECT_TRUE(probe.ok()) << probe.status();
+    return probe.ok() ? *probe : nullptr;
+  }
+
+  std::optional<ProbeResult> RunOnce(Probe& probe, milliseconds timeout = milliseconds(5000)) {
+    return PendingRun(probe, timeout).Wait();
+  }
+
+  IoThreads io_;
+  std::unique_ptr<HealthServer> server_;
+  Instance instance_;
+};
+
+// The named service's status decides, and the probe follows its flips.
+TEST_F(GrpcProbeTest, FollowsServingStatus) {
+  server_->SetServing("svc", true);
+  auto probe = Make(GrpcCheck("", "svc"));
+  ASSERT_NE(probe, nullptr);
+  EXPECT_EQ(Describe(RunOnce(*probe)), "passing: SERVING");
+  server_->SetServing("svc", false);
+  EXPECT_EQ(Describe(RunOnce(*probe)), "critical: NOT_SERVING");
+  server_->SetServing("svc", true);
+  EXPECT_EQ(Describe(RunOnce(*probe)), "passing: SERVING");
+}
+
+// The empty service name asks about the whole server (serving once started).
+TEST_F(GrpcProbeTest, WholeServer) {
+  auto probe = Make(GrpcCheck(StrCat("127.0.0.1:", server_->port()), ""));
+  ASSERT_NE(probe, nullptr);
+  EXPECT_EQ(Describe(RunOnce(*probe)), "passing: SERVING");
+}
+
+// A service the server does not know: NOT_FOUND, critical.
+TEST_F(GrpcProbeTest, UnknownServiceIsCritical) {
+  auto probe = Make(GrpcCheck("", "nobody"));
+  ASSERT_NE(probe, nullptr);
+  auto result = RunOnce(*probe);
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->status, Health::kCritical);
+  EXPECT_THAT(result->output, StartsWith("NOT_FOUND: "));
+  EXPECT_THAT(result->output, HasSubstr("the server does not know the service \"nobody\""));
+}
+
+// A stopped server is critical (UNAVAILABLE); once it is back on the same
+// port the probe's channel reconnects within a few runs (short backoff).
+TEST_F(GrpcProbeTest, StoppedServerIsCriticalAndRecovers) {
+  server_->SetServing("svc", true);
+  auto probe = Make(GrpcCheck("", "svc"));
+  ASSERT_NE(probe, nullptr);
+  EXPECT_EQ(Describe(RunOnce(*probe)), "passing: SERVING");
+  const int port = server_->port();
+  server_->Stop();
+  auto down = RunOnce(*probe);
+  ASSERT_TRUE(down);
+  EXPECT_EQ(down->status, Health::kCritical);
+  EXPECT_THAT(down->output, StartsWith("UNAVAILABLE: "));
+
+  server_ = std::make_unique<HealthServer>(port);
+  ASSERT_TRUE(server_->started()) << "port " << port << " was taken meanwhile";
+  server_->SetServing("svc", true);
+  // The channel may still be in its reconnect backoff for a run or two.
+  std::optional<ProbeResult> up;
+  for (int i = 0; i < 50; ++i) {
+    up = RunOnce(*probe);
+    if (up && up->status == Health::kPassing) break;
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  EXPECT_EQ(Describe(up), "passing: SERVING");
+}
+
+// A call that gets no answer within the timeout (a port that never speaks
+// HTTP/2) is critical; Cancel ends one long before its timeout.
+TEST_F(GrpcProbeTest, TimeoutAndCancel) {
+  asio::io_context ioc;
+  tcp::acceptor silent(ioc, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  const uint16_t port = silent.local_endpoint().port();
+  auto probe = Make(GrpcCheck(StrCat("127.0.0.1:", port), "svc"));
+  ASSERT_NE(probe, nullptr);
+  EXPECT_EQ(Describe(RunOnce(*probe, milliseconds(300))),
+            StrCat("critical: timed out after 300ms (gRPC health check of 127.0.0.1:", port, ")"));
+
+  PendingRun run(*probe, std::chrono::minutes(5));
+  probe->Cancel();
+  EXPECT_EQ(Describe(run.Wait()), "critical: cancelled");
+  EXPECT_EQ(Describe(RunOnce(*probe, std::chrono::minutes(5))), "critical: cancelled");
+}
+
+TEST_F(GrpcProbeTest, RejectsBadTargets) {
+  const ProbeEnvironment env{io_.executor(), false};
+  for (const char* target : {"127.0.0.1", "127.0.0.1:0", "nohost:"}) {
+    EXPECT_THAT(MakeGrpcProbe(GrpcCheck(target, ""), instance_, env),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("check \"rpc\"")))
+        << target;
+  }
+}
+
+}  // namespace
+}  // namespace muster
