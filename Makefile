@@ -10,6 +10,8 @@ CMAKE_FLAGS = -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
 ARGS ?=
 # ccache hits across clones in different directories (CI builds a fresh clone).
 export CCACHE_BASEDIR := $(CURDIR)
+# -g puts the build directory into the objects; without this ccache would key on it.
+export CCACHE_NOHASHDIR := 1
 
 .PHONY: all deps build run test test-sanitize test-asan test-tsan bench clean
 

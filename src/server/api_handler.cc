@@ -294,6 +294,12 @@ Response ApiHandler::Healthz() {
   // does not, lists may be stale (the node still answers from its view).
   if (!catalog_.clustered()) health["self_preservation"] = catalog_.self_preserving();
   if (checker_ != nullptr) health["active_checks"] = checker_->check_count();
+  if (webhooks_ != nullptr) {
+    const WebhookNotifier::Stats sent = webhooks_->stats();
+    health["webhooks"] = json::object{{"delivered", sent.delivered}, {"failed", sent.failed},
+                                      {"dropped", sent.dropped},     {"retries", sent.retries},
+                                      {"queued", sent.queued}};
+  }
   if (catalog_.clustered()) {
     health["following"] = catalog_.following();
     const ClusterStore::Role role = catalog_.cluster_role();

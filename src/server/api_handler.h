@@ -9,6 +9,7 @@
 #include "server/async_util.h"
 #include "server/config.h"
 #include "server/health/health_checker.h"
+#include "server/health/webhook_notifier.h"
 #include "server/http_types.h"
 #include "server/url.h"
 
@@ -28,6 +29,9 @@ class ApiHandler {
   // The checker whose live results GET .../checks shows (null: none runs
   // here). Set before serving.
   void SetHealthChecker(const HealthChecker* checker) { checker_ = checker; }
+  // The webhooks whose delivery counts /healthz shows (null: none are
+  // configured). Set before serving.
+  void SetWebhookNotifier(const WebhookNotifier* webhooks) { webhooks_ = webhooks; }
 
  private:
   awaitable<Response> Register(const Request& req, const Target& t, const std::string& ns);
@@ -52,6 +56,7 @@ class ApiHandler {
   const ServerConfig& config_;
   Catalog& catalog_;
   const HealthChecker* checker_ = nullptr;
+  const WebhookNotifier* webhooks_ = nullptr;
   std::atomic<bool> stopping_{false};
 };
 

@@ -39,6 +39,8 @@ class HttpServer {
   asio::any_io_executor executor() { return ioc_.get_executor(); }
   // See ApiHandler::SetHealthChecker. Before Run.
   void SetHealthChecker(const HealthChecker* checker) { api_.SetHealthChecker(checker); }
+  // See ApiHandler::SetWebhookNotifier. Before Run.
+  void SetWebhookNotifier(const WebhookNotifier* webhooks) { api_.SetWebhookNotifier(webhooks); }
 
  private:
   awaitable<void> Accept();

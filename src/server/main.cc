@@ -10,6 +10,7 @@
 #include "core/strings.h"
 #include "server/config.h"
 #include "server/health/health_checker.h"
+#include "server/health/webhook_notifier.h"
 #include "server/http_server.h"
 #include "store/etcd_store.h"
 #include "store/rocksdb_journal.h"
@@ -26,6 +27,24 @@ int main(int argc, char** argv) {
   spdlog::set_default_logger(spdlog::stderr_color_mt("musterd"));
   spdlog::set_level(spdlog::level::from_str(config.log_level));
   spdlog::flush_on(spdlog::level::info);
+
+  // Webhooks first: a bad URL is a configuration error, found before the
+  // store is opened.
+  WebhookOptions hooks;
+  hooks.urls = config.webhooks;
+  hooks.queue_limit = config.webhook_queue;
+  hooks.attempts = config.webhook_attempts;
+  hooks.timeout = config.webhook_timeout;
+  hooks.tls_skip_verify = config.webhook_tls_skip_verify;
+  auto started_hooks = WebhookNotifier::Start(std::move(hooks));
+  if (!started_hooks.ok()) {
+    spdlog::critical("webhooks: {}", MessageOf(started_hooks.status()));
+    return 2;
+  }
+  std::unique_ptr<WebhookNotifier> webhooks = *std::move(started_hooks);
+  if (!config.webhooks.empty()) {
+    spdlog::info("health transitions are posted to {} webhook(s)", config.webhooks.size());
+  }
 
   CatalogOptions options;
   options.limits = config.limits;
@@ -99,6 +118,10 @@ int main(int argc, char** argv) {
     HealthCheckerOptions health;
     health.env.executor = server.executor();
     health.env.enable_script_checks = config.enable_script_checks;
+    if (!config.webhooks.empty()) {
+      health.notify = [hooks = webhooks.get()](std::string json) { hooks->Notify(std::move(json)); };
+      server.SetWebhookNotifier(webhooks.get());
+    }
     std::shared_ptr<HealthChecker> checker = HealthChecker::Create(*catalog, std::move(health));
     if (etcd == nullptr) {
       checker->Start();
@@ -113,6 +136,7 @@ int main(int argc, char** argv) {
     // their answers would go to) is torn down.
     catalog->Stop();
   }
+  webhooks->Stop();
   if (journal != nullptr) {
     if (auto s = journal->Flush(); !s.ok()) {
       spdlog::error("flush on shutdown: {}", MessageOf(s));

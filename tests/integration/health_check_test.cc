@@ -1,16 +1,20 @@
 // Active health checks end to end: a real musterd checks real targets on
 // 127.0.0.1 (an HTTP server the test flips between 200, 429 and 500, a TCP
-// port it opens and closes, a script) and reports every transition on the
-// watch stream, in lists and in GET .../checks.
+// port it opens and closes, a gRPC health service, a script) and reports
+// every transition on the watch stream, in lists, in GET .../checks and to
+// webhooks (a live receiver next to a hung one).
 #include <chrono>
+#include <filesystem>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
 
+#include "core/strings.h"
 #include "integration/musterd_fixture.h"
 #include "support/check_targets.h"
+#include "support/run_command.h"
 
 namespace muster::testing {
 namespace {
@@ -225,6 +229,141 @@ TEST_F(HealthCheckTest, BadChecksAreRefusedAndStoreNothing) {
                                                                 {"type", "http"}, {"interval", "fast"}}}}}));
   EXPECT_EQ(r.status, 400) << r.body;
   EXPECT_EQ(ErrorCodeOf(r), "invalid_argument");
+  EXPECT_TRUE(List("svc").instances.empty());
+}
+
+// gRPC checks ask the standard health service about the named service.
+TEST_F(HealthCheckTest, GrpcCheckFollowsTheHealthService) {
+  GrpcHealthTarget target;
+  ASSERT_TRUE(target.started());
+  target.SetServing("orders.v1.Orders", true);
+  auto watch = Watch("/api/v1/watch?service=svc");
+  ASSERT_NE(watch, nullptr);
+  ASSERT_NO_FATAL_FAILURE(RegisterWithChecks(
+      "rpc-1",
+      json::array{Check({{"id", "rpc"}, {"type", "grpc"}, {"grpc_service", "orders.v1.Orders"},
+                         {"rise", 1}, {"fall", 1}})},
+      target.address()));
+  auto up = NextHealth(*watch, "rpc-1");
+  ASSERT_TRUE(up.has_value());
+  EXPECT_EQ(up->instance.health, Health::kPassing);
+  EXPECT_EQ(up->check->output, "SERVING");
+  EXPECT_EQ(Healthy(), std::vector<std::string>{"rpc-1"});
+
+  target.SetServing("orders.v1.Orders", false);
+  auto down = NextHealth(*watch, "rpc-1");
+  ASSERT_TRUE(down.has_value());
+  EXPECT_EQ(down->instance.health, Health::kCritical);
+  EXPECT_EQ(down->check->output, "NOT_SERVING");
+  EXPECT_TRUE(Healthy().empty());
+
+  target.SetServing("orders.v1.Orders", true);
+  auto back = NextHealth(*watch, "rpc-1");
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(back->instance.health, Health::kPassing);
+}
+
+// A webhook URL musterd cannot use stops it at startup, with the reason.
+TEST(WebhookConfigTest, AnUnusableWebhookUrlStopsMusterd) {
+  auto dir = MakeTempDir("muster-webhook");
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  CommandResult r = RunCommand({MUSTERD_PATH, "--listen", "127.0.0.1:0", "--data-dir", *dir,
+                                "--webhook", "ftp://127.0.0.1/hook"});
+  EXPECT_EQ(r.exit_code, 2) << r;
+  EXPECT_NE(r.err.find("ftp://127.0.0.1/hook"), std::string::npos) << r;
+  std::filesystem::remove_all(*dir);
+}
+
+// Webhooks: a live receiver and a hung one (accepts, never answers). Every
+// transition reaches the live one; the hung one only costs its own attempts.
+class WebhookTest : public HealthCheckTest {
+ protected:
+  std::vector<std::string> MusterdArgs() const override {
+    return {"--webhook",         StrCat("http://", hung_.address(), "/hook"),
+            "--webhook",         StrCat("http://", sink_.address(), "/hook"),
+            "--webhook-timeout", "300ms",
+            "--webhook-attempts", "2"};
+  }
+
+  // The events the live receiver got, decoded.
+  std::vector<json::object> Received() const {
+    std::vector<json::object> out;
+    for (const std::string& body : sink_.bodies()) {
+      boost::system::error_code ec;
+      json::value v = json::parse(body, ec);
+      if (ec || !v.is_object()) {
+        ADD_FAILURE() << "not a JSON object: " << body;
+        continue;
+      }
+      out.push_back(v.as_object());
+    }
+    return out;
+  }
+
+  // Waits for an event of `type` about `id` (with `to`, when given).
+  std::optional<json::object> WaitForEvent(const std::string& type, const std::string& id,
+                                           const std::string& to = "") {
+    std::optional<json::object> found;
+    sink_.WaitForBodies([&](const std::vector<std::string>&) {
+      for (const json::object& e : Received()) {
+        if (e.at("type").as_string() == type && e.at("id").as_string() == id &&
+            (to.empty() || (e.contains("to") && e.at("to").as_string() == to))) {
+          found = e;
+          return true;
+        }
+      }
+      return false;
+    });
+    if (!found) ADD_FAILURE() << "no " << type << " event for " << id << " " << to;
+    return found;
+  }
+
+  json::object Webhooks() {
+    return JsonOf(Must(client().Get("/healthz"))).at("webhooks").as_object();
+  }
+
+  SilentPort hung_;
+  HttpTarget sink_;
+};
+
+TEST_F(WebhookTest, TransitionsArePostedAndAHungWebhookBlocksNothing) {
+  HttpTarget target;
+  ASSERT_NO_FATAL_FAILURE(RegisterWithChecks(
+      "web-1", json::array{Check({{"id", "web"}, {"type", "http"}, {"rise", 1}, {"fall", 1}})},
+      target.address()));
+  auto up = WaitForEvent("health", "web-1", "passing");
+  ASSERT_TRUE(up.has_value());
+  EXPECT_EQ(up->at("service").as_string(), "svc");
+  EXPECT_EQ(up->at("check").as_string(), "web");
+  EXPECT_EQ(up->at("check_type").as_string(), "http");
+  EXPECT_EQ(up->at("health").as_string(), "passing");
+
+  target.set_status(500);
+  auto down = WaitForEvent("health", "web-1", "critical");
+  ASSERT_TRUE(down.has_value());
+  EXPECT_EQ(down->at("from").as_string(), "passing");
+  EXPECT_EQ(down->at("health").as_string(), "critical");
+  EXPECT_EQ(down->at("address").as_string(), target.address());
+  EXPECT_NE(std::string(down->at("output").as_string()).find("500"), std::string::npos);
+  EXPECT_GT(U64(down->at("revision")), U64(up->at("revision")));
+  EXPECT_TRUE(Healthy().empty());
+
+  // Meanwhile the hung webhook used up its attempts on the first event: it
+  // held nothing up.
+  ASSERT_TRUE(WaitFor([&] { return U64(Webhooks().at("failed")) >= 1; }, milliseconds(20000)))
+      << json::serialize(Webhooks());
+  const json::object counts = Webhooks();
+  EXPECT_GE(U64(counts.at("delivered")), 2u) << json::serialize(counts);
+  EXPECT_GE(U64(counts.at("retries")), 1u) << json::serialize(counts);
+}
+
+// A lapsed lease is the TTL check's transition: webhooks hear of it.
+TEST_F(WebhookTest, ALapsedLeaseIsPosted) {
+  auto r = Register("svc", "leased-1", RegisterBody("127.0.0.1:9", {{"ttl_seconds", 1}}));
+  ASSERT_EQ(r.status, 201) << r.body;
+  auto expired = WaitForEvent("expired", "leased-1");
+  ASSERT_TRUE(expired.has_value());
+  EXPECT_EQ(U64(expired->at("ttl_seconds")), 1u);
   EXPECT_TRUE(List("svc").instances.empty());
 }
 

@@ -6,8 +6,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <cstring>
 #include <stdexcept>
+
+#include <grpcpp/health_check_service_interface.h>
 
 namespace muster::testing {
 namespace {
@@ -63,15 +66,32 @@ void HttpTarget::Serve() {
     if (::poll(&p, 1, 50) <= 0) continue;
     int conn = ::accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
     if (conn < 0) continue;
-    // Read the request head (bounded, with a short timeout), then answer.
+    // Read the request (bounded, with a short timeout), then answer.
     std::string request;
     char buf[2048];
-    while (request.find("\r\n\r\n") == std::string::npos && request.size() < 16384) {
+    size_t head_end = std::string::npos;
+    size_t want = 0;  // the whole request, once the head is known
+    while (request.size() < 1 << 20 && (head_end == std::string::npos || request.size() < want)) {
       pollfd c{conn, POLLIN, 0};
       if (::poll(&c, 1, 1000) <= 0) break;
       ssize_t n = ::recv(conn, buf, sizeof buf, 0);
       if (n <= 0) break;
       request.append(buf, static_cast<size_t>(n));
+      if (head_end == std::string::npos && (head_end = request.find("\r\n\r\n")) != std::string::npos) {
+        size_t length = 0;
+        for (const char* name : {"\r\nContent-Length:", "\r\ncontent-length:"}) {
+          size_t at = request.find(name);
+          if (at == std::string::npos || at > head_end) continue;
+          const char* from = request.data() + at + std::strlen(name);
+          while (*from == ' ') ++from;
+          std::from_chars(from, request.data() + head_end, length);
+        }
+        want = head_end + 4 + length;
+      }
+    }
+    if (head_end != std::string::npos) {
+      std::lock_guard lock(mu_);
+      bodies_.push_back(request.substr(std::min(request.size(), head_end + 4)));
     }
     const int status = status_;
     const std::string body = "status " + std::to_string(status) + "\n";
@@ -83,6 +103,21 @@ void HttpTarget::Serve() {
     ::shutdown(conn, SHUT_WR);
     ::close(conn);
   }
+}
+
+std::vector<std::string> HttpTarget::bodies() const {
+  std::lock_guard lock(mu_);
+  return bodies_;
+}
+
+bool HttpTarget::WaitForBodies(const std::function<bool(const std::vector<std::string>&)>& done,
+                               std::chrono::milliseconds timeout) const {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!done(bodies())) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
 }
 
 TcpTarget::TcpTarget() { Open(); }
@@ -109,6 +144,32 @@ void TcpTarget::Open() {
       if (conn >= 0) ::close(conn);
     }
   });
+}
+
+SilentPort::SilentPort() { fd_ = Listen(port_); }
+
+SilentPort::~SilentPort() { ::close(fd_); }
+
+GrpcHealthTarget::GrpcHealthTarget(int port) {
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::ServerBuilder builder;
+  builder.RegisterCallbackGenericService(&unimplemented_);
+  builder.AddListeningPort("127.0.0.1:" + std::to_string(port), grpc::InsecureServerCredentials(),
+                           &port_);
+  server_ = builder.BuildAndStart();
+}
+
+GrpcHealthTarget::~GrpcHealthTarget() { Stop(); }
+
+void GrpcHealthTarget::SetServing(const std::string& service, bool serving) {
+  server_->GetHealthCheckService()->SetServingStatus(service, serving);
+}
+
+void GrpcHealthTarget::Stop() {
+  if (server_ == nullptr) return;
+  server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  server_->Wait();
+  server_.reset();
 }
 
 }  // namespace muster::testing

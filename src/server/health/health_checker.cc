@@ -188,6 +188,16 @@ void HealthChecker::OnChanges(const std::vector<Event>& events, bool reset) {
     if (r->probe) r->probe->Cancel();
   }
   for (size_t i = 0; i < started.size(); ++i) Schedule(started[i], delays[i]);
+  // A lapsed lease is the TTL check's transition: webhooks hear of it too.
+  if (options_.notify) {
+    for (const Event& e : events) {
+      if (e.type != EventType::kExpired) continue;
+      json::object event = EventBase("expired", *e.instance);
+      event["revision"] = e.revision;
+      event["ttl_seconds"] = e.instance->ttl_seconds;
+      options_.notify(json::serialize(event));
+    }
+  }
 }
 
 void HealthChecker::ReconcileLocked(const InstanceKey& key,

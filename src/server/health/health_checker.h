@@ -45,8 +45,10 @@ struct HealthCheckerOptions {
   const Clock* clock = SteadyClock::Get();
   // A check that never ran runs within this of its registration.
   std::chrono::milliseconds first_run_within{1000};
-  // Told of every transition and critical deregistration, as a JSON event
-  // (the webhook body); null: nobody. Called without locks held; quick.
+  // Told of every transition, critical deregistration and lease expiry, as
+  // a JSON event (the webhook body; docs/api.md "Webhooks"); null: nobody.
+  // Called without the checker's locks held (an expiry from inside the
+  // catalog's change listener); must be quick.
   std::function<void(std::string json)> notify;
 };
 

@@ -10,15 +10,14 @@
 #include <thread>
 #include <vector>
 
-#include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/grpcpp.h>
-#include <grpcpp/health_check_service_interface.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "core/strings.h"
 #include "server/async_util.h"
 #include "server/health/probe.h"
+#include "support/check_targets.h"
 #include "support/status_matchers.h"
 
 namespace muster {
@@ -85,38 +84,7 @@ Check GrpcCheck(std::string target, std::string service) {
   return check;
 }
 
-// A gRPC server with only the default health service, on 127.0.0.1.
-class HealthServer {
- public:
-  // port 0: any free port.
-  explicit HealthServer(int port = 0) {
-    grpc::EnableDefaultHealthCheckService(true);
-    grpc::ServerBuilder builder;
-    // gRPC starts a server only with some service that its own threads
-    // serve; the generic one answers UNIMPLEMENTED to everything but health.
-    builder.RegisterCallbackGenericService(&unimplemented_);
-    builder.AddListeningPort(StrCat("127.0.0.1:", port), grpc::InsecureServerCredentials(), &port_);
-    server_ = builder.BuildAndStart();
-  }
-  ~HealthServer() { Stop(); }
-
-  bool started() const { return server_ != nullptr && port_ != 0; }
-  int port() const { return port_; }
-  void SetServing(const std::string& service, bool serving) {
-    server_->GetHealthCheckService()->SetServingStatus(service, serving);
-  }
-  void Stop() {
-    if (server_ == nullptr) return;
-    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
-    server_->Wait();
-    server_.reset();
-  }
-
- private:
-  grpc::CallbackGenericService unimplemented_;
-  int port_ = 0;
-  std::unique_ptr<grpc::Server> server_;
-};
+using HealthServer = testing::GrpcHealthTarget;
 
 class GrpcProbeTest : public ::testing::Test {
  protected:
