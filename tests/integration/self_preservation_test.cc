@@ -20,8 +20,8 @@ class SelfPreservationTest : public MusterdTest {
   std::vector<std::string> MusterdArgs() const override {
     return {"--self-preservation-min-leases", "5"};
   }
-  void RegisterAll(int n) {
-    for (int i = 0; i < n; ++i) {
+  void RegisterAll(size_t n) {
+    for (size_t i = 0; i < n; ++i) {
       auto r = Register("svc", "i" + std::to_string(i),
                         RegisterBody("127.0.0.1:9000", {{"ttl_seconds", 1}}));
       ASSERT_EQ(r.status, 201) << r.body;
@@ -32,18 +32,27 @@ class SelfPreservationTest : public MusterdTest {
   }
 };
 
+// Leases lapsing one sweep apart (a loaded machine registers slowly) may
+// expire until more than the threshold's share (0.5) has lapsed within the
+// window; from then on nothing expires. So at least half of the ten stay,
+// stay while held, and their heartbeats succeed.
 TEST_F(SelfPreservationTest, MassLapseIsHeldAndReported) {
-  ASSERT_NO_FATAL_FAILURE(RegisterAll(6));
-  EXPECT_FALSE(SelfPreserving());
+  constexpr size_t kLeases = 10;
+  ASSERT_NO_FATAL_FAILURE(RegisterAll(kLeases));
   bool held = false;
   for (int i = 0; i < 100 && !held; ++i) {  // up to 5 s
     std::this_thread::sleep_for(milliseconds(50));
     held = SelfPreserving();
   }
   ASSERT_TRUE(held) << "self-preservation never engaged";
-  EXPECT_EQ(List("svc").instances.size(), 6u);
+  const std::vector<std::string> kept = List("svc").ids();
+  EXPECT_GE(kept.size(), kLeases / 2);
+  // Held: several TTLs later the same instances are listed.
+  std::this_thread::sleep_for(milliseconds(1500));
+  EXPECT_TRUE(SelfPreserving());
+  EXPECT_EQ(List("svc").ids(), kept);
   // Heartbeats return: the held leases are alive again.
-  for (int i = 0; i < 6; ++i) EXPECT_EQ(Heartbeat("svc", "i" + std::to_string(i)).status, 200);
+  for (const std::string& id : kept) EXPECT_EQ(Heartbeat("svc", id).status, 200) << id;
 }
 
 class NoSelfPreservationTest : public SelfPreservationTest {

@@ -33,6 +33,7 @@
 #include "core/validation.h"
 #include "server/async_util.h"
 #include "server/health/probe.h"
+#include "server/health/strand_probe.h"
 
 namespace muster {
 namespace {
@@ -161,36 +162,18 @@ struct HttpRun {
   bool finished = false;  // `done` ran
 };
 
-class HttpProbe final : public Probe, public std::enable_shared_from_this<HttpProbe> {
+class HttpProbe final : public StrandProbe<HttpProbe, HttpRun> {
  public:
   HttpProbe(HttpTarget target, http::request<http::empty_body> request,
             std::shared_ptr<ssl::context> tls_context, bool verify, asio::any_io_executor executor)
-      : target_(std::move(target)),
+      : StrandProbe(std::move(executor)),
+        target_(std::move(target)),
         request_(std::move(request)),
         tls_context_(std::move(tls_context)),
-        verify_(verify),
-        executor_(std::move(executor)) {}
-
-  void Run(std::chrono::milliseconds timeout, ProbeCallback done) override {
-    auto run = std::make_shared<HttpRun>(shared_from_this(), asio::make_strand(executor_), timeout,
-                                         std::move(done));
-    {
-      std::lock_guard lock(mu_);
-      current_ = run;
-      // A probe is cancelled for good (its check went away): later runs end
-      // at once.
-      if (cancelled_) asio::post(run->strand, [run] { run->Stop("cancelled"); });
-    }
-    asio::co_spawn(run->strand, Go(run), asio::detached);
-  }
-
-  void Cancel() override {
-    std::lock_guard lock(mu_);
-    cancelled_ = true;
-    if (auto run = current_.lock()) asio::post(run->strand, [run] { run->Stop("cancelled"); });
-  }
+        verify_(verify) {}
 
  private:
+  friend class StrandProbe<HttpProbe, HttpRun>;
   static awaitable<void> Go(std::shared_ptr<HttpRun> run);
   static awaitable<ProbeResult> Attempt(HttpRun& run);
   template <typename Stream>
@@ -202,11 +185,6 @@ class HttpProbe final : public Probe, public std::enable_shared_from_this<HttpPr
   const http::request<http::empty_body> request_;  // copied by each run
   const std::shared_ptr<ssl::context> tls_context_;  // null for http://
   const bool verify_;
-  const asio::any_io_executor executor_;
-
-  std::mutex mu_;
-  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
-  std::weak_ptr<HttpRun> current_ ABSL_GUARDED_BY(mu_);
 };
 
 awaitable<void> HttpProbe::Go(std::shared_ptr<HttpRun> run) {

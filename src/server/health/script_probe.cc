@@ -42,6 +42,7 @@
 #include "core/strings.h"
 #include "server/async_util.h"
 #include "server/health/probe.h"
+#include "server/health/strand_probe.h"
 
 extern char** environ;
 
@@ -147,31 +148,14 @@ struct ScriptRun {
   bool finished = false;  // `done` ran
 };
 
-class ScriptProbe final : public Probe, public std::enable_shared_from_this<ScriptProbe> {
+class ScriptProbe final : public StrandProbe<ScriptProbe, ScriptRun> {
  public:
   ScriptProbe(std::string program, std::vector<std::string> args, asio::any_io_executor executor)
-      : program_(std::move(program)), args_(std::move(args)), executor_(std::move(executor)) {}
-
-  void Run(milliseconds timeout, ProbeCallback done) override {
-    auto run = std::make_shared<ScriptRun>(shared_from_this(), asio::make_strand(executor_),
-                                           timeout, std::move(done));
-    {
-      std::lock_guard lock(mu_);
-      current_ = run;
-      // A probe is cancelled for good (its check went away): later runs end
-      // at once, without starting the program.
-      if (cancelled_) asio::post(run->strand, [run] { run->Stop("cancelled"); });
-    }
-    asio::co_spawn(run->strand, Go(run), asio::detached);
-  }
-
-  void Cancel() override {
-    std::lock_guard lock(mu_);
-    cancelled_ = true;
-    if (auto run = current_.lock()) asio::post(run->strand, [run] { run->Stop("cancelled"); });
-  }
+      : StrandProbe(std::move(executor)),
+        program_(std::move(program)), args_(std::move(args)) {}
 
  private:
+  friend class StrandProbe<ScriptProbe, ScriptRun>;
   static awaitable<void> Go(std::shared_ptr<ScriptRun> run);
   // Starts the child with its output on a new pipe: run.pid and run.pipe.
   // An error message when it cannot.
@@ -182,11 +166,6 @@ class ScriptProbe final : public Probe, public std::enable_shared_from_this<Scri
   // Constant after construction.
   const std::string program_;
   const std::vector<std::string> args_;
-  const asio::any_io_executor executor_;
-
-  std::mutex mu_;
-  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
-  std::weak_ptr<ScriptRun> current_ ABSL_GUARDED_BY(mu_);
 };
 
 awaitable<void> ScriptProbe::Go(std::shared_ptr<ScriptRun> run) {

@@ -13,6 +13,7 @@
 #include "core/validation.h"
 #include "server/async_util.h"
 #include "server/health/probe.h"
+#include "server/health/strand_probe.h"
 
 namespace muster {
 namespace {
@@ -60,34 +61,16 @@ struct TcpRun {
   bool finished = false;  // `done` ran
 };
 
-class TcpProbe final : public Probe, public std::enable_shared_from_this<TcpProbe> {
+class TcpProbe final : public StrandProbe<TcpProbe, TcpRun> {
  public:
   TcpProbe(std::string endpoint, std::string host, uint16_t port, asio::any_io_executor executor)
-      : endpoint_(std::move(endpoint)),
+      : StrandProbe(std::move(executor)),
+        endpoint_(std::move(endpoint)),
         host_(std::move(host)),
-        port_(port),
-        executor_(std::move(executor)) {}
-
-  void Run(std::chrono::milliseconds timeout, ProbeCallback done) override {
-    auto run = std::make_shared<TcpRun>(shared_from_this(), asio::make_strand(executor_), timeout,
-                                        std::move(done));
-    {
-      std::lock_guard lock(mu_);
-      current_ = run;
-      // A probe is cancelled for good (its check went away): later runs end
-      // at once.
-      if (cancelled_) asio::post(run->strand, [run] { run->Stop("cancelled"); });
-    }
-    asio::co_spawn(run->strand, Go(run), asio::detached);
-  }
-
-  void Cancel() override {
-    std::lock_guard lock(mu_);
-    cancelled_ = true;
-    if (auto run = current_.lock()) asio::post(run->strand, [run] { run->Stop("cancelled"); });
-  }
+        port_(port) {}
 
  private:
+  friend class StrandProbe<TcpProbe, TcpRun>;
   static awaitable<void> Go(std::shared_ptr<TcpRun> run);
   static awaitable<ProbeResult> Attempt(TcpRun& run);
 
@@ -95,11 +78,6 @@ class TcpProbe final : public Probe, public std::enable_shared_from_this<TcpProb
   const std::string endpoint_;  // host:port, as the check names it
   const std::string host_;      // without IPv6 brackets
   const uint16_t port_;
-  const asio::any_io_executor executor_;
-
-  std::mutex mu_;
-  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
-  std::weak_ptr<TcpRun> current_ ABSL_GUARDED_BY(mu_);
 };
 
 awaitable<void> TcpProbe::Go(std::shared_ptr<TcpRun> run) {

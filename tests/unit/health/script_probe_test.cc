@@ -25,6 +25,7 @@
 #include "core/strings.h"
 #include "server/async_util.h"
 #include "server/health/probe.h"
+#include "unit/health/probe_test_support.h"
 #include "support/run_command.h"
 #include "support/status_matchers.h"
 
@@ -37,51 +38,10 @@ using ::testing::HasSubstr;
 using ::testing::StartsWith;
 using testing::StatusIs;
 
-// Far above any timeout a test gives a probe that should end by itself; a
-// run that takes this long failed to report.
-constexpr milliseconds kWait{20000};
-
-// The io_context a probe runs on, with two threads, as in musterd.
-class IoThreads {
- public:
-  IoThreads() : work_(asio::make_work_guard(ioc_)) {
-    for (int i = 0; i < 2; ++i) threads_.emplace_back([this] { ioc_.run(); });
-  }
-  ~IoThreads() {
-    work_.reset();
-    ioc_.stop();
-    for (auto& t : threads_) t.join();
-  }
-  asio::any_io_executor executor() { return ioc_.get_executor(); }
-
- private:
-  asio::io_context ioc_;
-  asio::executor_work_guard<asio::io_context::executor_type> work_;
-  std::vector<std::thread> threads_;
-};
-
-// A run in flight; Wait() gives its result, or nullopt if `done` did not run
-// within kWait.
-class PendingRun {
- public:
-  PendingRun(Probe& probe, milliseconds timeout)
-      : promise_(std::make_shared<std::promise<ProbeResult>>()), future_(promise_->get_future()) {
-    probe.Run(timeout, [p = promise_](ProbeResult r) { p->set_value(std::move(r)); });
-  }
-  std::optional<ProbeResult> Wait() {
-    if (future_.wait_for(kWait) != std::future_status::ready) return std::nullopt;
-    return future_.get();
-  }
-
- private:
-  std::shared_ptr<std::promise<ProbeResult>> promise_;
-  std::future<ProbeResult> future_;
-};
-
-std::string Describe(const std::optional<ProbeResult>& r) {
-  if (!r) return "no result";
-  return StrCat(ToString(r->status), ": ", r->output);
-}
+using probe_test::Describe;
+using probe_test::IoThreads;
+using probe_test::kWait;
+using probe_test::PendingRun;
 
 // True once `pid` is gone or a zombie (dead, not yet reaped by its parent,
 // which for an orphan is not this process).
