@@ -51,6 +51,7 @@ test-tsan: deps build-tsan/build.ninja
 test-sanitize: test-asan test-tsan
 
 bench: build
+	@cmake --build build -j $(JOBS) --target registry_bench
 	@./scripts/bench.sh
 
 clean:
