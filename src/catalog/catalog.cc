@@ -125,7 +125,7 @@ absl::StatusOr<uint32_t> Catalog::Heartbeat(const InstanceKey& key) {
 }
 
 const Catalog::Record* Catalog::FindLocked(const InstanceKey& key) const {
-  auto s = services_.find(ServiceKey{key.ns, key.service});
+  auto s = services_.find(ServiceKeyRef{key.ns, key.service});
   if (s == services_.end()) return nullptr;
   auto i = s->second.instances.find(key.id);
   return i == s->second.instances.end() ? nullptr : &i->second;
@@ -182,7 +182,7 @@ void Catalog::RunBatch(std::vector<Op> batch) {
     // Effects of earlier ops of this batch: the instance, or null when deleted.
     absl::flat_hash_map<InstanceKey, std::shared_ptr<const Instance>> overlay;
     // New instances per service in this batch, for the per-service limit.
-    absl::flat_hash_map<ServiceKey, int64_t> added;
+    absl::flat_hash_map<ServiceKey, int64_t, ServiceKeyHash, ServiceKeyEq> added;
     auto current = [&](const InstanceKey& key) -> std::shared_ptr<const Instance> {
       if (auto it = overlay.find(key); it != overlay.end()) return it->second;
       const Record* r = FindLocked(key);
@@ -386,7 +386,7 @@ Catalog::ListResult Catalog::List(std::string_view ns, std::string_view service,
   ListResult out;
   std::shared_lock lock(mu_);
   out.revision = revision_;
-  auto s = services_.find(ServiceKey{std::string(ns), std::string(service)});
+  auto s = services_.find(ServiceKeyRef{ns, service});
   if (s == services_.end()) return out;
   out.service_revision = s->second.last_change;
   out.instances.reserve(s->second.instances.size());
@@ -398,7 +398,7 @@ Catalog::ListResult Catalog::List(std::string_view ns, std::string_view service,
 
 uint64_t Catalog::ServiceRevision(std::string_view ns, std::string_view service) const {
   std::shared_lock lock(mu_);
-  auto s = services_.find(ServiceKey{std::string(ns), std::string(service)});
+  auto s = services_.find(ServiceKeyRef{ns, service});
   return s == services_.end() ? 0 : s->second.last_change;
 }
 
@@ -419,6 +419,12 @@ std::vector<ServiceSummary> Catalog::Services(std::string_view ns, uint64_t* rev
   std::sort(out.begin(), out.end(),
             [](const ServiceSummary& a, const ServiceSummary& b) { return a.name < b.name; });
   return out;
+}
+
+Catalog::Revisions Catalog::RevisionsOf(std::string_view ns, std::string_view service) const {
+  std::shared_lock lock(mu_);
+  auto s = services_.find(ServiceKeyRef{ns, service});
+  return Revisions{revision_, s == services_.end() ? 0 : s->second.last_change};
 }
 
 uint64_t Catalog::revision() const {

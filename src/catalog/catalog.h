@@ -30,6 +30,7 @@
 #include <mutex>
 #include <shared_mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -37,6 +38,7 @@
 #include "absl/container/btree_map.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/functional/any_invocable.h"
+#include "absl/hash/hash.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "catalog/clock.h"
@@ -148,6 +150,15 @@ class Catalog {
   // Revision of the last change to the service (0 if never changed).
   uint64_t ServiceRevision(std::string_view ns, std::string_view service) const;
 
+  // The registry revision and the service's, read together: a list of the
+  // service made when its revision was `service` is what it holds at
+  // `registry` too.
+  struct Revisions {
+    uint64_t registry = 0;
+    uint64_t service = 0;
+  };
+  Revisions RevisionsOf(std::string_view ns, std::string_view service) const;
+
   // Services with at least one instance, sorted by name.
   std::vector<ServiceSummary> Services(std::string_view ns, uint64_t* revision) const;
 
@@ -180,10 +191,22 @@ class Catalog {
   struct ServiceKey {
     std::string ns;
     std::string service;
-    friend bool operator==(const ServiceKey&, const ServiceKey&) = default;
-    template <typename H>
-    friend H AbslHashValue(H h, const ServiceKey& k) {
-      return H::combine(std::move(h), k.ns, k.service);
+  };
+  // Looks a service up without copying its names (reads are the hot path).
+  struct ServiceKeyRef {
+    std::string_view ns;
+    std::string_view service;
+    ServiceKeyRef(std::string_view n, std::string_view s) : ns(n), service(s) {}
+    ServiceKeyRef(const ServiceKey& k) : ns(k.ns), service(k.service) {}  // NOLINT: implicit on purpose
+  };
+  struct ServiceKeyHash {
+    using is_transparent = void;
+    size_t operator()(ServiceKeyRef k) const { return absl::HashOf(k.ns, k.service); }
+  };
+  struct ServiceKeyEq {
+    using is_transparent = void;
+    bool operator()(ServiceKeyRef a, ServiceKeyRef b) const {
+      return a.ns == b.ns && a.service == b.service;
     }
   };
   struct ServiceState {
@@ -250,7 +273,8 @@ class Catalog {
 
   // The state below is written only by the committer thread, under mu_.
   mutable std::shared_mutex mu_;
-  absl::flat_hash_map<ServiceKey, ServiceState> services_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<ServiceKey, ServiceState, ServiceKeyHash, ServiceKeyEq> services_
+      ABSL_GUARDED_BY(mu_);
   uint64_t revision_ ABSL_GUARDED_BY(mu_) = 0;
   size_t instance_count_ ABSL_GUARDED_BY(mu_) = 0;
 

@@ -126,7 +126,7 @@ void Catalog::ClusterWrite(bool is_register, Instance instance, InstanceKey key,
     // The limit holds per node's view: nodes registering into one service at
     // the same moment may together pass it by a few (docs/cluster.md).
     std::shared_lock lock(mu_);
-    auto service = services_.find(ServiceKey{key.ns, key.service});
+    auto service = services_.find(ServiceKeyRef{key.ns, key.service});
     if (service != services_.end() && !service->second.instances.contains(key.id) &&
         service->second.instances.size() >= options_.limits.max_instances_per_service) {
       lock.unlock();

@@ -35,6 +35,7 @@ void WatchHub::Publish(std::vector<Event> events) {
       keys.push_back(IndexKey(e.instance->ns, e.instance->service));
       keys.push_back(IndexKey(e.instance->ns, ""));
       last_revision_ = e.revision;
+      e.text = std::make_shared<EventText>();
       history_.push_back(std::move(e));
     }
     // Drop whole revisions only, so that a revision is never half retained.

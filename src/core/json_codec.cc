@@ -237,8 +237,12 @@ absl::StatusOr<Instance> InstanceFromJson(const json::value& v) {
 }
 
 absl::StatusOr<Instance> ParseInstance(std::string_view text) {
+  // The document lives only while it is read into the Instance: allocate it
+  // from the stack (spilling to the heap for large ones), not node by node.
+  unsigned char scratch[4096];
+  json::monotonic_resource arena(scratch, sizeof(scratch));
   boost::system::error_code ec;
-  json::value v = json::parse(text, ec);
+  json::value v = json::parse(text, ec, &arena);
   if (ec) return absl::InvalidArgumentError(StrCat("bad JSON: ", ec.message()));
   return InstanceFromJson(v);
 }
@@ -250,8 +254,10 @@ absl::StatusOr<Instance> ParseRegistration(std::string_view body, std::string_vi
     return absl::InvalidArgumentError(
         StrCat("body is over ", limits.max_body_bytes, " bytes"));
   }
+  unsigned char scratch[4096];  // as in ParseInstance
+  json::monotonic_resource arena(scratch, sizeof(scratch));
   boost::system::error_code ec;
-  json::value v = json::parse(body, ec);
+  json::value v = json::parse(body, ec, &arena);
   if (ec) return absl::InvalidArgumentError(StrCat("bad JSON: ", ec.message()));
   if (!v.is_object()) return absl::InvalidArgumentError("body must be a JSON object");
   Instance in;

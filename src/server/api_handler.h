@@ -11,13 +11,15 @@
 #include "server/health/health_checker.h"
 #include "server/health/webhook_notifier.h"
 #include "server/http_types.h"
+#include "server/list_cache.h"
 #include "server/url.h"
 
 namespace muster {
 
 class ApiHandler {
  public:
-  ApiHandler(const ServerConfig& config, Catalog& catalog) : config_(config), catalog_(catalog) {}
+  ApiHandler(const ServerConfig& config, Catalog& catalog)
+      : config_(config), catalog_(catalog), lists_(config.list_cache_mb << 20) {}
 
   // Answers one request. Returns the response to send, or nullopt when the
   // handler took over the stream itself (a watch): the connection then closes.
@@ -57,6 +59,7 @@ class ApiHandler {
   Catalog& catalog_;
   const HealthChecker* checker_ = nullptr;
   const WebhookNotifier* webhooks_ = nullptr;
+  ListCache lists_;
   std::atomic<bool> stopping_{false};
 };
 

@@ -39,6 +39,7 @@ absl::Status LoadToml(const std::string& path, ServerConfig& c,
   str("log_level", c.log_level);
   num("threads", c.threads);
   num("history", c.history);
+  num("list_cache_mb", c.list_cache_mb);
   num("max_name_length", c.limits.max_name_length);
   num("max_body_bytes", c.limits.max_body_bytes);
   num("max_instances_per_service", c.limits.max_instances_per_service);
@@ -75,7 +76,7 @@ absl::Status LoadToml(const std::string& path, ServerConfig& c,
   }
   for (auto&& [key, value] : t) {
     bool known = false;
-    for (const char* k : {"listen", "data_dir", "log_level", "threads", "history", "max_name_length",
+    for (const char* k : {"listen", "data_dir", "log_level", "threads", "history", "list_cache_mb", "max_name_length",
                           "max_body_bytes", "max_instances_per_service", "geerpc_path",
                           "geerpc_header_prefix", "geerpc_service", "store", "etcd_endpoints",
                           "etcd_prefix", "etcd_username", "etcd_password", "etcd_ca", "etcd_cert",
@@ -144,6 +145,10 @@ ParsedConfig ParseConfig(int argc, char** argv) {
   app.add_option("--history", c.history, "change events retained for watch resume")
       ->capture_default_str()
       ->check(CLI::Range(size_t{1}, size_t{100'000'000}));
+  app.add_option("--list-cache-mb", c.list_cache_mb,
+                 "MiB of serialized list answers kept while their service is unchanged (0: none)")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{0}, size_t{1} << 20));
   app.add_option("--max-name-length", c.limits.max_name_length, "longest name")
       ->capture_default_str()
       ->check(CLI::Range(size_t{1}, size_t{1024}));

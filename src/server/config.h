@@ -18,6 +18,9 @@ struct ServerConfig {
   unsigned threads = 0;  // I/O threads; 0: one per core
   Limits limits;
   size_t history = 65536;
+  // Serialized list answers kept while their service is unchanged
+  // (list_cache.h); 0 turns the cache off.
+  size_t list_cache_mb = 64;
   std::chrono::milliseconds default_wait = std::chrono::minutes(5);
   std::chrono::milliseconds max_wait = std::chrono::minutes(10);
   std::chrono::milliseconds idle_timeout = std::chrono::seconds(60);

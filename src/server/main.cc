@@ -1,4 +1,5 @@
 // musterd: the Muster registry server.
+#include <chrono>
 #include <cstdio>
 #include <memory>
 #include <thread>
@@ -87,12 +88,15 @@ int main(int argc, char** argv) {
     }
     journal = *std::move(opened);
     catalog = std::make_unique<Catalog>(options, journal.get());
+    const auto load_start = std::chrono::steady_clock::now();
     if (auto s = catalog->Start(); !s.ok()) {
       spdlog::critical("cannot load the store in {}: {}", config.data_dir, MessageOf(s));
       return 1;
     }
-    spdlog::info("store {} loaded: {} instances, revision {}", config.data_dir,
-                 catalog->instance_count(), catalog->revision());
+    const auto load_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - load_start);
+    spdlog::info("store {} loaded in {} ms: {} instances, revision {}", config.data_dir,
+                 load_ms.count(), catalog->instance_count(), catalog->revision());
   }
 
   unsigned threads = config.threads ? config.threads : std::max(1u, std::thread::hardware_concurrency());

@@ -198,6 +198,41 @@ TEST_F(ApiTest, ListIsSortedByIdAndCarriesIndexHeader) {
   EXPECT_EQ(list.revision, CurrentRevision());
 }
 
+// musterd keeps a list's JSON while its service is unchanged
+// (--list-cache-mb): a repeated list answers the same instances but the
+// registry revision of now, and every kind of change to the service shows in
+// the next list, filtered or not.
+TEST_F(ApiTest, RepeatedListsFollowEveryChange) {
+  ASSERT_EQ(Register("orders", "a", RegisterBody("10.0.0.1:80")).status, 201);
+  ListResult first = List("orders");
+  ASSERT_THAT(first.ids(), ElementsAre("a"));
+  EXPECT_EQ(List("orders", "healthy=true").ids(), first.ids());
+
+  // A change elsewhere: the same instances, at the registry's new revision.
+  ASSERT_EQ(Register("billing", "x", RegisterBody("10.0.0.9:80")).status, 201);
+  ListResult again = List("orders");
+  EXPECT_THAT(again.ids(), ElementsAre("a"));
+  EXPECT_EQ(again.revision, first.revision + 1);
+  EXPECT_EQ(again.index_header, again.revision);
+
+  // An update, an addition, a disable and a removal each show at once.
+  ASSERT_EQ(Register("orders", "a", RegisterBody("10.0.0.2:80")).status, 200);
+  ListResult updated = List("orders");
+  ASSERT_THAT(updated.ids(), ElementsAre("a"));
+  EXPECT_EQ(updated.instances[0].address, "10.0.0.2:80");
+  ASSERT_EQ(Register("orders", "b", RegisterBody("10.0.0.3:80")).status, 201);
+  EXPECT_THAT(List("orders").ids(), ElementsAre("a", "b"));
+  EXPECT_THAT(List("orders", "healthy=true").ids(), ElementsAre("a", "b"));
+  ASSERT_EQ(Register("orders", "b", RegisterBody("10.0.0.3:80", {{"status", "disabled"}})).status,
+            200);
+  EXPECT_THAT(List("orders", "healthy=true").ids(), ElementsAre("a"));
+  EXPECT_THAT(List("orders").ids(), ElementsAre("a", "b"));
+  ASSERT_EQ(Deregister("orders", "a").status, 200);
+  ListResult last = List("orders");
+  EXPECT_THAT(last.ids(), ElementsAre("b"));
+  EXPECT_EQ(last.revision, CurrentRevision());
+}
+
 // Ids sort as byte strings, so "b-10" comes before "b-9".
 TEST_F(ApiTest, ListSortsIdsAsStrings) {
   for (const char* id : {"b-9", "b-10", "B-1", "a"}) {

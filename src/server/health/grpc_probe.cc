@@ -113,8 +113,9 @@ class GrpcProbe final : public Probe, public std::enable_shared_from_this<GrpcPr
       current_ = call;
     }
     stub_->async()->Check(&call->context, &call->request, &call->response,
-                          [self = shared_from_this(), call, timeout](grpc::Status status) {
-                            self->Finish(*call, status, timeout);
+                          [self = shared_from_this(), call, timeout](grpc::Status status) mutable {
+                            GrpcProbe* probe = self.get();
+                            probe->Finish(std::move(self), std::move(call), status, timeout);
                           });
     std::lock_guard call_lock(call->mu);
     call->started = true;
@@ -137,13 +138,19 @@ class GrpcProbe final : public Probe, public std::enable_shared_from_this<GrpcPr
  private:
   // On a gRPC thread: judges the answer and hands it to `done` on the
   // executor, so that the caller's work does not hold up gRPC's threads.
-  void Finish(GrpcCall& call, const grpc::Status& status, std::chrono::milliseconds timeout) {
+  // `self` and `call` (the callback's references, moved out of it) go along:
+  // the probe, its channel and the call's context are let go on the
+  // executor, never on a gRPC thread inside gRPC's own callback (where the
+  // last reference to a channel could be dropped while gRPC still unwinds,
+  // or while the process exits).
+  void Finish(std::shared_ptr<GrpcProbe> self, std::shared_ptr<GrpcCall> call,
+              const grpc::Status& status, std::chrono::milliseconds timeout) {
     ProbeCallback done;
     HealthCheckResponse::ServingStatus serving;
     {
-      std::lock_guard call_lock(call.mu);
-      done = std::move(call.done);
-      serving = call.response.status();
+      std::lock_guard call_lock(call->mu);
+      done = std::move(call->done);
+      serving = call->response.status();
     }
     ProbeResult result{Health::kCritical, ""};
     if (status.ok()) {
@@ -162,7 +169,8 @@ class GrpcProbe final : public Probe, public std::enable_shared_from_this<GrpcPr
       }
     }
     result.output = BoundedOutput(std::move(result.output), "gRPC check failed");
-    asio::post(executor_, [done = std::move(done), result = std::move(result)]() mutable {
+    asio::post(executor_, [done = std::move(done), result = std::move(result),
+                           self = std::move(self), call = std::move(call)]() mutable {
       std::move(done)(std::move(result));
     });
   }

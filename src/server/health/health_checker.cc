@@ -1,5 +1,6 @@
 #include "server/health/health_checker.h"
 
+#include <algorithm>
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/steady_timer.hpp>
@@ -163,8 +164,16 @@ void HealthChecker::OnChanges(const std::vector<Event>& events, bool reset) {
     std::lock_guard lock(mu_);
     if (!running_) return;
     if (reset) {
+      // Only instances with an active check can have runners; for the rest
+      // (most, usually) reconciling is a no-op, and a restart with a million
+      // of them should not wait for a million of those. An entry whose
+      // instance now has none is ended as if it were gone, which is the same.
       absl::flat_hash_map<InstanceKey, std::shared_ptr<const Instance>> now;
-      for (auto& in : catalog_.AllInstances()) now.emplace(KeyOf(*in), std::move(in));
+      for (auto& in : catalog_.AllInstances()) {
+        const bool active = std::any_of(in->checks.begin(), in->checks.end(),
+                                        [](const Check& c) { return c.type != CheckType::kTtl; });
+        if (active) now.emplace(KeyOf(*in), std::move(in));
+      }
       std::vector<InstanceKey> gone;
       for (const auto& [key, entry] : entries_) {
         if (!now.contains(key)) gone.push_back(key);

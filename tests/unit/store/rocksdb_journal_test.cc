@@ -1,9 +1,13 @@
 #include "store/rocksdb_journal.h"
 
 #include <filesystem>
+#include <set>
+#include <string>
+#include <vector>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <rocksdb/db.h>
 
 #include "support/status_matchers.h"
 
@@ -66,6 +70,58 @@ TEST_F(RocksDbJournalTest, CommitsSurviveReopen) {
   EXPECT_EQ(b.modify_revision, 2u);
   EXPECT_EQ(b.metadata.at("k"), "v");
   EXPECT_TRUE(b.SameSpec(*Make("b", 2)));
+}
+
+// Loading parses on several threads, in chunks: a store of many chunks loads
+// every instance exactly once, whatever the order.
+TEST_F(RocksDbJournalTest, ManyInstancesLoadEachOnce) {
+  constexpr int kCount = 5000;  // several of the loader's chunks
+  {
+    auto journal = *RocksDbJournal::Open(dir_.string());
+    std::vector<Journal::Mutation> batch;
+    for (int i = 0; i < kCount; ++i) {
+      std::string id = "i-" + std::to_string(i);
+      batch.push_back({{"default", "orders", id}, Make(id, static_cast<uint64_t>(i + 1))});
+    }
+    ASSERT_THAT(journal->Commit(batch, kCount), IsOk());
+  }
+  auto journal = *RocksDbJournal::Open(dir_.string());
+  auto snapshot = journal->Load();
+  ASSERT_THAT(snapshot.status(), IsOk());
+  EXPECT_EQ(snapshot->revision, static_cast<uint64_t>(kCount));
+  ASSERT_EQ(snapshot->instances.size(), static_cast<size_t>(kCount));
+  std::set<std::string> ids;
+  for (const Instance& in : snapshot->instances) {
+    // Each instance is whole: its revision matches its id.
+    EXPECT_EQ("i-" + std::to_string(in.modify_revision - 1), in.id);
+    ids.insert(in.id);
+  }
+  EXPECT_EQ(ids.size(), static_cast<size_t>(kCount));
+}
+
+// A stored value that is not an instance fails the load with DataLoss naming
+// its key (the store is not half loaded).
+TEST_F(RocksDbJournalTest, CorruptValueIsDataLoss) {
+  {
+    auto journal = *RocksDbJournal::Open(dir_.string());
+    std::vector<Journal::Mutation> batch;
+    for (int i = 0; i < 3000; ++i) {
+      std::string id = "i-" + std::to_string(i);
+      batch.push_back({{"default", "orders", id}, Make(id, 1)});
+    }
+    ASSERT_THAT(journal->Commit(batch, 1), IsOk());
+  }
+  {
+    rocksdb::DB* raw = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::Options(), dir_.string(), &raw).ok());
+    std::unique_ptr<rocksdb::DB> db(raw);
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), std::string("i/default\0orders\0i-2000", 23),
+                        "{not json").ok());
+  }
+  auto journal = *RocksDbJournal::Open(dir_.string());
+  auto snapshot = journal->Load();
+  EXPECT_THAT(snapshot.status(), StatusIs(absl::StatusCode::kDataLoss,
+                                          ::testing::HasSubstr("bad stored instance under key")));
 }
 
 // A store directory that cannot be created is a clear error, not a crash.
