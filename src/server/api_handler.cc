@@ -76,7 +76,7 @@ void ApiHandler::BeginShutdown() {
   catalog_.hub().NotifyAll();
 }
 
-awaitable<std::optional<Response>> ApiHandler::Handle(Request& req, beast::tcp_stream& stream) {
+awaitable<ApiHandler::Reply> ApiHandler::Handle(Request& req) {
   std::string_view target = req.target();
   std::optional<Target> t = ParseTarget(target);
   if (!t) co_return BadArgument("malformed percent-escape in the request target");
@@ -102,7 +102,7 @@ awaitable<std::optional<Response>> ApiHandler::Handle(Request& req, beast::tcp_s
 
   if (seg.size() == 3 && seg[2] == "watch") {
     if (method != http::verb::get) co_return MethodNotAllowed("GET");
-    co_return co_await Watch(req, *t, ns, stream);
+    co_return Watch(req, *t, ns);
   }
   if (seg[2] == "services") {
     if (seg.size() == 3) {
@@ -335,45 +335,51 @@ Response ApiHandler::Healthz() {
   return JsonResponse(http::status::ok, std::move(health));
 }
 
-awaitable<std::optional<Response>> ApiHandler::Watch(const Request& req, const Target& t,
-                                                     const std::string& ns, beast::tcp_stream& stream) {
-  WatchFilter filter{ns, t.All("service")};
-  for (const std::string& s : filter.services) {
-    if (auto st = ValidateName("service", s, config_.limits); !st.ok()) co_return ErrorResponse(st);
+ApiHandler::Reply ApiHandler::Watch(const Request& req, const Target& t, const std::string& ns) {
+  WatchStream watch{WatchFilter{ns, t.All("service")}, std::nullopt};
+  for (const std::string& s : watch.filter.services) {
+    if (auto st = ValidateName("service", s, config_.limits); !st.ok()) return ErrorResponse(st);
   }
-  std::optional<uint64_t> from;
   if (auto f = t.Param("from")) {
-    from = ParseUnsigned(*f);
-    if (!from || *from == 0) co_return BadArgument("from must be a revision of at least 1");
+    watch.from = ParseUnsigned(*f);
+    if (!watch.from || *watch.from == 0) return BadArgument("from must be a revision of at least 1");
   } else if (auto last = req.find("Last-Event-ID"); last != req.end()) {
     auto id = ParseUnsigned(last->value());
-    if (!id) co_return BadArgument("Last-Event-ID must be a revision");
-    from = *id + 1;
+    if (!id) return BadArgument("Last-Event-ID must be a revision");
+    watch.from = *id + 1;
   }
+  // Checked again by the stream's first read, should the history move on
+  // in between (it then ends with a compacted event).
+  const WatchHub& hub = catalog_.hub();
+  if (watch.from && *watch.from < hub.oldest_retained()) {
+    return ErrorResponse(
+        http::status::gone, "gone",
+        StrCat("revision ", *watch.from, " is older than the retained history (oldest ",
+               hub.oldest_retained(), "); list again and watch from its revision + 1"));
+  }
+  return watch;
+}
 
+awaitable<void> ApiHandler::Stream(const WatchStream& watch, beast::tcp_stream& stream) {
+  const WatchFilter& filter = watch.filter;
+  const std::optional<uint64_t>& from = watch.from;
   WatchHub& hub = catalog_.hub();
   Wakeup wakeup(co_await asio::this_coro::executor);
   SubscriptionGuard guard(hub, filter, wakeup.Notifier());
   uint64_t next = from ? *from : hub.last_revision() + 1;
-  if (from && *from < hub.oldest_retained()) {
-    co_return ErrorResponse(
-        http::status::gone, "gone",
-        StrCat("revision ", *from, " is older than the retained history (oldest ",
-                     hub.oldest_retained(), "); list again and watch from its revision + 1"));
-  }
-
   auto write = [&](const std::string& text) -> awaitable<bool> {
     stream.expires_after(config_.write_timeout);
     auto [write_ec, written] = co_await asio::async_write(stream, asio::buffer(text), use_tuple);
     co_return !write_ec;
   };
+
   // The head as text, not through Beast's serializer: a watch lives for
   // hours, and whatever its frame holds, each of ten thousand watchers holds.
   const std::string head = StrCat("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
                                    "Cache-Control: no-cache\r\nX-Muster-Index: ", hub.last_revision(),
                                    "\r\nServer: musterd\r\nConnection: close\r\n\r\n");
   const bool head_sent = co_await write(head);
-  if (!head_sent) co_return std::nullopt;
+  if (!head_sent) co_return;
   auto keepalive_at = TimerClock::now() + config_.watch_keepalive;
   while (!stopping_) {
     wakeup.Arm(keepalive_at);
@@ -407,7 +413,6 @@ awaitable<std::optional<Response>> ApiHandler::Watch(const Request& req, const T
     }
     co_await wakeup.Wait();
   }
-  co_return std::nullopt;
 }
 
 }  // namespace muster

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <optional>
+#include <variant>
 
 #include "catalog/catalog.h"
 #include "server/async_util.h"
@@ -21,9 +22,21 @@ class ApiHandler {
   ApiHandler(const ServerConfig& config, Catalog& catalog)
       : config_(config), catalog_(catalog), lists_(config.list_cache_mb << 20) {}
 
-  // Answers one request. Returns the response to send, or nullopt when the
-  // handler took over the stream itself (a watch): the connection then closes.
-  awaitable<std::optional<Response>> Handle(Request& request, beast::tcp_stream& stream);
+  // A watch request that passed validation: Stream() runs it.
+  struct WatchStream {
+    WatchFilter filter;
+    std::optional<uint64_t> from;  // none: from the next change on
+  };
+  // What Handle made of a request: the response to send, or a watch to
+  // stream on the connection until either side ends it.
+  using Reply = std::variant<Response, WatchStream>;
+
+  // Answers one request.
+  awaitable<Reply> Handle(Request& request);
+  // Streams change events to `stream` until the client leaves or the server
+  // stops. The caller should hold little else while it runs: a watch can
+  // last for hours, and ten thousand of them hold ten thousand of it.
+  awaitable<void> Stream(const WatchStream& watch, beast::tcp_stream& stream);
 
   // Makes waiting requests (blocking queries, watches) finish now.
   void BeginShutdown();
@@ -45,9 +58,8 @@ class ApiHandler {
   awaitable<Response> List(const Target& t, const std::string& ns);
   Response Services(const std::string& ns);
   Response Healthz();
-  // Streams change events until the client leaves or the server stops.
-  awaitable<std::optional<Response>> Watch(const Request& req, const Target& t,
-                                           const std::string& ns, beast::tcp_stream& stream);
+  // Validates a watch request.
+  Reply Watch(const Request& req, const Target& t, const std::string& ns);
   awaitable<Response> GeeRpc(const Request& req);
 
   // Waits on `wakeup` for a change to the instances of ns/service after

@@ -141,21 +141,35 @@ awaitable<void> HttpServer::Session(asio::ip::tcp::socket socket) {
 
     ++in_flight_;
     Request request = parser.release();
-    std::optional<Response> response = co_await api_.Handle(request, stream);
-    bool keep_alive = false;
-    if (response) {
-      keep_alive = request.keep_alive() && !shutting_down_.load();
-      response->version(request.version());
-      response->keep_alive(keep_alive);
-      response->set(http::field::server, "musterd");
-      response->prepare_payload();
-      stream.expires_after(config_.write_timeout);
-      auto [write_ec, written] = co_await http::async_write(stream, *response, use_tuple);
-      if (write_ec) keep_alive = false;
+    ApiHandler::Reply reply = co_await api_.Handle(request);
+    if (auto* watch = std::get_if<ApiHandler::WatchStream>(&reply)) {
+      // The stream gets a coroutine of its own and this one ends, so that
+      // a watch holds only what it needs for as long as it lasts, not this
+      // frame, the request and the buffer.
+      // It stays counted in flight (Watch uncounts it at its end).
+      auto executor = stream.get_executor();
+      asio::co_spawn(executor, Watch(std::move(stream), std::move(*watch)), asio::detached);
+      co_return;
     }
+    Response& response = std::get<Response>(reply);
+    bool keep_alive = request.keep_alive() && !shutting_down_.load();
+    response.version(request.version());
+    response.keep_alive(keep_alive);
+    response.set(http::field::server, "musterd");
+    response.prepare_payload();
+    stream.expires_after(config_.write_timeout);
+    auto [write_ec, written] = co_await http::async_write(stream, response, use_tuple);
+    if (write_ec) keep_alive = false;
     --in_flight_;
     if (!keep_alive) break;
   }
+  boost::system::error_code ignored;
+  stream.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+}
+
+awaitable<void> HttpServer::Watch(beast::tcp_stream stream, ApiHandler::WatchStream watch) {
+  co_await api_.Stream(watch, stream);
+  --in_flight_;
   boost::system::error_code ignored;
   stream.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
 }

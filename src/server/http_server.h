@@ -45,6 +45,8 @@ class HttpServer {
  private:
   awaitable<void> Accept();
   awaitable<void> Session(asio::ip::tcp::socket socket);
+  // A watch stream on a connection Session handed over; closes it at the end.
+  awaitable<void> Watch(beast::tcp_stream stream, ApiHandler::WatchStream watch);
   awaitable<void> AwaitDrain();
 
   const ServerConfig& config_;
