@@ -31,7 +31,7 @@ awaitable<R> AwaitCallback(Start start) {
       asio::use_awaitable);
 }
 
-// A wake-up signal for one coroutine, bound to its executor (a strand).
+// A wake-up signal for one coroutine, bound to its executor.
 // Usage: Arm(deadline); check the condition; if unmet, co_await Wait(). A
 // Notify() from any thread after Arm makes Wait return at once, so no wake-up
 // is lost between the check and the wait.

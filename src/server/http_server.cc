@@ -50,11 +50,20 @@ void HttpServer::Run(unsigned threads) {
     spdlog::info("signal {}: shutting down", signal);
     Shutdown();
   });
+  for (unsigned i = 1; i < threads; ++i) {
+    workers_.push_back(std::make_unique<asio::io_context>(1));
+    worker_guards_.push_back(asio::make_work_guard(*workers_.back()));
+  }
   asio::co_spawn(control_, Accept(), asio::detached);
   std::vector<std::thread> pool;
-  for (unsigned i = 1; i < threads; ++i) pool.emplace_back([this] { ioc_.run(); });
+  for (auto& worker : workers_) pool.emplace_back([ctx = worker.get()] { ctx->run(); });
   ioc_.run();
   for (auto& t : pool) t.join();
+}
+
+asio::io_context::executor_type HttpServer::NextExecutor() {
+  const size_t i = next_context_++ % (workers_.size() + 1);
+  return i == 0 ? ioc_.get_executor() : workers_[i - 1]->get_executor();
 }
 
 void HttpServer::Shutdown() {
@@ -78,12 +87,14 @@ awaitable<void> HttpServer::AwaitDrain() {
   if (in_flight_.load() > 0) {
     spdlog::warn("{} requests still in flight after the shutdown grace; closing them", in_flight_.load());
   }
+  worker_guards_.clear();
+  for (auto& worker : workers_) worker->stop();
   ioc_.stop();
 }
 
 awaitable<void> HttpServer::Accept() {
   for (;;) {
-    auto [ec, socket] = co_await acceptor_.async_accept(asio::make_strand(ioc_), use_tuple);
+    auto [ec, socket] = co_await acceptor_.async_accept(NextExecutor(), use_tuple);
     if (ec) {
       if (!acceptor_.is_open()) co_return;
       if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space) {

@@ -1,6 +1,12 @@
 // musterd's HTTP/1.1 server: an acceptor and one coroutine per connection on
 // a small pool of I/O threads (no thread per connection), keep-alive, timeouts
 // for idle and slow clients, and a graceful shutdown.
+//
+// Each I/O thread runs an io_context of its own, and each connection lives on
+// one of them (round robin as they are accepted): everything a connection
+// does runs on one thread, in order, with no strand to take and no hand-off
+// between threads. The first context also runs the acceptor, the shutdown
+// and the health checks.
 #pragma once
 
 #include <atomic>
@@ -35,7 +41,8 @@ class HttpServer {
   // Starts the shutdown from any thread.
   void Shutdown();
 
-  // The I/O threads' executor (for other asynchronous work, e.g. health checks).
+  // The first I/O thread's executor (for other asynchronous work, e.g.
+  // health checks).
   asio::any_io_executor executor() { return ioc_.get_executor(); }
   // See ApiHandler::SetHealthChecker. Before Run.
   void SetHealthChecker(const HealthChecker* checker) { api_.SetHealthChecker(checker); }
@@ -48,10 +55,17 @@ class HttpServer {
   // A watch stream on a connection Session handed over; closes it at the end.
   awaitable<void> Watch(beast::tcp_stream stream, ApiHandler::WatchStream watch);
   awaitable<void> AwaitDrain();
+  // Where the next accepted connection lives (on control_ only).
+  asio::io_context::executor_type NextExecutor();
 
   const ServerConfig& config_;
   ApiHandler api_;
-  asio::io_context ioc_;
+  asio::io_context ioc_{1};  // run by the thread that calls Run
+  // The other I/O threads' contexts, and what keeps them running until the
+  // shutdown stops them. Made by Run before serving.
+  std::vector<std::unique_ptr<asio::io_context>> workers_;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> worker_guards_;
+  size_t next_context_ = 0;  // on control_ only
   // The acceptor, the signal set and the shutdown steps run on this strand, so
   // closing the acceptor never races an accept completing on another thread.
   asio::strand<asio::io_context::executor_type> control_;
