@@ -237,57 +237,25 @@ Figures EtcdTarget::WatchFanout(const Params& p) {
 
 Figures EtcdTarget::Expiry(const Params& p) {
   Start();
-  ExpiryResult r;
-  r.instances = p.expiry_instances;
-  r.watchers = p.expiry_watchers;
-  r.ttl_seconds = p.expiry_ttl_seconds;
-  std::atomic<int> ready{0}, failed{0}, complete{0};
-  std::atomic<int64_t> first_ns{0}, last_ns{0};
-  auto now_ns = [] { return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count(); };
+  ExpiryRun run(p);
   EtcdWatchers::Hooks hooks;
-  hooks.created = [&] { ++ready; };
-  hooks.failed = [&] { ++failed; };
-  hooks.event = [&, want = p.expiry_instances](int nth) {
-    const int64_t now = now_ns();
-    if (nth == 0) {
-      int64_t zero = 0;
-      first_ns.compare_exchange_strong(zero, now);
-    }
-    if (nth == want - 1) {
-      last_ns = now;
-      ++complete;
-    }
-  };
+  hooks.created = [&] { run.Opened(); };
+  hooks.failed = [&] { run.Failed(); };
+  hooks.event = [&](int nth) { run.Removal(nth); };
   const std::string prefix = "/bench/exp/";
   auto watch_channels = MakeChannels(address_, std::min(kWatchChannels, p.expiry_watchers));
   EtcdWatchers streams(watch_channels, prefix, p.expiry_watchers, /*deletes_only=*/true, std::move(hooks));
   std::thread watchers([&] { streams.Run(); });
-  const auto open_deadline = Clock::now() + std::chrono::seconds(30);
-  while (ready + failed < p.expiry_watchers && Clock::now() < open_deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  r.ready = ready;
-  if (r.ready == p.expiry_watchers) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    const int64_t begin = now_ns();
-    try {
-      RegisterMany(p, p.expiry_instances, p.expiry_ttl_seconds, prefix, "exp");
-    } catch (const std::exception& e) {
-      r.error = e.what();
-    }
-    const int64_t registered = now_ns();
-    r.register_seconds = static_cast<double>(registered - begin) / 1e9;
-    const int64_t ttl_ns = int64_t{p.expiry_ttl_seconds} * 1000000000;
-    const auto deadline = Clock::now() + std::chrono::seconds(p.expiry_ttl_seconds + 60);
-    while (r.error.empty() && complete < p.expiry_watchers && Clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    r.complete = complete;
-    r.last_after_ttl_ms = static_cast<double>(last_ns - (registered + ttl_ns)) / 1e6;
-    r.first_after_ttl_ms = static_cast<double>(first_ns - (begin + ttl_ns)) / 1e6;
-  } else {
-    r.error = "not every watch was created";
-  }
+  ExpiryResult r = run.Run(
+      [&]() -> std::string {
+        try {
+          RegisterMany(p, p.expiry_instances, p.expiry_ttl_seconds, prefix, "exp");
+        } catch (const std::exception& e) {
+          return e.what();
+        }
+        return "";
+      },
+      "not every watch was created");
   streams.Cancel();
   watchers.join();
   Figures f = ExpiryFigures(r);

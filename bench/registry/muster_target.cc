@@ -138,62 +138,29 @@ Figures MusterTarget::Expiry(const Params& p) {
   // Self-preservation would hold back expiry when most leases lapse at once,
   // which is what this scenario does on purpose: off (etcd has none).
   Start({"--self-preservation-threshold", "0"});
-  ExpiryResult r;
-  r.instances = p.expiry_instances;
-  r.watchers = p.expiry_watchers;
-  r.ttl_seconds = p.expiry_ttl_seconds;
-  std::atomic<int> ready{0}, failed{0}, complete{0};
-  std::atomic<int64_t> first_ns{0}, last_ns{0};
-  auto now_ns = [] { return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count(); };
+  ExpiryRun run(p);
   SseHooks hooks;
-  hooks.opened = [&] { ++ready; };
-  hooks.failed = [&](const std::string&) { ++failed; };
-  hooks.event = [&, want = p.expiry_instances](int nth) {
-    const int64_t now = now_ns();
-    if (nth == 0) {
-      int64_t zero = 0;
-      first_ns.compare_exchange_strong(zero, now);
-    }
-    if (nth == want - 1) {
-      last_ns = now;
-      ++complete;
-    }
-  };
+  hooks.opened = [&] { run.Opened(); };
+  hooks.failed = [&](const std::string&) { run.Failed(); };
+  hooks.event = [&](int nth) { run.Removal(nth); };
   boost::asio::io_context io(1);
   auto guard = boost::asio::make_work_guard(io);
   for (int w = 0; w < p.expiry_watchers; ++w) {
     boost::asio::co_spawn(io, SseWatch(endpoint_, "exp", "expired", hooks), boost::asio::detached);
   }
   std::thread watchers([&] { io.run(); });
-  const auto open_deadline = Clock::now() + std::chrono::seconds(30);
-  while (ready + failed < p.expiry_watchers && Clock::now() < open_deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  r.ready = ready;
-  if (r.ready == p.expiry_watchers) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    const int64_t begin = now_ns();
-    int next = 0;
-    LoadResult reg = RunHttpLoad(endpoint_, p.setup_connections, 0, [&](int) -> std::optional<HttpRequest> {
-      if (next >= p.expiry_instances) return std::nullopt;
-      const int k = next++;
-      return HttpRequest{"PUT", "/api/v1/services/exp/instances/i-" + std::to_string(k),
-                         InstanceBody(k, p.expiry_ttl_seconds)};
-    });
-    r.register_seconds = reg.seconds;
-    if (reg.failed > 0) r.error = "registration: " + reg.first_error;
-    const int64_t ttl_ns = int64_t{p.expiry_ttl_seconds} * 1000000000;
-    const int64_t last_due = begin + static_cast<int64_t>(reg.seconds * 1e9) + ttl_ns;
-    const auto deadline = Clock::now() + std::chrono::seconds(p.expiry_ttl_seconds + 60);
-    while (r.error.empty() && complete < p.expiry_watchers && Clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    r.complete = complete;
-    r.last_after_ttl_ms = static_cast<double>(last_ns - last_due) / 1e6;
-    r.first_after_ttl_ms = static_cast<double>(first_ns - (begin + ttl_ns)) / 1e6;
-  } else {
-    r.error = "not every watch stream opened";
-  }
+  ExpiryResult r = run.Run(
+      [&]() -> std::string {
+        int next = 0;
+        LoadResult reg = RunHttpLoad(endpoint_, p.setup_connections, 0, [&](int) -> std::optional<HttpRequest> {
+          if (next >= p.expiry_instances) return std::nullopt;
+          const int k = next++;
+          return HttpRequest{"PUT", "/api/v1/services/exp/instances/i-" + std::to_string(k),
+                             InstanceBody(k, p.expiry_ttl_seconds)};
+        });
+        return reg.failed > 0 ? "registration: " + reg.first_error : "";
+      },
+      "not every watch stream opened");
   io.stop();
   watchers.join();
   Figures f = ExpiryFigures(r);
