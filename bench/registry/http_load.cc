@@ -51,7 +51,11 @@ asio::awaitable<void> Connection(tcp::endpoint server, int conn, const NextReque
     if (shared.result.first_error.empty()) shared.result.first_error = e.what();
     co_return;
   }
+  // Room for a whole answer: Beast reads no more than the buffer's free
+  // space (512 bytes when it is empty), so a small buffer would take a
+  // 22 KB list in forty reads.
   boost::beast::flat_buffer buffer;
+  buffer.reserve(64 * 1024);
   std::string text;
   while (!shared.timed || Clock::now() < shared.deadline) {
     std::optional<HttpRequest> request = next(conn);
