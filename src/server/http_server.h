@@ -60,12 +60,15 @@ class HttpServer {
 
   const ServerConfig& config_;
   ApiHandler api_;
-  asio::io_context ioc_{1};  // run by the thread that calls Run
   // The other I/O threads' contexts, and what keeps them running until the
   // shutdown stops them. Made by Run before serving.
+  // Declared before ioc_, so destroyed after it: an accept still queued on
+  // ioc_ when it is destroyed holds a socket of a worker's context, and
+  // destroying that accept needs the worker's socket service.
   std::vector<std::unique_ptr<asio::io_context>> workers_;
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> worker_guards_;
   size_t next_context_ = 0;  // on control_ only
+  asio::io_context ioc_{1};  // run by the thread that calls Run
   // The acceptor, the signal set and the shutdown steps run on this strand, so
   // closing the acceptor never races an accept completing on another thread.
   asio::strand<asio::io_context::executor_type> control_;
