@@ -319,7 +319,10 @@ void Catalog::RunBatch(std::vector<Op> batch) {
     }
     revision_ = revision;
   }
-  PublishChanges(std::move(events), false);
+  // The events are readable from here on; the writers are answered before
+  // the watchers are woken, so that a write to a service with thousands of
+  // watchers is not answered behind thousands of wake-ups.
+  WatchHub::Wakeups wakeups = PublishChanges(std::move(events), false);
 
   for (size_t i = 0; i < batch.size(); ++i) {
     Op& op = batch[i];
@@ -333,6 +336,7 @@ void Catalog::RunBatch(std::vector<Op> batch) {
                                    out.changes && out.type == EventType::kRegistered,
                                    out.renew_only ? revision : out.revision});
   }
+  hub_.Wake(std::move(wakeups));
 }
 
 void Catalog::ApplyLocked(const Op& op, const Outcome& out) {
@@ -453,17 +457,19 @@ void Catalog::SetChangeListener(ChangeListener listener) {
   listener_ = std::move(listener);
 }
 
-void Catalog::PublishChanges(std::vector<Event> events, bool reset) {
+WatchHub::Wakeups Catalog::PublishChanges(std::vector<Event> events, bool reset) {
   std::lock_guard lock(listener_mu_);
   // The hub takes the events; a listener gets a copy (shared instances).
   std::vector<Event> copy;
   if (listener_) copy = events;
+  WatchHub::Wakeups wakeups;
   if (reset) {
     hub_.NotifyAll();
   } else {
-    hub_.Publish(std::move(events));
+    wakeups = hub_.Append(std::move(events));
   }
   if (listener_) listener_(copy, reset);
+  return wakeups;
 }
 
 size_t Catalog::instance_count() const {

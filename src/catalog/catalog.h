@@ -257,9 +257,10 @@ class Catalog {
   void RunBatch(std::vector<Op> batch);
   const Record* FindLocked(const InstanceKey& key) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void ApplyLocked(const Op& op, const Outcome& outcome) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Publishes `events` to the watch hub (or, with `reset`, wakes every
-  // watcher) and then tells the change listener.
-  void PublishChanges(std::vector<Event> events, bool reset);
+  // Appends `events` to the watch hub and tells the change listener; returns
+  // the watchers to wake (WatchHub::Wake). With `reset`, wakes every watcher
+  // at once instead.
+  WatchHub::Wakeups PublishChanges(std::vector<Event> events, bool reset);
   static bool Passes(const Instance& instance, const ListFilter& filter);
 
   // Constant after construction.

@@ -242,8 +242,11 @@ void Catalog::ApplyEvents(std::vector<Event> events, uint64_t revision) {
     }
     revision_ = std::max(revision_, revision);
   }
-  PublishChanges(std::move(events), false);
+  // As in RunBatch: the writers waiting for this revision are answered
+  // before the watchers are woken.
+  WatchHub::Wakeups wakeups = PublishChanges(std::move(events), false);
   Applied(revision);
+  hub_.Wake(std::move(wakeups));
 }
 
 void Catalog::ApplyEventLocked(const Event& event) {

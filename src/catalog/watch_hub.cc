@@ -25,8 +25,9 @@ void WatchHub::Reset(uint64_t revision) {
   last_revision_ = revision;
 }
 
-void WatchHub::Publish(std::vector<Event> events) {
-  if (events.empty()) return;
+WatchHub::Wakeups WatchHub::Append(std::vector<Event> events) {
+  Wakeups wakeups;
+  if (events.empty()) return wakeups;
   // Keys touched, to find the subscribers after the history is updated.
   std::vector<std::string> keys;
   {
@@ -47,16 +48,19 @@ void WatchHub::Publish(std::vector<Event> events) {
   }
   std::sort(keys.begin(), keys.end());
   keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
-  std::vector<std::shared_ptr<Subscriber>> to_notify;
   {
     std::lock_guard lock(subs_mu_);
     for (const std::string& key : keys) {
       auto it = by_key_.find(key);
       if (it == by_key_.end()) continue;
-      for (SubscriptionId id : it->second) to_notify.push_back(subscribers_.at(id));
+      for (SubscriptionId id : it->second) wakeups.subscribers_.push_back(subscribers_.at(id));
     }
   }
-  for (const auto& s : to_notify) s->notify();
+  return wakeups;
+}
+
+void WatchHub::Wake(Wakeups wakeups) {
+  for (const auto& s : wakeups.subscribers_) s->notify();
 }
 
 WatchHub::ReadResult WatchHub::Read(uint64_t from, const WatchFilter& filter, size_t max) const {

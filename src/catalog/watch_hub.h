@@ -49,7 +49,15 @@ class WatchHub {
 
   // Appends events (revisions not below the last one, greater than the Reset
   // revision) and notifies the subscribers whose filter matches any of them.
-  void Publish(std::vector<Event> events);
+  void Publish(std::vector<Event> events) { Wake(Append(std::move(events))); }
+
+  // Publish in two steps, for a publisher with something more urgent to do
+  // in between (the catalog answers the writers first): Append makes the
+  // events readable and returns whom they concern; Wake notifies those. A
+  // watcher that subscribes after Append reads the events itself.
+  class Wakeups;
+  Wakeups Append(std::vector<Event> events);
+  void Wake(Wakeups wakeups);
 
   struct ReadResult {
     // True when `from` is older than the retained history: the watcher must resync.
@@ -80,6 +88,19 @@ class WatchHub {
     WatchFilter filter;
     std::function<void()> notify;
   };
+
+ public:
+  // Whom an Append concerns, until Wake.
+  class Wakeups {
+   public:
+    size_t size() const { return subscribers_.size(); }
+
+   private:
+    friend class WatchHub;
+    std::vector<std::shared_ptr<Subscriber>> subscribers_;
+  };
+
+ private:
   // "ns\0service", or "ns\0" with an empty service for all-services watchers.
   static std::string IndexKey(std::string_view ns, std::string_view service);
 

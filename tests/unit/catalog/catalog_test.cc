@@ -1,6 +1,9 @@
 #include "catalog/catalog.h"
 
+#include <atomic>
 #include <filesystem>
+#include <future>
+#include <mutex>
 #include <thread>
 
 #include <gmock/gmock.h>
@@ -88,6 +91,40 @@ class CatalogTest : public ::testing::Test {
   std::unique_ptr<FaultyJournal> journal_;
   std::unique_ptr<Catalog> catalog_;
 };
+
+// A writer is answered before the watchers of its service are woken, and
+// the event is readable by then (a write is not answered behind wake-ups).
+TEST_F(CatalogTest, WriterIsAnsweredBeforeWatchersAreWoken) {
+  std::mutex mu;
+  std::vector<std::string> order;
+  std::atomic<bool> event_readable_at_answer{false};
+  catalog_->hub().Subscribe(WatchFilter{"default", {"orders"}}, [&] {
+    std::lock_guard lock(mu);
+    order.push_back("woken");
+  });
+  std::promise<void> answered;
+  catalog_->Register(MakeInstance("orders", "o1"), [&](absl::StatusOr<Catalog::WriteResult> r) {
+    EXPECT_THAT(r.status(), IsOk());
+    event_readable_at_answer =
+        catalog_->hub().Read(1, WatchFilter{"default", {"orders"}}, 10).events.size() == 1;
+    {
+      std::lock_guard lock(mu);
+      order.push_back("answered");
+    }
+    answered.set_value();
+  });
+  answered.get_future().wait();
+  for (int i = 0; i < 500; ++i) {
+    {
+      std::lock_guard lock(mu);
+      if (order.size() == 2) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  std::lock_guard lock(mu);
+  EXPECT_EQ(order, (std::vector<std::string>{"answered", "woken"}));
+  EXPECT_TRUE(event_readable_at_answer);
+}
 
 // A new instance gets one revision as both create and modify revision.
 TEST_F(CatalogTest, RegisterAssignsRevision) {

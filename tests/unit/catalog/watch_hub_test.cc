@@ -117,5 +117,24 @@ TEST(WatchHubTest, SubscribersAreNotifiedForTheirServices) {
   EXPECT_EQ(hub.subscriber_count(), 2u);
 }
 
+// Append makes the events readable and wakes nobody; Wake wakes those who
+// were subscribed at the Append. A later subscriber is not in it: it reads
+// the events itself.
+TEST(WatchHubTest, AppendThenWake) {
+  WatchHub hub(100);
+  std::atomic<int> early_calls{0}, late_calls{0};
+  hub.Subscribe(WatchFilter{"default", {"a"}}, [&] { ++early_calls; });
+  WatchHub::Wakeups wakeups = hub.Append({MakeEvent(1, "a")});
+  EXPECT_EQ(wakeups.size(), 1u);
+  EXPECT_EQ(early_calls, 0);
+  EXPECT_EQ(hub.Read(1, WatchFilter{"default", {"a"}}, 100).events.size(), 1u);
+  EXPECT_EQ(hub.last_revision(), 1u);
+  hub.Subscribe(WatchFilter{"default", {"a"}}, [&] { ++late_calls; });
+  hub.Wake(std::move(wakeups));
+  EXPECT_EQ(early_calls, 1);
+  EXPECT_EQ(late_calls, 0);
+  EXPECT_EQ(hub.Append({MakeEvent(2, "b")}).size(), 0u);
+}
+
 }  // namespace
 }  // namespace muster
