@@ -121,4 +121,18 @@ class WatchHub {
   absl::flat_hash_map<std::string, absl::flat_hash_set<SubscriptionId>> by_key_ ABSL_GUARDED_BY(subs_mu_);
 };
 
+// A hub subscription for as long as it lives (however the waiting ends).
+class WatchSubscription {
+ public:
+  WatchSubscription(WatchHub& hub, const WatchFilter& filter, std::function<void()> notify)
+      : hub_(hub), id_(hub.Subscribe(filter, std::move(notify))) {}
+  ~WatchSubscription() { hub_.Unsubscribe(id_); }
+  WatchSubscription(const WatchSubscription&) = delete;
+  WatchSubscription& operator=(const WatchSubscription&) = delete;
+
+ private:
+  WatchHub& hub_;
+  const WatchHub::SubscriptionId id_;
+};
+
 }  // namespace muster

@@ -22,20 +22,6 @@ namespace {
 
 using TimerClock = asio::steady_timer::clock_type;
 
-// Removes a watch-hub subscription when the waiting request ends, however it ends.
-class SubscriptionGuard {
- public:
-  SubscriptionGuard(WatchHub& hub, const WatchFilter& filter, std::function<void()> notify)
-      : hub_(hub), id_(hub.Subscribe(filter, std::move(notify))) {}
-  ~SubscriptionGuard() { hub_.Unsubscribe(id_); }
-  SubscriptionGuard(const SubscriptionGuard&) = delete;
-  SubscriptionGuard& operator=(const SubscriptionGuard&) = delete;
-
- private:
-  WatchHub& hub_;
-  WatchHub::SubscriptionId id_;
-};
-
 Response MethodNotAllowed(std::string_view allow) {
   Response res = ErrorResponse(http::status::method_not_allowed, "method_not_allowed",
                                StrCat("this path allows only ", allow));
@@ -54,25 +40,11 @@ std::optional<uint64_t> ParseUnsigned(std::string_view text) {
   return value;
 }
 
-std::string FormatEvent(const Event& e) {
-  json::object o;
-  o["revision"] = e.revision;
-  o["type"] = ToString(e.type);
-  o["namespace"] = e.instance->ns;
-  o["service"] = e.instance->service;
-  o["id"] = e.instance->id;
-  o["instance"] = InstanceToJson(*e.instance);
-  if (e.type == EventType::kHealth) {
-    if (const Check* c = e.instance->FindCheck(e.check)) o["check"] = CheckToJson(*c);
-  }
-  return StrCat("id: ", e.revision, "\nevent: ", ToString(e.type),
-                      "\ndata: ", json::serialize(o), "\n\n");
-}
-
 }  // namespace
 
 void ApiHandler::BeginShutdown() {
   stopping_ = true;
+  streams_.BeginShutdown();
   catalog_.hub().NotifyAll();
 }
 
@@ -226,7 +198,7 @@ awaitable<Response> ApiHandler::Heartbeat(const Target& t, const std::string& ns
 awaitable<void> ApiHandler::WaitForChange(const std::string& ns, const std::string& service,
                                           uint64_t index, TimerClock::time_point deadline) {
   Wakeup wakeup(co_await asio::this_coro::executor);
-  SubscriptionGuard guard(catalog_.hub(), WatchFilter{ns, {service}}, wakeup.Notifier());
+  WatchSubscription subscription(catalog_.hub(), WatchFilter{ns, {service}}, wakeup.Notifier());
   for (;;) {
     wakeup.Arm(deadline);
     if (stopping_ || catalog_.ServiceRevision(ns, service) > index || TimerClock::now() >= deadline) break;
@@ -319,6 +291,8 @@ Response ApiHandler::Healthz() {
   // does not, lists may be stale (the node still answers from its view).
   if (!catalog_.clustered()) health["self_preservation"] = catalog_.self_preserving();
   if (checker_ != nullptr) health["active_checks"] = checker_->check_count();
+  const WatchStreams::Stats watches = streams_.stats();
+  health["watches"] = json::object{{"open", watches.open}, {"backlogged", watches.backlogged}};
   if (webhooks_ != nullptr) {
     const WebhookNotifier::Stats sent = webhooks_->stats();
     health["webhooks"] = json::object{{"delivered", sent.delivered}, {"failed", sent.failed},
@@ -361,58 +335,7 @@ ApiHandler::Reply ApiHandler::Watch(const Request& req, const Target& t, const s
 }
 
 awaitable<void> ApiHandler::Stream(const WatchStream& watch, beast::tcp_stream& stream) {
-  const WatchFilter& filter = watch.filter;
-  const std::optional<uint64_t>& from = watch.from;
-  WatchHub& hub = catalog_.hub();
-  Wakeup wakeup(co_await asio::this_coro::executor);
-  SubscriptionGuard guard(hub, filter, wakeup.Notifier());
-  uint64_t next = from ? *from : hub.last_revision() + 1;
-  auto write = [&](const std::string& text) -> awaitable<bool> {
-    stream.expires_after(config_.write_timeout);
-    auto [write_ec, written] = co_await asio::async_write(stream, asio::buffer(text), use_tuple);
-    co_return !write_ec;
-  };
-
-  // The head as text, not through Beast's serializer: a watch lives for
-  // hours, and whatever its frame holds, each of ten thousand watchers holds.
-  const std::string head = StrCat("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
-                                   "Cache-Control: no-cache\r\nX-Muster-Index: ", hub.last_revision(),
-                                   "\r\nServer: musterd\r\nConnection: close\r\n\r\n");
-  const bool head_sent = co_await write(head);
-  if (!head_sent) co_return;
-  auto keepalive_at = TimerClock::now() + config_.watch_keepalive;
-  while (!stopping_) {
-    wakeup.Arm(keepalive_at);
-    WatchHub::ReadResult r = hub.Read(next, filter, 256);
-    if (r.compacted) {
-      co_await write(StrCat("event: compacted\ndata: ",
-                                  ErrorBody("gone", StrCat("the stream fell behind the retained "
-                                                                 "history at revision ", next,
-                                                                 "; list again and watch anew")),
-                                  "\n\n"));
-      break;
-    }
-    next = r.next;
-    if (!r.events.empty()) {
-      std::string text;
-      for (const Event& e : r.events) {
-        if (e.text != nullptr) {
-          text += e.text->Get([&e] { return FormatEvent(e); });
-        } else {
-          text += FormatEvent(e);
-        }
-      }
-      if (!co_await write(text)) break;
-      keepalive_at = TimerClock::now() + config_.watch_keepalive;
-      continue;
-    }
-    if (TimerClock::now() >= keepalive_at) {
-      if (!co_await write(": keep-alive\n\n")) break;
-      keepalive_at = TimerClock::now() + config_.watch_keepalive;
-      continue;
-    }
-    co_await wakeup.Wait();
-  }
+  return streams_.Serve(watch.filter, watch.from, stream);
 }
 
 }  // namespace muster

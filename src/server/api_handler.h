@@ -14,13 +14,15 @@
 #include "server/http_types.h"
 #include "server/list_cache.h"
 #include "server/url.h"
+#include "server/watch_stream.h"
 
 namespace muster {
 
 class ApiHandler {
  public:
   ApiHandler(const ServerConfig& config, Catalog& catalog)
-      : config_(config), catalog_(catalog), lists_(config.list_cache_mb << 20) {}
+      : config_(config), catalog_(catalog), lists_(config.list_cache_mb << 20),
+        streams_(config, catalog.hub()) {}
 
   // A watch request that passed validation: Stream() runs it.
   struct WatchStream {
@@ -72,6 +74,7 @@ class ApiHandler {
   const HealthChecker* checker_ = nullptr;
   const WebhookNotifier* webhooks_ = nullptr;
   ListCache lists_;
+  WatchStreams streams_;
   std::atomic<bool> stopping_{false};
 };
 

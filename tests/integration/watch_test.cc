@@ -201,6 +201,33 @@ TEST_F(WatchTest, StreamHasNoGapsUnderManyChanges) {
   }
 }
 
+// A watcher that stops reading while large changes pile up (more than the
+// socket buffers hold) still gets every one of them, in order, once it reads
+// again; /healthz counts the changes its socket could not take at once.
+TEST_F(WatchTest, SlowReaderGetsEveryEventInOrder) {
+  auto stream = Watch("/api/v1/watch?service=orders");
+  ASSERT_NE(stream, nullptr);
+  // About 33 KB of metadata per instance, 320 changes: over 10 MB, more
+  // than loopback's socket buffers take while nobody reads.
+  boost::json::object metadata;
+  for (int k = 0; k < 64; ++k) metadata["key-" + std::to_string(k)] = std::string(500, 'a' + k % 26);
+  std::vector<uint64_t> acked;
+  for (int i = 0; i < 320; ++i) {
+    acked.push_back(RegisterAt("orders", "i-" + std::to_string(i), {{"metadata", metadata}}));
+  }
+  for (uint64_t want : acked) {
+    auto e = NextEvent(*stream, kEventTimeout);
+    ASSERT_TRUE(e.has_value());
+    ASSERT_EQ(e->revision, want);
+  }
+  client::HttpResponse health = Must(client().Get("/healthz"));
+  boost::json::value v = JsonOf(health);
+  ASSERT_TRUE(v.is_object() && v.as_object().contains("watches")) << health.body;
+  const boost::json::object& watches = v.as_object().at("watches").as_object();
+  EXPECT_EQ(U64(watches.at("open")), 1u) << health.body;
+  EXPECT_GE(U64(watches.at("backlogged")), 1u) << health.body;
+}
+
 // service= filters the stream; repeated service= takes several; none takes all.
 TEST_F(WatchTest, StreamFiltersByService) {
   auto orders = Watch("/api/v1/watch?service=orders");
@@ -351,6 +378,25 @@ TEST_F(ShortHistoryWatchTest, FromOlderThanHistoryIsGone) {
     ASSERT_TRUE(e.has_value());
     EXPECT_EQ(e->revision, revisions[i]);
   }
+}
+
+// A stream that carries an event more often than --watch-keepalive (1 s
+// here) needs no keep-alive; it gets them once it is quiet.
+TEST_F(ShortHistoryWatchTest, KeepAlivesOnlyWhenQuiet) {
+  auto stream = Watch("/api/v1/watch?service=orders");
+  ASSERT_NE(stream, nullptr);
+  const auto busy_until = Clock::now() + milliseconds(2500);
+  for (int i = 0; Clock::now() < busy_until; ++i) {
+    const uint64_t r = RegisterAt("orders", "a", {{"weight", i + 1}});
+    auto e = NextEvent(*stream, kEventTimeout);
+    ASSERT_TRUE(e.has_value());
+    ASSERT_EQ(e->revision, r);
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  EXPECT_EQ(stream->comments_seen(), 0u);
+  auto none = stream->Next(milliseconds(2500));
+  EXPECT_EQ(none.status().code(), absl::StatusCode::kDeadlineExceeded) << none.status();
+  EXPECT_GE(stream->comments_seen(), 1u);
 }
 
 // An idle stream carries ": keep-alive" comments at --watch-keepalive.
