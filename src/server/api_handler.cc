@@ -257,14 +257,13 @@ awaitable<Response> ApiHandler::List(const Target& t, const std::string& ns) {
     revision = list.revision;
     lists_.Store(std::move(key), list.service_revision, instances);
   }
-  // What JsonResponse would make of {"revision", "instances"}.
+  // What JsonResponse would make of {"revision", "instances"}, with the
+  // cached JSON sent as it is, not copied into the body.
   Response res{http::status::ok, 11};
   res.set(http::field::content_type, "application/json");
-  std::string& body = res.body();
-  body.reserve(instances->size() + 48);
-  StrAppend(&body, "{\"revision\":", revision, ",\"instances\":");
-  body.append(*instances);
-  body.append("}\n");
+  res.body() = StrCat("{\"revision\":", revision, ",\"instances\":");
+  res.shared = std::move(instances);
+  res.tail = "}\n";
   res.set("X-Muster-Index", StrCat(revision));
   co_return res;
 }

@@ -12,6 +12,24 @@ namespace {
 
 constexpr size_t kHeaderLimit = 16 * 1024;
 
+// Sets Content-Length and sends `response` as its head's text and its
+// payload: one write of a few buffers, where Beast's serializer would walk
+// its own buffer sequences for every answer.
+awaitable<bool> Send(beast::tcp_stream& stream, Response& response,
+                     std::chrono::milliseconds timeout) {
+  response.prepare_payload();
+  if (response.shared != nullptr || !response.tail.empty()) {
+    response.content_length(response.payload_size());
+  }
+  const std::string head = ResponseHead(response);
+  const std::string_view shared = response.shared != nullptr ? *response.shared : std::string_view();
+  const std::array<asio::const_buffer, 4> buffers{asio::buffer(head), asio::buffer(response.body()),
+                                                  asio::buffer(shared), asio::buffer(response.tail)};
+  stream.expires_after(timeout);
+  auto [ec, written] = co_await asio::async_write(stream, buffers, use_tuple);
+  co_return !ec;
+}
+
 }  // namespace
 
 HttpServer::HttpServer(const ServerConfig& config, Catalog& catalog)
@@ -144,9 +162,7 @@ awaitable<void> HttpServer::Session(asio::ip::tcp::socket socket) {
     }
     if (error) {
       error->keep_alive(false);
-      error->prepare_payload();
-      stream.expires_after(config_.write_timeout);
-      co_await http::async_write(stream, *error, use_tuple);
+      co_await Send(stream, *error, config_.write_timeout);
       break;
     }
 
@@ -167,10 +183,7 @@ awaitable<void> HttpServer::Session(asio::ip::tcp::socket socket) {
     response.version(request.version());
     response.keep_alive(keep_alive);
     response.set(http::field::server, "musterd");
-    response.prepare_payload();
-    stream.expires_after(config_.write_timeout);
-    auto [write_ec, written] = co_await http::async_write(stream, response, use_tuple);
-    if (write_ec) keep_alive = false;
+    if (!co_await Send(stream, response, config_.write_timeout)) keep_alive = false;
     --in_flight_;
     if (!keep_alive) break;
   }

@@ -21,6 +21,19 @@ Response ErrorResponse(http::status status, std::string_view code, std::string_v
   return res;
 }
 
+std::string ResponseHead(const Response& response) {
+  auto view = [](const auto& text) { return std::string_view(text.data(), text.size()); };
+  std::string head;
+  head.reserve(256);
+  StrAppend(&head, "HTTP/", response.version() / 10, ".", response.version() % 10, " ",
+            response.result_int(), " ", view(response.reason()), "\r\n");
+  for (const auto& field : response) {
+    StrAppend(&head, view(field.name_string()), ": ", view(field.value()), "\r\n");
+  }
+  head += "\r\n";
+  return head;
+}
+
 http::status HttpStatusFor(absl::StatusCode code) {
   switch (code) {
     case absl::StatusCode::kOk:
