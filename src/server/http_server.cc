@@ -1,6 +1,8 @@
 #include "server/http_server.h"
 
+#include <array>
 #include <csignal>
+#include <string_view>
 
 #include <spdlog/spdlog.h>
 
