@@ -6,13 +6,14 @@
 #include <ctime>
 
 #include "core/strings.h"
+#include "core/utf8.h"
 
 namespace muster {
 
 absl::StatusOr<std::chrono::milliseconds> ParseDuration(std::string_view text) {
   auto bad = [&] {
     return absl::InvalidArgumentError(StrCat(
-        "bad duration \"", text.substr(0, 32), "\": expected e.g. 500ms, 30s, 5m, 1h"));
+        "bad duration \"", Utf8Prefix(text, 32), "\": expected e.g. 500ms, 30s, 5m, 1h"));
   };
   if (text.empty() || text.size() > 32) return bad();
   double total_ms = 0;

@@ -4,6 +4,7 @@
 
 #include "core/duration.h"
 #include "core/strings.h"
+#include "core/utf8.h"
 #include "core/validation.h"
 
 namespace muster {
@@ -332,7 +333,8 @@ std::string_view ErrorCodeName(absl::StatusCode code) {
 std::string ErrorBody(std::string_view code, std::string_view message) {
   json::object err;
   err["code"] = code;
-  err["message"] = message;
+  // Messages quote what clients sent, which need not be UTF-8.
+  err["message"] = ToValidUtf8(message);
   json::object o;
   o["error"] = std::move(err);
   return json::serialize(o);

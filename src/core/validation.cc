@@ -6,6 +6,7 @@
 
 #include "core/duration.h"
 #include "core/strings.h"
+#include "core/utf8.h"
 
 namespace muster {
 namespace {
@@ -29,7 +30,7 @@ bool IsIpv6Char(char c) {
 absl::Status CheckAddress(std::string_view address, const Limits& limits, unsigned min_port) {
   auto bad = [&](std::string_view why) {
     return absl::InvalidArgumentError(
-        StrCat("address \"", address.substr(0, 64), "\" is not host:port: ", why));
+        StrCat("address \"", Utf8Prefix(address, 64), "\" is not host:port: ", why));
   };
   if (address.size() > limits.max_address_length) return bad("too long");
   size_t colon = address.rfind(':');

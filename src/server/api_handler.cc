@@ -1,11 +1,13 @@
 #include "server/api_handler.h"
 
 #include <charconv>
+#include <limits>
 
 #include "core/strings.h"
 #include "absl/strings/str_join.h"
 #include "core/duration.h"
 #include "core/json_codec.h"
+#include "core/utf8.h"
 #include "core/validation.h"
 
 // GCC 12 takes Asio's coroutine frames, allocated by the frame's own
@@ -52,39 +54,49 @@ awaitable<ApiHandler::Reply> ApiHandler::Handle(Request& req) {
   std::string_view target = req.target();
   std::optional<Target> t = ParseTarget(target);
   if (!t) co_return BadArgument("malformed percent-escape in the request target");
-  const http::verb method = req.method();
+  // HEAD is answered as GET is, and the session sends the head alone.
+  const http::verb method = req.method() == http::verb::head ? http::verb::get : req.method();
   const auto& seg = t->segments;
 
   std::string_view path = target.substr(0, target.find('?'));
   if (path == config_.geerpc_path) {
-    if (method != http::verb::get && method != http::verb::post) co_return MethodNotAllowed("GET, POST");
+    if (method != http::verb::get && method != http::verb::post) co_return MethodNotAllowed("GET, HEAD, POST");
     co_return co_await GeeRpc(req);
   }
   if (seg.size() == 1 && seg[0] == "healthz") {
-    if (method != http::verb::get) co_return MethodNotAllowed("GET");
+    if (method != http::verb::get) co_return MethodNotAllowed("GET, HEAD");
     co_return Healthz();
   }
   if (seg.size() < 3 || seg[0] != "api" || seg[1] != "v1") {
     co_return ErrorResponse(http::status::not_found, "not_found",
-                            StrCat("no such path: ", path.substr(0, 200)));
+                            StrCat("no such path: ", Utf8Prefix(path, 200)));
   }
 
   std::string ns = t->Param("namespace").value_or(std::string(kDefaultNamespace));
   if (auto s = ValidateName("namespace", ns, config_.limits); !s.ok()) co_return ErrorResponse(s);
 
   if (seg.size() == 3 && seg[2] == "watch") {
-    if (method != http::verb::get) co_return MethodNotAllowed("GET");
-    co_return Watch(req, *t, ns);
+    if (method != http::verb::get) co_return MethodNotAllowed("GET, HEAD");
+    Reply reply = Watch(req, *t, ns);
+    if (req.method() == http::verb::head && std::holds_alternative<WatchStream>(reply)) {
+      // The head a stream would start with, and no stream.
+      Response res{http::status::ok, 11};
+      res.set(http::field::content_type, "text/event-stream");
+      res.set(http::field::cache_control, "no-cache");
+      res.set("X-Muster-Index", StrCat(catalog_.hub().last_revision()));
+      co_return res;
+    }
+    co_return reply;
   }
   if (seg[2] == "services") {
     if (seg.size() == 3) {
-      if (method != http::verb::get) co_return MethodNotAllowed("GET");
+      if (method != http::verb::get) co_return MethodNotAllowed("GET, HEAD");
       co_return Services(ns);
     }
     if (seg.size() >= 5 && seg[4] == "instances") {
       if (auto s = ValidateName("service", seg[3], config_.limits); !s.ok()) co_return ErrorResponse(s);
       if (seg.size() == 5) {
-        if (method != http::verb::get) co_return MethodNotAllowed("GET");
+        if (method != http::verb::get) co_return MethodNotAllowed("GET, HEAD");
         co_return co_await List(*t, ns);
       }
       if (auto s = ValidateName("id", seg[5], config_.limits); !s.ok()) co_return ErrorResponse(s);
@@ -94,7 +106,7 @@ awaitable<ApiHandler::Reply> ApiHandler::Handle(Request& req) {
         co_return MethodNotAllowed("PUT, DELETE");
       }
       if (seg.size() == 7 && seg[6] == "checks") {
-        if (method != http::verb::get) co_return MethodNotAllowed("GET");
+        if (method != http::verb::get) co_return MethodNotAllowed("GET, HEAD");
         co_return Checks(*t, ns);
       }
       if (seg.size() == 7 && seg[6] == "heartbeat") {
@@ -104,7 +116,7 @@ awaitable<ApiHandler::Reply> ApiHandler::Handle(Request& req) {
     }
   }
   co_return ErrorResponse(http::status::not_found, "not_found",
-                          StrCat("no such path: ", path.substr(0, 200)));
+                          StrCat("no such path: ", Utf8Prefix(path, 200)));
 }
 
 awaitable<Response> ApiHandler::Register(const Request& req, const Target& t, const std::string& ns) {
@@ -290,6 +302,10 @@ Response ApiHandler::Healthz() {
   // does not, lists may be stale (the node still answers from its view).
   if (!catalog_.clustered()) health["self_preservation"] = catalog_.self_preserving();
   if (checker_ != nullptr) health["active_checks"] = checker_->check_count();
+  if (connections_ != nullptr) {
+    const ConnectionTable::Stats c = connections_->stats();
+    health["connections"] = json::object{{"open", c.open}, {"max", c.max}, {"shed", c.shed}, {"refused", c.refused}};
+  }
   const WatchStreams::Stats watches = streams_.stats();
   health["watches"] = json::object{{"open", watches.open}, {"backlogged", watches.backlogged}};
   if (webhooks_ != nullptr) {
@@ -318,7 +334,9 @@ ApiHandler::Reply ApiHandler::Watch(const Request& req, const Target& t, const s
     if (!watch.from || *watch.from == 0) return BadArgument("from must be a revision of at least 1");
   } else if (auto last = req.find("Last-Event-ID"); last != req.end()) {
     auto id = ParseUnsigned(last->value());
-    if (!id) return BadArgument("Last-Event-ID must be a revision");
+    if (!id || *id == std::numeric_limits<uint64_t>::max()) {
+      return BadArgument("Last-Event-ID must be a revision");
+    }
     watch.from = *id + 1;
   }
   // Checked again by the stream's first read, should the history move on

@@ -9,6 +9,7 @@
 #include "catalog/catalog.h"
 #include "server/async_util.h"
 #include "server/config.h"
+#include "server/connection_table.h"
 #include "server/health/health_checker.h"
 #include "server/health/webhook_notifier.h"
 #include "server/http_types.h"
@@ -49,6 +50,8 @@ class ApiHandler {
   // The webhooks whose delivery counts /healthz shows (null: none are
   // configured). Set before serving.
   void SetWebhookNotifier(const WebhookNotifier* webhooks) { webhooks_ = webhooks; }
+  // The server's connections, reported by /healthz. Before serving.
+  void SetConnections(const ConnectionTable* connections) { connections_ = connections; }
 
  private:
   awaitable<Response> Register(const Request& req, const Target& t, const std::string& ns);
@@ -73,6 +76,7 @@ class ApiHandler {
   Catalog& catalog_;
   const HealthChecker* checker_ = nullptr;
   const WebhookNotifier* webhooks_ = nullptr;
+  const ConnectionTable* connections_ = nullptr;
   ListCache lists_;
   WatchStreams streams_;
   std::atomic<bool> stopping_{false};

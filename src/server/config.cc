@@ -35,9 +35,16 @@ absl::Status LoadToml(const std::string& path, ServerConfig& c,
     if (auto v = t[key].value<int64_t>()) out = static_cast<std::remove_reference_t<decltype(out)>>(*v);
   };
   str("listen", c.listen);
+  if (const toml::array* hosts = t["allowed_hosts"].as_array()) {
+    for (const toml::node& h : *hosts) {
+      if (auto v = h.value<std::string>()) c.allowed_hosts.push_back(*v);
+    }
+  }
   str("data_dir", c.data_dir);
   str("log_level", c.log_level);
   num("threads", c.threads);
+  num("max_connections", c.max_connections);
+  num("max_connections_per_client", c.max_connections_per_client);
   num("history", c.history);
   num("list_cache_mb", c.list_cache_mb);
   num("max_name_length", c.limits.max_name_length);
@@ -76,7 +83,8 @@ absl::Status LoadToml(const std::string& path, ServerConfig& c,
   }
   for (auto&& [key, value] : t) {
     bool known = false;
-    for (const char* k : {"listen", "data_dir", "log_level", "threads", "history", "list_cache_mb", "max_name_length",
+    for (const char* k : {"listen", "allowed_hosts", "data_dir", "log_level", "threads", "max_connections",
+                          "max_connections_per_client", "history", "list_cache_mb", "max_name_length",
                           "max_body_bytes", "max_instances_per_service", "geerpc_path",
                           "geerpc_header_prefix", "geerpc_service", "store", "etcd_endpoints",
                           "etcd_prefix", "etcd_username", "etcd_password", "etcd_ca", "etcd_cert",
@@ -137,11 +145,22 @@ ParsedConfig ParseConfig(int argc, char** argv) {
   app.add_option("--config", config_path, "TOML file with settings (flags override it)");
   app.add_option("--listen", c.listen, "host:port to serve HTTP on (port 0 picks a free one)")
       ->capture_default_str();
+  app.add_option("--allowed-hosts", c.allowed_hosts,
+                 "on a loopback listener, host names a request's Host may give besides loopback "
+                 "names and addresses (repeatable; others are refused against DNS rebinding)")
+      ->delimiter(',');
   app.add_option("--data-dir", c.data_dir, "directory of the embedded store")->capture_default_str();
   app.add_option("--log-level", c.log_level, "trace, debug, info, warn, error")
       ->capture_default_str()
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
   app.add_option("--threads", c.threads, "I/O threads (0: one per core)")->capture_default_str();
+  app.add_option("--max-connections", c.max_connections,
+                 "connections held open at most; over it the idlest are closed first "
+                 "(0: the open-file limit less a reserve)")
+      ->capture_default_str();
+  app.add_option("--max-connections-per-client", c.max_connections_per_client,
+                 "connections one client address may hold (0: three quarters of --max-connections)")
+      ->capture_default_str();
   app.add_option("--history", c.history, "change events retained for watch resume")
       ->capture_default_str()
       ->check(CLI::Range(size_t{1}, size_t{100'000'000}));

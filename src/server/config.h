@@ -13,6 +13,9 @@ namespace muster {
 
 struct ServerConfig {
   std::string listen = "127.0.0.1:8470";
+  // Names a request's Host may give besides loopback names and addresses,
+  // when musterd listens on a loopback address (http_request.h).
+  std::vector<std::string> allowed_hosts;
   std::string data_dir = "./muster-data";
   std::string log_level = "info";
   unsigned threads = 0;  // I/O threads; 0: one per core
@@ -23,6 +26,10 @@ struct ServerConfig {
   size_t list_cache_mb = 64;
   std::chrono::milliseconds default_wait = std::chrono::minutes(5);
   std::chrono::milliseconds max_wait = std::chrono::minutes(10);
+  // Connections held open at most, in all and from one client address
+  // (connection_table.h); 0: from the open-file limit (main.cc).
+  size_t max_connections = 0;
+  size_t max_connections_per_client = 0;
   std::chrono::milliseconds idle_timeout = std::chrono::seconds(60);
   std::chrono::milliseconds write_timeout = std::chrono::seconds(30);
   std::chrono::milliseconds watch_keepalive = std::chrono::seconds(15);

@@ -53,7 +53,7 @@ absl::StatusOr<std::string> HostPortOf(std::string_view addr, const Limits& limi
 awaitable<Response> ApiHandler::GeeRpc(const Request& req) {
   const std::string ns(kDefaultNamespace);
   const std::string& service = config_.geerpc_service;
-  if (req.method() == http::verb::get) {
+  if (req.method() != http::verb::post) {  // GET or HEAD
     std::vector<std::string> alive;
     ListFilter listed;
     listed.healthy_only = true;

@@ -19,6 +19,8 @@
 #include "server/api_handler.h"
 #include "server/async_util.h"
 #include "server/config.h"
+#include "server/connection_table.h"
+#include "server/http_request.h"
 
 namespace muster {
 
@@ -53,13 +55,16 @@ class HttpServer {
   awaitable<void> Accept();
   awaitable<void> Session(asio::ip::tcp::socket socket);
   // A watch stream on a connection Session handed over; closes it at the end.
-  awaitable<void> Watch(beast::tcp_stream stream, ApiHandler::WatchStream watch);
+  awaitable<void> Watch(beast::tcp_stream stream, ApiHandler::WatchStream watch,
+                        ConnectionTable::Registration connection);
   awaitable<void> AwaitDrain();
   // Where the next accepted connection lives (on control_ only).
   asio::io_context::executor_type NextExecutor();
 
   const ServerConfig& config_;
   ApiHandler api_;
+  HostPolicy hosts_;  // set by Listen
+  ConnectionTable connections_;
   // The other I/O threads' contexts, and what keeps them running until the
   // shutdown stops them. Made by Run before serving.
   // Declared before ioc_, so destroyed after it: an accept still queued on

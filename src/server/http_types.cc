@@ -2,6 +2,7 @@
 
 #include "core/json_codec.h"
 #include "core/strings.h"
+#include "core/utf8.h"
 
 namespace muster {
 
@@ -9,6 +10,10 @@ Response JsonResponse(http::status status, const boost::json::value& body) {
   Response res{status, 11};
   res.set(http::field::content_type, "application/json");
   res.body() = boost::json::serialize(body);
+  // Strings from outside (a probe's output, a quoted argument) may not be
+  // UTF-8; the serializer passes their bytes on, and they can only be inside
+  // strings, so replacing them keeps the JSON whole.
+  if (!IsValidUtf8(res.body())) res.body() = ToValidUtf8(res.body());
   res.body().push_back('\n');
   return res;
 }

@@ -10,6 +10,7 @@
 #include "catalog/catalog.h"
 #include "core/strings.h"
 #include "server/config.h"
+#include "server/connection_table.h"
 #include "server/health/health_checker.h"
 #include "server/health/webhook_notifier.h"
 #include "server/http_server.h"
@@ -24,10 +25,21 @@ int main(int argc, char** argv) {
     if (!parsed.message.empty() && parsed.message.back() != '\n') std::fputc('\n', stderr);
     return parsed.exit_code;
   }
+  // Every connection takes a descriptor: raise the soft limit as far as
+  // the hard one allows, and draw the connection bounds from it.
+  const uint64_t open_files = RaiseOpenFileLimit();
+  if (parsed.config.max_connections == 0) {
+    parsed.config.max_connections = DefaultMaxConnections(open_files);
+  }
+  if (parsed.config.max_connections_per_client == 0) {
+    parsed.config.max_connections_per_client = std::max<size_t>(1, parsed.config.max_connections * 3 / 4);
+  }
   const ServerConfig& config = parsed.config;
   spdlog::set_default_logger(spdlog::stderr_color_mt("musterd"));
   spdlog::set_level(spdlog::level::from_str(config.log_level));
   spdlog::flush_on(spdlog::level::info);
+  spdlog::info("open-file limit {}: at most {} connections, {} per client address", open_files,
+               config.max_connections, config.max_connections_per_client);
 
   // Webhooks first: a bad URL is a configuration error, found before the
   // store is opened.
