@@ -103,7 +103,9 @@ void ConnectionTable::Shed(std::shared_ptr<Connection> c) {
   all_.erase(c);
   asio::any_io_executor executor = c->executor;
   asio::post(executor, [c = std::move(c)] {
-    if (c->close) c->close();
+    // On the connection's thread: a request may have arrived since it was
+    // picked. It is not cut off then; it goes on uncounted until it ends.
+    if (c->close && c->waiting_.load(std::memory_order_relaxed)) c->close();
   });
 }
 

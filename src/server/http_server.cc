@@ -129,7 +129,10 @@ awaitable<void> HttpServer::Accept() {
       if (!acceptor_.is_open()) co_return;
       if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space) {
         // Out of descriptors below --max-connections (other files took
-        // them): make room by the same rule as the bound does.
+        // them): make room by the same rule as the bound does. The next
+        // accept goes at once: the connections queued behind the one that
+        // failed wait for it, and a shed connection closes soon after on its
+        // own thread (until then, another accept may shed another).
         if (connections_.ShedIdlest()) continue;
         spdlog::warn("accept: {}; pausing", ec.message());
         asio::steady_timer pause(ioc_, std::chrono::milliseconds(100));
