@@ -238,6 +238,7 @@ absl::Status RocksDbJournal::OpenStore() {
   // open writes (a new MANIFEST, OPTIONS, a log, the flushed memtable).
   auto open = [&](rocksdb::WALRecoveryMode mode) {
     read_only_ = false;
+    state_ = State::kWritable;
     rocksdb::Status s = OpenDb(dir_, mode, false, &db_);
     if (IsOutOfSpace(s)) {
       Space space = FreeSpace();
@@ -314,7 +315,8 @@ absl::Status RocksDbJournal::OpenStore() {
     // resuming from one it saw is told to list again.
     const uint64_t floor = acknowledged.value_or(*stored) + 1;
     spdlog::warn("--recover=point-in-time: the store in {} is recovered to revision {} ({}); "
-                 "changes after it{} are lost; the revision continues at {}",
+                 "changes after it{} are lost; the registry revision is set to {}, past every "
+                 "one clients saw",
                  dir_, *stored, damage.empty() ? "the log ends there" : damage,
                  acknowledged ? StrCat(" up to the acknowledged revision ", *acknowledged) : "",
                  floor);
@@ -440,6 +442,11 @@ absl::Status RocksDbJournal::Reopen() {
   return absl::UnavailableError(failure_);
 }
 
+void RocksDbJournal::ReopenFailed(std::chrono::steady_clock::time_point now) {
+  next_reopen_ = now + reopen_interval_;
+  reopen_interval_ = std::min(2 * reopen_interval_, kMaxReopenInterval);
+}
+
 absl::Status RocksDbJournal::ReadyToWrite(size_t bytes) {
   const auto now = std::chrono::steady_clock::now();
   switch (state_) {
@@ -449,11 +456,12 @@ absl::Status RocksDbJournal::ReadyToWrite(size_t bytes) {
       return absl::UnavailableError(failure_);
     case State::kFailed: {
       if (now < next_reopen_) return absl::UnavailableError(failure_);
-      next_reopen_ = now + kReopenInterval;
       if (absl::Status s = Reopen(); !s.ok()) {
+        ReopenFailed(now);
         if (state_ == State::kStuck) return s;
         return absl::UnavailableError(StrCat(failure_, " (opening it again: ", s.message(), ")"));
       }
+      reopen_interval_ = kReopenInterval;
       spdlog::info("the store in {} is open again: writes resume", dir_);
       state_ = State::kWritable;
       break;
@@ -463,12 +471,13 @@ absl::Status RocksDbJournal::ReadyToWrite(size_t bytes) {
       if (space.known && space.free < ResumeFree(space)) return DiskFull(space);
       if (db_ == nullptr || read_only_) {
         if (now < next_reopen_) return DiskFull(space);
-        next_reopen_ = now + kReopenInterval;
         if (absl::Status s = Reopen(); !s.ok()) {
+          ReopenFailed(now);
           if (state_ == State::kStuck) return s;
           return absl::UnavailableError(StrCat(DiskFull(space).message(), " (", s.message(), ")"));
         }
       }
+      reopen_interval_ = kReopenInterval;
       spdlog::info("the disk under --data-dir ({}) has room again ({} free): writes resume", dir_,
                    KiB(space.free));
       state_ = State::kWritable;
@@ -491,7 +500,10 @@ absl::Status RocksDbJournal::WriteFailed(const rocksdb::Status& s) {
   // RocksDB's recovery from this state (Resume) can keep the failed log
   // writer (see the header); a closed store opened again starts a new log.
   CloseDb();
-  next_reopen_ = std::chrono::steady_clock::now() + kReopenInterval;
+  // A full disk is opened again as soon as it has room (ReadyToWrite checks);
+  // another failure after a pause.
+  next_reopen_ = std::chrono::steady_clock::now() + (IsOutOfSpace(s) ? std::chrono::seconds(0) : kReopenInterval);
+  reopen_interval_ = kReopenInterval;
   if (IsOutOfSpace(s)) {
     state_ = State::kFull;
     Space space = FreeSpace();
@@ -502,7 +514,8 @@ absl::Status RocksDbJournal::WriteFailed(const rocksdb::Status& s) {
   }
   state_ = State::kFailed;
   failure_ = StrCat("the store in ", dir_, " failed to write (", s.ToString(),
-                    "); musterd opens it again every second and writes resume once that works");
+                    "); musterd tries to open it again (after 1 s, then less often, up to every 10 s) and writes "
+                    "resume once that works");
   spdlog::error("{}", failure_);
   return absl::UnavailableError(failure_);
 }

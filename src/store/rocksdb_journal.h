@@ -79,8 +79,10 @@ class RocksDbJournal final : public Journal {
   absl::Status Flush();
 
  private:
-  // How often a store closed after a failure is tried again.
+  // A store closed after a failure is tried again after kReopenInterval,
+  // then (while that fails) at doubling intervals up to kMaxReopenInterval.
   static constexpr std::chrono::seconds kReopenInterval{1};
+  static constexpr std::chrono::seconds kMaxReopenInterval{10};
 
   enum class State {
     kWritable,
@@ -111,6 +113,8 @@ class RocksDbJournal final : public Journal {
   absl::Status ReadyToWrite(size_t bytes);
   // Handles a failed write: closes db_ and picks the state.
   absl::Status WriteFailed(const rocksdb::Status& s);
+  // Schedules the next try after a failed Reopen.
+  void ReopenFailed(std::chrono::steady_clock::time_point now);
   Space FreeSpace() const;
   uint64_t MinFree(const Space& space) const;
   uint64_t ResumeFree(const Space& space) const { return std::max<uint64_t>(2 * MinFree(space), 64 << 10); }
@@ -127,6 +131,7 @@ class RocksDbJournal final : public Journal {
   State state_ = State::kWritable;
   std::string failure_;  // kFailed, kStuck: what went wrong
   std::chrono::steady_clock::time_point next_reopen_{};
+  std::chrono::seconds reopen_interval_ = kReopenInterval;
   uint64_t committed_ = 0;  // the revision last made durable (or loaded)
   uint64_t revision_floor_ = 0;  // Load's revision is at least this (an accepted loss)
   int acknowledged_fd_ = -1;

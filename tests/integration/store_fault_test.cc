@@ -145,8 +145,14 @@ class StoreFaultTest : public MusterdTest {
     ListResult list = List("orders");
     EXPECT_LT(list.instances.size(), acked.size()) << "the damage lost nothing?";
     ExpectOnlyAcknowledged(list, acked);
-    // Revisions never go back: clients saw max_revision.
+    // Revisions never go back: clients saw max_revision; and a watcher that
+    // saw it is told to list again (410) rather than resuming on a store
+    // that lost changes it was told of.
     EXPECT_GT(CurrentRevision(), max_revision);
+    auto resumed = client::SseStream::Open(musterd_.address(),
+                                           "/api/v1/watch?from=" + std::to_string(max_revision + 1));
+    ASSERT_FALSE(resumed.ok());
+    EXPECT_EQ(resumed.status().code(), absl::StatusCode::kOutOfRange) << resumed.status();
     client::HttpResponse fresh = Register("orders", "after-recovery", RegisterBody("10.0.0.9:80"));
     ASSERT_EQ(fresh.status, 201) << fresh.body;
     EXPECT_GT(U64(JsonOf(fresh).at("modify_revision")), max_revision + 1);
