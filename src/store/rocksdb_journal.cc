@@ -266,7 +266,10 @@ absl::Status RocksDbJournal::OpenStore() {
     damage = s.ToString();
     // What precedes the damage, seen read-only so that a refusal changes nothing.
     s = OpenDb(dir_, rocksdb::WALRecoveryMode::kPointInTimeRecovery, true, &db_);
-    if (!s.ok()) return FromRocks(s, StrCat("the store in ", dir_, " is damaged (", damage, ") and cannot be read"));
+    if (!s.ok()) {
+      return FromRocks(s, StrCat("the store in ", dir_, " is damaged (", damage,
+                                 ") and cannot be read"));
+    }
     absl::StatusOr<uint64_t> stored = StoredRevision();
     CloseDb();
     if (!stored.ok()) return stored.status();
@@ -361,7 +364,9 @@ absl::Status RocksDbJournal::OpenAcknowledged(std::optional<uint64_t>* acknowled
   }
   char buf[kAcknowledgedSize + 8];
   ssize_t n = pread(acknowledged_fd_, buf, sizeof buf, 0);
-  if (n < 0) return absl::UnavailableError(StrCat("cannot read ", path, ": ", std::strerror(errno)));
+  if (n < 0) {
+    return absl::UnavailableError(StrCat("cannot read ", path, ": ", std::strerror(errno)));
+  }
   if (n == 0) return absl::OkStatus();  // new
   *acknowledged = ParseAcknowledged(std::string_view(buf, static_cast<size_t>(n)));
   if (!acknowledged->has_value()) {
@@ -407,8 +412,8 @@ uint64_t RocksDbJournal::MinFree(const Space& space) const {
 
 absl::Status RocksDbJournal::DiskFull(const Space& space) const {
   if (!space.known) {
-    return absl::UnavailableError(StrCat("the disk under --data-dir (", dir_,
-                                         ") is full; writes resume by themselves once it has room"));
+    return absl::UnavailableError(StrCat(
+        "the disk under --data-dir (", dir_, ") is full; writes resume by themselves once it has room"));
   }
   return absl::UnavailableError(StrCat(
       "the disk under --data-dir (", dir_, ") is full: ", KiB(space.free), " free of ",
@@ -502,7 +507,8 @@ absl::Status RocksDbJournal::WriteFailed(const rocksdb::Status& s) {
   CloseDb();
   // A full disk is opened again as soon as it has room (ReadyToWrite checks);
   // another failure after a pause.
-  next_reopen_ = std::chrono::steady_clock::now() + (IsOutOfSpace(s) ? std::chrono::seconds(0) : kReopenInterval);
+  next_reopen_ = std::chrono::steady_clock::now() +
+                 (IsOutOfSpace(s) ? std::chrono::seconds(0) : kReopenInterval);
   reopen_interval_ = kReopenInterval;
   if (IsOutOfSpace(s)) {
     state_ = State::kFull;
@@ -514,8 +520,8 @@ absl::Status RocksDbJournal::WriteFailed(const rocksdb::Status& s) {
   }
   state_ = State::kFailed;
   failure_ = StrCat("the store in ", dir_, " failed to write (", s.ToString(),
-                    "); musterd tries to open it again (after 1 s, then less often, up to every 10 s) and writes "
-                    "resume once that works");
+                    "); musterd tries to open it again (after 1 s, then less often, up to "
+                    "every 10 s) and writes resume once that works");
   spdlog::error("{}", failure_);
   return absl::UnavailableError(failure_);
 }

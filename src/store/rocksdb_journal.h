@@ -117,7 +117,10 @@ class RocksDbJournal final : public Journal {
   void ReopenFailed(std::chrono::steady_clock::time_point now);
   Space FreeSpace() const;
   uint64_t MinFree(const Space& space) const;
-  uint64_t ResumeFree(const Space& space) const { return std::max<uint64_t>(2 * MinFree(space), 64 << 10); }
+  // Free space at which refused commits resume.
+  uint64_t ResumeFree(const Space& space) const {
+    return std::max<uint64_t>(2 * MinFree(space), uint64_t{64} << 10);
+  }
   absl::Status DiskFull(const Space& space) const;
 
   // ACKNOWLEDGED.
