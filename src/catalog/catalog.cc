@@ -1,6 +1,7 @@
 #include "catalog/catalog.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "core/checks.h"
 #include "core/strings.h"
@@ -149,7 +150,10 @@ void Catalog::CommitterLoop() {
       }
     }
     // Lapsed leases go first, so that a re-registration in the same batch
-    // creates the instance anew after its expiry.
+    // creates the instance anew after its expiry. Expiries the store failed
+    // to write come first of all; they are tried again once per sweep (or
+    // with the next write), not in a loop while the store keeps failing.
+    std::vector<Op> retry = std::exchange(retry_, {});
     auto expired = leases_.TakeExpired(options_.max_batch);
     std::chrono::nanoseconds longest_ttl{0};
     for (const LeaseTable::Expired& e : expired) {
@@ -159,9 +163,9 @@ void Catalog::CommitterLoop() {
       for (LeaseTable::Expired& e : expired) leases_.Restore(std::move(e));
       expired.clear();
     }
-    if (!expired.empty()) {
-      std::vector<Op> ops;
-      ops.reserve(expired.size() + batch.size());
+    if (!expired.empty() || !retry.empty()) {
+      std::vector<Op> ops = std::move(retry);
+      ops.reserve(ops.size() + expired.size() + batch.size());
       for (auto& e : expired) {
         ops.push_back(Op{Op::kExpire, std::move(e.key), nullptr, nullptr, e.id, {}});
       }
@@ -291,18 +295,12 @@ void Catalog::RunBatch(std::vector<Op> batch) {
       // and a shared one would share its heap-allocated message across them.
       const std::string failed =
           StrCat("the store could not write the change: ", status.message());
-      std::vector<Op> retry;
       for (Op& op : batch) {
         if (op.kind == Op::kExpire) {
-          retry.push_back(std::move(op));
+          retry_.push_back(std::move(op));
         } else {
           std::move(op.done)(absl::UnavailableError(failed));
         }
-      }
-      if (!retry.empty()) {
-        std::lock_guard<std::mutex> lock(queue_mu_);
-        queue_.insert(queue_.begin(), std::make_move_iterator(retry.begin()),
-                      std::make_move_iterator(retry.end()));
       }
       return;
     }

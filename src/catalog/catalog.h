@@ -291,6 +291,9 @@ class Catalog {
   bool sweep_now_ ABSL_GUARDED_BY(queue_mu_) = false;
   bool started_ ABSL_GUARDED_BY(queue_mu_) = false;
   std::thread committer_;
+  // The committer thread's: lapsed leases whose expiry the store failed to
+  // write, tried again with the next batch.
+  std::vector<Op> retry_;
 
   // Cluster mode: writes waiting for the view to apply their revision.
   struct Waiter {

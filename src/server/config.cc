@@ -199,6 +199,16 @@ ParsedConfig ParseConfig(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--store", c.store, "embedded (RocksDB in --data-dir) or etcd (cluster mode)")
       ->capture_default_str();
+  app.add_option("--recover", c.recover,
+                 "when the embedded store's write-ahead log lost acknowledged changes: none "
+                 "(refuse to start) or point-in-time (start with what precedes the damage)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"none", "point-in-time"}));
+  app.add_option("--min-free-disk-kb", c.min_free_disk_kb,
+                 "refuse writes while less than this many KiB would stay free under --data-dir "
+                 "(-1: 1/64 of the file system, 64 KiB to 64 MiB; 0: none)")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{-1}, int64_t{1} << 40));
   app.add_option("--etcd-endpoints", c.etcd_endpoints,
                  "etcd members, comma-separated host:port or http(s)://host:port")
       ->delimiter(',');

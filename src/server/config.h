@@ -59,6 +59,14 @@ struct ServerConfig {
 
   // "embedded" (RocksDB under data_dir) or "etcd" (cluster mode).
   std::string store = "embedded";
+  // Embedded store, flags only (docs/operations.md): "none" refuses to start
+  // when the write-ahead log lost acknowledged changes; "point-in-time"
+  // starts with what precedes the damage and accepts the loss.
+  std::string recover = "none";
+  // Embedded store: writes are refused while less than this would remain
+  // free on the disk under data_dir; -1: 1/64 of the file system (64 KiB to
+  // 64 MiB); 0: none.
+  int64_t min_free_disk_kb = -1;
   // Cluster mode: etcd members (host:port or http(s)://host:port) and where
   // and how to reach them.
   std::vector<std::string> etcd_endpoints;

@@ -93,7 +93,13 @@ int main(int argc, char** argv) {
     spdlog::info("cluster mode on etcd under {}: {} instances, revision {}", config.etcd_prefix,
                  catalog->instance_count(), catalog->revision());
   } else {
-    auto opened = RocksDbJournal::Open(config.data_dir);
+    RocksDbJournalOptions store_options;
+    if (config.recover == "point-in-time") {
+      store_options.recovery = RocksDbJournalOptions::Recovery::kPointInTime;
+    }
+    store_options.min_free_bytes =
+        config.min_free_disk_kb < 0 ? -1 : config.min_free_disk_kb * 1024;
+    auto opened = RocksDbJournal::Open(config.data_dir, store_options);
     if (!opened.ok()) {
       spdlog::critical("{}", MessageOf(opened.status()));
       return 1;

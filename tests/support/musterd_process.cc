@@ -122,6 +122,15 @@ absl::Status MusterdProcess::Start(const std::vector<std::string>& extra_args) {
       "musterd did not print \"", kListening, "PORT\" within 15 s; output:\n", Logs()));
 }
 
+absl::Status MusterdProcess::UseDataDir(std::string dir) {
+  if (!data_dir_.empty()) return absl::FailedPreconditionError("the data directory is already chosen");
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot create ", dir, ": ", ec.message()));
+  data_dir_ = std::move(dir);
+  return absl::OkStatus();
+}
+
 absl::Status MusterdProcess::Restart(const std::vector<std::string>& extra_args) {
   if (data_dir_.empty()) return absl::FailedPreconditionError("musterd was never started");
   return Start(extra_args);

@@ -46,6 +46,11 @@ class MusterdProcess {
   // never said it listens (it is killed then); the message carries its output.
   absl::Status Start(const std::vector<std::string>& extra_args = {});
 
+  // Runs musterd on `dir` (created when missing) rather than on a fresh
+  // temporary directory; before the first Start() only. The directory is
+  // removed with the MusterdProcess, as a temporary one would be.
+  absl::Status UseDataDir(std::string dir);
+
   // Starts musterd again on the same data directory after Kill9() or
   // Terminate(). The port is new.
   absl::Status Restart(const std::vector<std::string>& extra_args = {});

@@ -297,6 +297,23 @@ TEST_F(CatalogTest, ExpiryRetriedAfterFailedCommit) {
   EXPECT_TRUE(WaitForIds("orders", {}));
 }
 
+// While the store keeps failing, a lapsed lease's expiry is tried again once
+// per sweep, not in a loop that spins the committer.
+TEST_F(CatalogTest, FailingStoreIsRetriedPerSweepNotInALoop) {
+  ASSERT_THAT(RegisterSync(*catalog_, MakeInstance("orders", "o1", 1)).status(), IsOk());
+  journal_->fail_ = true;
+  clock_.Advance(std::chrono::seconds(2));
+  catalog_->SweepNow();
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  const int before = journal_->commits_.load();
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  // The sweep runs every 100 ms: about 5 tries, not thousands.
+  EXPECT_LE(journal_->commits_.load() - before, 10);
+  EXPECT_GE(journal_->commits_.load() - before, 2);
+  journal_->fail_ = false;
+  EXPECT_TRUE(WaitForIds("orders", {}));
+}
+
 // Concurrent writers share commits (group commit): fewer syncs than writes.
 TEST_F(CatalogTest, ConcurrentWritesShareCommits) {
   journal_->delay_ = std::chrono::milliseconds(20);

@@ -1,6 +1,8 @@
 #include "store/rocksdb_journal.h"
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <set>
 #include <string>
 #include <vector>
@@ -129,6 +131,113 @@ TEST_F(RocksDbJournalTest, UnopenableDirectoryIsAnError) {
   auto journal = RocksDbJournal::Open("/proc/muster-cannot-be-here");
   EXPECT_FALSE(journal.ok());
   EXPECT_THAT(journal.status().message(), ::testing::HasSubstr("cannot open the store"));
+}
+
+// Commits 1..`count`, one instance each, and closes the journal (the
+// changes stay in the write-ahead log: nothing is flushed).
+void CommitMany(const std::string& dir, int count) {
+  auto journal = RocksDbJournal::Open(dir);
+  ASSERT_THAT(journal.status(), IsOk());
+  for (int i = 1; i <= count; ++i) {
+    std::string id = "i-" + std::to_string(i);
+    auto in = std::make_shared<Instance>();
+    in->service = "orders";
+    in->id = id;
+    in->address = "127.0.0.1:80";
+    in->create_revision = in->modify_revision = static_cast<uint64_t>(i);
+    ASSERT_THAT((*journal)->Commit({{{"default", "orders", id}, in}}, static_cast<uint64_t>(i)), IsOk());
+  }
+}
+
+std::filesystem::path OnlyLog(const std::filesystem::path& dir) {
+  std::filesystem::path log;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    if (entry.path().extension() == ".log" && entry.file_size() > 0) log = entry.path();
+  }
+  return log;
+}
+
+// A log cut to half loses acknowledged changes although RocksDB takes the cut
+// for a torn tail: the open refuses (DataLoss, naming the revisions and the
+// way out); Recovery::kPointInTime opens with what is left and continues the
+// revision after the last acknowledged one, and that is recorded.
+TEST_F(RocksDbJournalTest, TruncatedLogIsDataLossUnlessRecovered) {
+  CommitMany(dir_.string(), 200);
+  const std::filesystem::path log = OnlyLog(dir_);
+  ASSERT_FALSE(log.empty());
+  std::filesystem::resize_file(log, std::filesystem::file_size(log) / 2);
+
+  auto refused = RocksDbJournal::Open(dir_.string());
+  EXPECT_THAT(refused.status(),
+              StatusIs(absl::StatusCode::kDataLoss,
+                       ::testing::AllOf(::testing::HasSubstr("revision 200 was acknowledged"),
+                                        ::testing::HasSubstr("--recover=point-in-time"))));
+
+  RocksDbJournalOptions recover;
+  recover.recovery = RocksDbJournalOptions::Recovery::kPointInTime;
+  {
+    auto journal = RocksDbJournal::Open(dir_.string(), recover);
+    ASSERT_THAT(journal.status(), IsOk());
+    auto snapshot = (*journal)->Load();
+    ASSERT_THAT(snapshot.status(), IsOk());
+    EXPECT_LT(snapshot->instances.size(), 200u);
+    EXPECT_GT(snapshot->instances.size(), 0u);
+    EXPECT_EQ(snapshot->revision, 201u);
+  }
+  // Accepted once: a strict open now succeeds at the same revision.
+  auto journal = RocksDbJournal::Open(dir_.string());
+  ASSERT_THAT(journal.status(), IsOk());
+  EXPECT_EQ((*journal)->Load()->revision, 201u);
+}
+
+// Bytes flipped in the middle of the log: DataLoss, not a silent half store.
+TEST_F(RocksDbJournalTest, DamagedLogIsDataLoss) {
+  CommitMany(dir_.string(), 200);
+  const std::filesystem::path log = OnlyLog(dir_);
+  ASSERT_FALSE(log.empty());
+  std::string data;
+  {
+    std::ifstream in(log, std::ios::binary);
+    data.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  for (size_t i = data.size() / 2; i < data.size() / 2 + 16; ++i) data[i] = static_cast<char>(~data[i]);
+  {
+    std::ofstream out(log, std::ios::binary | std::ios::trunc);
+    out << data;
+  }
+  auto refused = RocksDbJournal::Open(dir_.string());
+  EXPECT_THAT(refused.status(), StatusIs(absl::StatusCode::kDataLoss, ::testing::HasSubstr("is damaged")));
+}
+
+// A damaged ACKNOWLEDGED (musterd's own record) does not stop a sound store.
+TEST_F(RocksDbJournalTest, DamagedAcknowledgedRecordIsIgnored) {
+  CommitMany(dir_.string(), 10);
+  {
+    std::ofstream out(dir_ / "ACKNOWLEDGED", std::ios::trunc);
+    out << "garbage";
+  }
+  auto journal = RocksDbJournal::Open(dir_.string());
+  ASSERT_THAT(journal.status(), IsOk());
+  EXPECT_EQ((*journal)->Load()->revision, 10u);
+}
+
+// Below the free-space minimum a commit is refused as Unavailable with a
+// message about the full disk, and nothing of it is written.
+TEST_F(RocksDbJournalTest, CommitRefusedBelowMinimumFreeSpace) {
+  RocksDbJournalOptions options;
+  options.min_free_bytes = int64_t{1} << 60;
+  {
+    auto journal = RocksDbJournal::Open(dir_.string(), options);
+    ASSERT_THAT(journal.status(), IsOk());
+    EXPECT_THAT((*journal)->Commit({{{"default", "orders", "a"}, Make("a", 1)}}, 1),
+                StatusIs(absl::StatusCode::kUnavailable, ::testing::HasSubstr("is full")));
+  }
+  auto journal = RocksDbJournal::Open(dir_.string());
+  ASSERT_THAT(journal.status(), IsOk());
+  auto snapshot = (*journal)->Load();
+  ASSERT_THAT(snapshot.status(), IsOk());
+  EXPECT_EQ(snapshot->revision, 0u);
+  EXPECT_TRUE(snapshot->instances.empty());
 }
 
 }  // namespace
