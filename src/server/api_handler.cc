@@ -292,6 +292,10 @@ Response ApiHandler::Healthz() {
   if (checker_ != nullptr) health["active_checks"] = checker_->check_count();
   const WatchStreams::Stats watches = streams_.stats();
   health["watches"] = json::object{{"open", watches.open}, {"backlogged", watches.backlogged}};
+  const WatchHub::HistoryStats history = catalog_.hub().history_stats();
+  health["history"] = json::object{{"events", history.events},
+                                   {"bytes", history.bytes},
+                                   {"oldest_revision", history.oldest_revision}};
   if (webhooks_ != nullptr) {
     const WebhookNotifier::Stats sent = webhooks_->stats();
     health["webhooks"] = json::object{{"delivered", sent.delivered}, {"failed", sent.failed},
