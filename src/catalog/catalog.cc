@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "core/checks.h"
+#include "core/footprint.h"
 #include "core/strings.h"
 
 namespace muster {
@@ -13,7 +14,7 @@ Catalog::Catalog(CatalogOptions options, Journal* journal)
       journal_(journal),
       leases_(options_.clock),
       preservation_(options_.self_preservation, options_.clock),
-      hub_(options_.history) {}
+      hub_(options_.history, options_.history_bytes) {}
 
 Catalog::~Catalog() { Stop(); }
 
@@ -30,12 +31,10 @@ absl::Status Catalog::Start() {
       ServiceState& service = services_[ServiceKey{in.ns, in.service}];
       service.last_change = std::max(service.last_change, in.modify_revision);
       revision = std::max(revision, in.modify_revision);
-      Record record;
-      if (in.ttl_seconds > 0) record.lease = leases_.Grant(key, std::chrono::seconds(in.ttl_seconds));
-      std::string id = in.id;
-      record.instance = std::make_shared<const Instance>(std::move(in));
-      service.instances.insert_or_assign(std::move(id), std::move(record));
-      ++instance_count_;
+      const LeaseId lease =
+          in.ttl_seconds > 0 ? leases_.Grant(key, std::chrono::seconds(in.ttl_seconds)) : 0;
+      const std::string id = in.id;
+      PutLocked(service, id, std::make_shared<const Instance>(std::move(in))).lease = lease;
     }
     revision_ = revision;
   }
@@ -185,8 +184,14 @@ void Catalog::RunBatch(std::vector<Op> batch) {
     revision = revision_;
     // Effects of earlier ops of this batch: the instance, or null when deleted.
     absl::flat_hash_map<InstanceKey, std::shared_ptr<const Instance>> overlay;
-    // New instances per service in this batch, for the per-service limit.
+    // New instances and bytes per service in this batch, for the limits.
     absl::flat_hash_map<ServiceKey, int64_t, ServiceKeyHash, ServiceKeyEq> added;
+    absl::flat_hash_map<ServiceKey, int64_t, ServiceKeyHash, ServiceKeyEq> added_bytes;
+    int64_t added_total_bytes = 0;
+    auto add_bytes = [&](const InstanceKey& key, int64_t bytes) {
+      added_bytes[ServiceKey{key.ns, key.service}] += bytes;
+      added_total_bytes += bytes;
+    };
     auto current = [&](const InstanceKey& key) -> std::shared_ptr<const Instance> {
       if (auto it = overlay.find(key); it != overlay.end()) return it->second;
       const Record* r = FindLocked(key);
@@ -197,6 +202,7 @@ void Catalog::RunBatch(std::vector<Op> batch) {
       out.type = type;
       out.instance = std::move(last);
       out.revision = ++revision;
+      add_bytes(op.key, -static_cast<int64_t>(ApproximateBytes(*out.instance)));
       overlay[op.key] = nullptr;
       --added[ServiceKey{op.key.ns, op.key.service}];
       mutations.push_back({op.key, nullptr});
@@ -213,9 +219,9 @@ void Catalog::RunBatch(std::vector<Op> batch) {
             out.revision = revision;
             break;
           }
+          ServiceKey service{op.key.ns, op.key.service};
+          auto s = services_.find(service);
           if (!cur) {
-            ServiceKey service{op.key.ns, op.key.service};
-            auto s = services_.find(service);
             int64_t count = s == services_.end() ? 0 : static_cast<int64_t>(s->second.instances.size());
             if (count + added[service] >= static_cast<int64_t>(options_.limits.max_instances_per_service)) {
               out.status = absl::ResourceExhaustedError(
@@ -223,9 +229,19 @@ void Catalog::RunBatch(std::vector<Op> batch) {
                                options_.limits.max_instances_per_service, " instances"));
               break;
             }
-            ++added[service];
           }
           auto stored = std::make_shared<Instance>(*op.instance);
+          // The copy's bytes, as the catalog will hold it.
+          const int64_t bytes = static_cast<int64_t>(ApproximateBytes(*stored)) -
+                                (cur ? static_cast<int64_t>(ApproximateBytes(*cur)) : 0);
+          const int64_t service_bytes =
+              (s == services_.end() ? 0 : static_cast<int64_t>(s->second.bytes)) +
+              added_bytes[service];
+          out.status = CheckBytesLimit(op.key.service, bytes, service_bytes,
+                                       static_cast<int64_t>(instance_bytes_) + added_total_bytes);
+          if (!out.status.ok()) break;
+          if (!cur) ++added[service];
+          add_bytes(op.key, bytes);
           out.revision = ++revision;
           stored->AdoptCheckStates(cur.get());
           stored->create_revision = cur ? cur->create_revision : out.revision;
@@ -263,6 +279,10 @@ void Catalog::RunBatch(std::vector<Op> batch) {
             break;
           }
           auto stored = std::make_shared<Instance>(*std::move(next));
+          // A check's output may grow the instance; a health write is never
+          // refused for it (the output is bounded, health/probe.cc).
+          add_bytes(op.key, static_cast<int64_t>(ApproximateBytes(*stored)) -
+                                static_cast<int64_t>(ApproximateBytes(*cur)));
           out.revision = ++revision;
           stored->modify_revision = out.revision;
           out.changes = true;
@@ -341,17 +361,13 @@ void Catalog::ApplyLocked(const Op& op, const Outcome& out) {
   ServiceState& service = services_[ServiceKey{op.key.ns, op.key.service}];
   if (op.kind == Op::kCheck) {
     // The lease stays as it is.
-    auto it = service.instances.find(op.key.id);
-    if (it == service.instances.end() || !out.changes) return;
-    it->second.instance = out.instance;
+    if (!service.instances.contains(op.key.id) || !out.changes) return;
+    PutLocked(service, op.key.id, out.instance);
     service.last_change = out.revision;
     return;
   }
   if (op.kind == Op::kRegister) {
-    auto [it, inserted] = service.instances.try_emplace(op.key.id);
-    Record& record = it->second;
-    if (inserted) ++instance_count_;
-    record.instance = out.instance;
+    Record& record = PutLocked(service, op.key.id, out.instance);
     if (out.changes) service.last_change = out.revision;
     std::chrono::seconds ttl(out.instance->ttl_seconds);
     if (ttl.count() == 0) {
@@ -365,9 +381,53 @@ void Catalog::ApplyLocked(const Op& op, const Outcome& out) {
   auto it = service.instances.find(op.key.id);
   if (it == service.instances.end()) return;
   if (it->second.lease != 0) leases_.Revoke(it->second.lease);
+  EraseLocked(service, op.key.id);
+  service.last_change = out.revision;
+}
+
+Catalog::Record& Catalog::PutLocked(ServiceState& service, const std::string& id,
+                                    std::shared_ptr<const Instance> instance) {
+  auto [it, inserted] = service.instances.try_emplace(id);
+  Record& record = it->second;
+  if (inserted) ++instance_count_;
+  service.bytes -= record.bytes;
+  instance_bytes_ -= record.bytes;
+  record.bytes = ApproximateBytes(*instance);
+  record.instance = std::move(instance);
+  service.bytes += record.bytes;
+  instance_bytes_ += record.bytes;
+  return record;
+}
+
+bool Catalog::EraseLocked(ServiceState& service, const std::string& id) {
+  auto it = service.instances.find(id);
+  if (it == service.instances.end()) return false;
+  service.bytes -= it->second.bytes;
+  instance_bytes_ -= it->second.bytes;
   service.instances.erase(it);
   --instance_count_;
-  service.last_change = out.revision;
+  return true;
+}
+
+absl::Status Catalog::CheckBytesLimit(std::string_view service, int64_t added,
+                                      int64_t service_bytes, int64_t total_bytes) const {
+  // Shrinking always fits, so that a service over its limit (the limit was
+  // lowered) can still be trimmed.
+  if (added <= 0) return absl::OkStatus();
+  const Limits& limits = options_.limits;
+  if (static_cast<uint64_t>(service_bytes + added) > limits.max_service_bytes) {
+    return absl::ResourceExhaustedError(
+        StrCat("service ", service, " would hold ", service_bytes + added,
+               " bytes of instances, more than its limit of ", limits.max_service_bytes,
+               " (max_service_bytes): deregister instances or make them smaller"));
+  }
+  if (static_cast<uint64_t>(total_bytes + added) > limits.max_catalog_bytes) {
+    return absl::ResourceExhaustedError(
+        StrCat("the registry would hold ", total_bytes + added,
+               " bytes of instances, more than its limit of ", limits.max_catalog_bytes,
+               " (max_catalog_bytes)"));
+  }
+  return absl::OkStatus();
 }
 
 bool Catalog::Passes(const Instance& in, const ListFilter& filter) {
@@ -473,6 +533,11 @@ WatchHub::Wakeups Catalog::PublishChanges(std::vector<Event> events, bool reset)
 size_t Catalog::instance_count() const {
   std::shared_lock lock(mu_);
   return instance_count_;
+}
+
+size_t Catalog::instance_bytes() const {
+  std::shared_lock lock(mu_);
+  return instance_bytes_;
 }
 
 }  // namespace muster

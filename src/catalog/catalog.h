@@ -55,6 +55,9 @@ namespace muster {
 struct CatalogOptions {
   Limits limits;
   size_t history = 65536;  // events kept for watch resume
+  // Bytes of events kept for watch resume (WatchHub: whichever of the two
+  // bounds is reached first compacts).
+  size_t history_bytes = size_t{256} << 20;
   const Clock* clock = SteadyClock::Get();
   // Upper bound on how long a lapsed lease waits for the sweep.
   std::chrono::milliseconds sweep_interval{100};
@@ -104,7 +107,9 @@ class Catalog {
 
   // Registers or updates a validated instance; `done` runs once it is durable.
   // Registering an identical instance again only renews its lease.
-  // ResourceExhausted when the service is full.
+  // ResourceExhausted when the service is full: it has the most instances, or
+  // the instance's bytes would pass limits.max_service_bytes (or
+  // limits.max_catalog_bytes for the whole registry).
   void Register(Instance instance, WriteCallback done);
   // NotFound when unknown.
   void Deregister(InstanceKey key, WriteCallback done);
@@ -164,6 +169,8 @@ class Catalog {
 
   uint64_t revision() const;
   size_t instance_count() const;
+  // The memory the instances hold (core/footprint.h), all of them.
+  size_t instance_bytes() const;
   // The instance now, or null.
   std::shared_ptr<const Instance> Get(const InstanceKey& key) const;
   // Every instance now, in no particular order.
@@ -187,6 +194,7 @@ class Catalog {
   struct Record {
     std::shared_ptr<const Instance> instance;
     LeaseId lease = 0;  // 0: no lease
+    size_t bytes = 0;   // ApproximateBytes(*instance)
   };
   struct ServiceKey {
     std::string ns;
@@ -212,6 +220,7 @@ class Catalog {
   struct ServiceState {
     absl::btree_map<std::string, Record> instances;
     uint64_t last_change = 0;  // kept after the last instance leaves, for blocking queries
+    size_t bytes = 0;          // sum of the records' bytes
   };
   // A queued write.
   struct Op {
@@ -256,6 +265,17 @@ class Catalog {
   // Decides, commits and applies one batch.
   void RunBatch(std::vector<Op> batch);
   const Record* FindLocked(const InstanceKey& key) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // Stores `instance` as `id` of `service`, replacing any, and keeps the
+  // instance count and byte sums; returns its record (the lease unchanged).
+  Record& PutLocked(ServiceState& service, const std::string& id,
+                    std::shared_ptr<const Instance> instance) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Removes `id` from `service` the same way; false when it was not there.
+  bool EraseLocked(ServiceState& service, const std::string& id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // OK when an instance of `added` bytes more (negative: fewer) fits the
+  // per-service and whole-registry limits, given `service_bytes` and
+  // `total_bytes` now; else the ResourceExhausted error that refuses it.
+  absl::Status CheckBytesLimit(std::string_view service, int64_t added, int64_t service_bytes,
+                               int64_t total_bytes) const;
   void ApplyLocked(const Op& op, const Outcome& outcome) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Appends `events` to the watch hub and tells the change listener; returns
   // the watchers to wake (WatchHub::Wake). With `reset`, wakes every watcher
@@ -278,6 +298,7 @@ class Catalog {
       ABSL_GUARDED_BY(mu_);
   uint64_t revision_ ABSL_GUARDED_BY(mu_) = 0;
   size_t instance_count_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t instance_bytes_ ABSL_GUARDED_BY(mu_) = 0;  // sum over services_ of bytes
 
   // Held while the change listener runs.
   std::mutex listener_mu_;

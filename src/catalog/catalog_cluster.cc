@@ -6,6 +6,7 @@
 
 #include "catalog/catalog.h"
 #include "core/checks.h"
+#include "core/footprint.h"
 #include "core/strings.h"
 
 namespace muster {
@@ -40,7 +41,7 @@ Catalog::Catalog(CatalogOptions options, ClusterStore* cluster)
       cluster_(cluster),
       leases_(options_.clock),
       preservation_(options_.self_preservation, options_.clock),
-      hub_(options_.history) {}
+      hub_(options_.history, options_.history_bytes) {}
 
 absl::Status Catalog::StartClustered() {
   feed_ = std::make_shared<ClusterFeed>(*this);
@@ -135,6 +136,22 @@ void Catalog::ClusterWrite(bool is_register, Instance instance, InstanceKey key,
                  options_.limits.max_instances_per_service, " instances")));
       return;
     }
+    // The same holds for the bytes limits.
+    int64_t bytes = static_cast<int64_t>(ApproximateBytes(instance));
+    int64_t service_bytes = 0;
+    if (service != services_.end()) {
+      service_bytes = static_cast<int64_t>(service->second.bytes);
+      if (auto it = service->second.instances.find(key.id); it != service->second.instances.end()) {
+        bytes -= static_cast<int64_t>(it->second.bytes);
+      }
+    }
+    absl::Status fits = CheckBytesLimit(key.service, bytes, service_bytes,
+                                        static_cast<int64_t>(instance_bytes_));
+    if (!fits.ok()) {
+      lock.unlock();
+      std::move(done)(std::move(fits));
+      return;
+    }
   }
   cluster_->Register(std::move(instance), AnswerWhenApplied(std::move(done)));
 }
@@ -205,18 +222,16 @@ void Catalog::ResetView(std::vector<Instance> instances, uint64_t revision) {
     // that blocking queries on it wake and read the new state.
     for (auto& [key, service] : services_) {
       service.instances.clear();
+      service.bytes = 0;
       service.last_change = revision;
     }
     instance_count_ = 0;
+    instance_bytes_ = 0;
     for (Instance& in : instances) {
       ServiceState& service = services_[ServiceKey{in.ns, in.service}];
       service.last_change = revision;
-      std::string id = in.id;
-      Record record;
-      record.instance = std::make_shared<const Instance>(std::move(in));
-      if (service.instances.insert_or_assign(std::move(id), std::move(record)).second) {
-        ++instance_count_;
-      }
+      const std::string id = in.id;
+      PutLocked(service, id, std::make_shared<const Instance>(std::move(in)));
     }
     revision_ = revision;
     // Watchers reading from before `revision` are told to list again.
@@ -254,12 +269,10 @@ void Catalog::ApplyEventLocked(const Event& event) {
   ServiceState& service = services_[ServiceKey{in.ns, in.service}];
   service.last_change = std::max(service.last_change, event.revision);
   if (event.type == EventType::kDeregistered || event.type == EventType::kExpired) {
-    if (service.instances.erase(in.id) > 0) --instance_count_;
+    EraseLocked(service, in.id);
     return;
   }
-  Record record;
-  record.instance = event.instance;
-  if (service.instances.insert_or_assign(in.id, std::move(record)).second) ++instance_count_;
+  PutLocked(service, in.id, event.instance);
 }
 
 }  // namespace muster

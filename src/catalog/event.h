@@ -1,6 +1,7 @@
 // A change to the registry, as watchers see it.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -47,6 +48,20 @@ struct Event {
   std::string check;
   // Set by WatchHub::Publish for the events it retains; null otherwise.
   std::shared_ptr<EventText> text;
+  // Set by WatchHub::Publish for the events it retains: ApproximateBytes(*this).
+  size_t bytes = 0;
 };
+
+// The length of the event's text as a server formats it (FormatEvent in
+// server/watch_stream.h), or a little more; never less.
+size_t ApproximateTextBytes(const Event& event);
+
+// The memory a retained event holds: its place in the history, its instance
+// (counted whole, although the catalog may share the newest state of an
+// instance with its last event) and its text, counted as if formatted. The
+// text is made only when a watcher first reads the event, so an event nobody
+// read is counted for a text it does not yet have: the bound holds however
+// many readers come.
+size_t ApproximateBytes(const Event& event);
 
 }  // namespace muster

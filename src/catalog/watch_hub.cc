@@ -21,6 +21,7 @@ std::string WatchHub::IndexKey(std::string_view ns, std::string_view service) {
 void WatchHub::Reset(uint64_t revision) {
   std::lock_guard lock(mu_);
   history_.clear();
+  bytes_ = 0;
   first_revision_ = revision + 1;
   last_revision_ = revision;
 }
@@ -37,12 +38,19 @@ WatchHub::Wakeups WatchHub::Append(std::vector<Event> events) {
       keys.push_back(IndexKey(e.instance->ns, ""));
       last_revision_ = e.revision;
       e.text = std::make_shared<EventText>();
+      e.bytes = ApproximateBytes(e);
+      bytes_ += e.bytes;
       history_.push_back(std::move(e));
     }
-    // Drop whole revisions only, so that a revision is never half retained.
-    while (history_.size() > history_limit_) {
+    // Drop whole revisions only, so that a revision is never half retained,
+    // and never the newest.
+    while ((history_.size() > history_limit_ || bytes_ > history_bytes_) &&
+           history_.front().revision != history_.back().revision) {
       const uint64_t dropped = history_.front().revision;
-      while (!history_.empty() && history_.front().revision == dropped) history_.pop_front();
+      while (history_.front().revision == dropped) {
+        bytes_ -= history_.front().bytes;
+        history_.pop_front();
+      }
       first_revision_ = dropped + 1;
     }
   }
@@ -63,7 +71,8 @@ void WatchHub::Wake(Wakeups wakeups) {
   for (const auto& s : wakeups.subscribers_) s->notify();
 }
 
-WatchHub::ReadResult WatchHub::Read(uint64_t from, const WatchFilter& filter, size_t max) const {
+WatchHub::ReadResult WatchHub::Read(uint64_t from, const WatchFilter& filter, size_t max,
+                                    size_t max_bytes) const {
   ReadResult out;
   std::lock_guard lock(mu_);
   if (from < first_revision_) {
@@ -74,15 +83,26 @@ WatchHub::ReadResult WatchHub::Read(uint64_t from, const WatchFilter& filter, si
   out.next = std::max(from, last_revision_ + 1);
   auto it = std::lower_bound(history_.begin(), history_.end(), from,
                              [](const Event& e, uint64_t rev) { return e.revision < rev; });
+  size_t bytes = 0;
   for (; it != history_.end(); ++it) {
     // Stop between revisions only: a revision's events are read together.
-    if (out.events.size() >= max && it->revision != out.events.back().revision) {
+    if ((out.events.size() >= max || bytes >= max_bytes) && !out.events.empty() &&
+        it->revision != out.events.back().revision) {
       out.next = it->revision;
+      out.more = true;
       break;
     }
-    if (filter.Matches(*it->instance)) out.events.push_back(*it);
+    if (filter.Matches(*it->instance)) {
+      out.events.push_back(*it);
+      bytes += it->bytes;
+    }
   }
   return out;
+}
+
+WatchHub::HistoryStats WatchHub::history_stats() const {
+  std::lock_guard lock(mu_);
+  return HistoryStats{history_.size(), bytes_, first_revision_};
 }
 
 uint64_t WatchHub::last_revision() const {

@@ -4,8 +4,17 @@
 // registry revision by one, so they are contiguous; in cluster mode they are
 // etcd's revisions, which have gaps (writes elsewhere in etcd) and may repeat
 // (several instances changed by one transaction). The history retains whole
-// revisions from oldest_retained() on; a read from before that is compacted. A
-// watcher reads events from a revision on (Read) and, to be woken, subscribes
+// revisions from oldest_retained() on; a read from before that is compacted.
+//
+// The history is bounded twice: by events (`history_limit`) and by bytes
+// (`history_bytes`, counting ApproximateBytes of each event: its instance and
+// its text). Whichever is exceeded first drops whole revisions from the
+// front; the newest revision always stays, however large, so that a watcher
+// woken for it can read it. The byte bound is what keeps memory bounded when
+// instances are large: a count alone lets 65,536 events of 64 KiB instances
+// hold gigabytes.
+//
+// A watcher reads events from a revision on (Read) and, to be woken, subscribes
 // a notify callback for the services it follows. Publish appends first and
 // notifies after, so a watcher that subscribes, then reads, then sleeps until
 // notified never misses an event.
@@ -15,6 +24,7 @@
 // or Unsubscribe.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -40,7 +50,10 @@ struct WatchFilter {
 
 class WatchHub {
  public:
-  explicit WatchHub(size_t history_limit) : history_limit_(history_limit) {}
+  // Keeps at most `history_limit` events and `history_bytes` bytes of them
+  // (but always the newest revision).
+  explicit WatchHub(size_t history_limit, size_t history_bytes = SIZE_MAX)
+      : history_limit_(history_limit), history_bytes_(history_bytes) {}
   WatchHub(const WatchHub&) = delete;
   WatchHub& operator=(const WatchHub&) = delete;
 
@@ -64,12 +77,24 @@ class WatchHub {
     bool compacted = false;
     std::vector<Event> events;  // matching events, in revision order
     uint64_t next = 0;          // the revision to read from next time
+    // The read stopped at `max` or `max_bytes` before the newest event: read
+    // again from `next` for the rest.
+    bool more = false;
   };
-  // Events with revision >= from that match `filter`: about `max` of them
-  // (more when the events of the last revision read exceed it: a revision is
-  // never split). `from` past the last revision yields no events and
-  // next = from.
-  ReadResult Read(uint64_t from, const WatchFilter& filter, size_t max) const;
+  // Events with revision >= from that match `filter`: about `max` of them,
+  // holding about `max_bytes` (Event::bytes); more when the events of the
+  // last revision read exceed either, since a revision is never split.
+  // `from` past the last revision yields no events and next = from.
+  ReadResult Read(uint64_t from, const WatchFilter& filter, size_t max,
+                  size_t max_bytes = SIZE_MAX) const;
+
+  // What the history holds now.
+  struct HistoryStats {
+    size_t events = 0;
+    size_t bytes = 0;                // sum of the events' ApproximateBytes
+    uint64_t oldest_revision = 0;    // oldest_retained()
+  };
+  HistoryStats history_stats() const;
 
   // The revision of the newest event (or the Reset revision when none).
   uint64_t last_revision() const;
@@ -104,10 +129,14 @@ class WatchHub {
   // "ns\0service", or "ns\0" with an empty service for all-services watchers.
   static std::string IndexKey(std::string_view ns, std::string_view service);
 
+  // Constant after construction.
   const size_t history_limit_;
+  const size_t history_bytes_;
 
   mutable std::mutex mu_;
   std::deque<Event> history_ ABSL_GUARDED_BY(mu_);
+  // Sum of Event::bytes over history_.
+  size_t bytes_ ABSL_GUARDED_BY(mu_) = 0;
   // Reads from below this are compacted: history_.front().revision, or more
   // when the revisions before that had no event.
   uint64_t first_revision_ ABSL_GUARDED_BY(mu_) = 1;

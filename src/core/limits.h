@@ -18,6 +18,12 @@ struct Limits {
   uint32_t max_weight = 10000;
   uint32_t max_ttl_seconds = 24 * 3600;
   size_t max_instances_per_service = 100000;
+  // Memory the instances may hold (core/footprint.h ApproximateBytes), per
+  // service and in the whole registry; a registration past either is
+  // refused with 429 resource_exhausted. musterd's default for the whole
+  // registry is a quarter of its memory (server/memory_budget.h).
+  size_t max_service_bytes = size_t{256} << 20;
+  size_t max_catalog_bytes = SIZE_MAX;
   // Health checks (docs/api.md).
   size_t max_checks_per_instance = 8;
   size_t max_check_target_bytes = 2048;

@@ -308,6 +308,10 @@ Response ApiHandler::Healthz() {
   }
   const WatchStreams::Stats watches = streams_.stats();
   health["watches"] = json::object{{"open", watches.open}, {"backlogged", watches.backlogged}};
+  const WatchHub::HistoryStats history = catalog_.hub().history_stats();
+  health["history"] = json::object{{"events", history.events},
+                                   {"bytes", history.bytes},
+                                   {"oldest_revision", history.oldest_revision}};
   if (webhooks_ != nullptr) {
     const WebhookNotifier::Stats sent = webhooks_->stats();
     health["webhooks"] = json::object{{"delivered", sent.delivered}, {"failed", sent.failed},

@@ -20,8 +20,18 @@ struct DurationSetting {
   std::string text;
 };
 
+// A byte-size setting: the TOML file gives a number of bytes or a string with
+// a unit ("64MiB"), flags the string (memory_budget.h).
+struct ByteSetting {
+  const char* name;
+  size_t* value;
+  size_t min;
+  const char* help;
+  std::string text;
+};
+
 absl::Status LoadToml(const std::string& path, ServerConfig& c,
-                      std::vector<DurationSetting>& durations) {
+                      std::vector<DurationSetting>& durations, std::vector<ByteSetting>& sizes) {
   toml::table t;
   try {
     t = toml::parse_file(path);
@@ -81,6 +91,10 @@ absl::Status LoadToml(const std::string& path, ServerConfig& c,
   for (DurationSetting& d : durations) {
     if (auto v = t[d.name].value<std::string>()) d.text = *v;
   }
+  for (ByteSetting& b : sizes) {
+    if (auto v = t[b.name].value<int64_t>()) b.text = StrCat(*v);
+    if (auto v = t[b.name].value<std::string>()) b.text = *v;
+  }
   for (auto&& [key, value] : t) {
     bool known = false;
     for (const char* k : {"listen", "allowed_hosts", "data_dir", "log_level", "threads", "max_connections",
@@ -95,6 +109,7 @@ absl::Status LoadToml(const std::string& path, ServerConfig& c,
       known |= key.str() == k;
     }
     for (const DurationSetting& d : durations) known |= key.str() == d.name;
+    for (const ByteSetting& b : sizes) known |= key.str() == b.name;
     if (!known) {
       return absl::InvalidArgumentError(
           StrCat("config ", path, ": unknown setting \"", key.str(), "\""));
@@ -122,6 +137,17 @@ ParsedConfig ParseConfig(int argc, char** argv) {
        "self-preservation counts the leases lapsing within", ""},
       {"webhook_timeout", &c.webhook_timeout, "each webhook attempt must be answered within", ""},
   };
+  // Defaults from this host's memory (memory_budget.h).
+  c.limits.max_catalog_bytes = DefaultCatalogBytes();
+  std::vector<ByteSetting> sizes = {
+      {"history_bytes", &c.history_bytes, size_t{64} << 10,
+       "bytes of change events retained for watch resume (default: a sixteenth of memory, "
+       "16MiB to 256MiB)", ""},
+      {"max_service_bytes", &c.limits.max_service_bytes, size_t{64} << 10,
+       "memory the instances of one service may hold", ""},
+      {"max_catalog_bytes", &c.limits.max_catalog_bytes, size_t{1} << 20,
+       "memory all instances together may hold (default: a quarter of memory)", ""},
+  };
   auto fail = [&](std::string message, int code) {
     out.exit = true;
     out.exit_code = code;
@@ -136,7 +162,7 @@ ParsedConfig ParseConfig(int argc, char** argv) {
     if (arg == "--config" && i + 1 < argc) path = argv[i + 1];
     if (arg.starts_with("--config=")) path = std::string(arg.substr(9));
     if (!path.empty()) {
-      if (auto s = LoadToml(path, c, durations); !s.ok()) return fail(std::string(s.message()), 2);
+      if (auto s = LoadToml(path, c, durations, sizes); !s.ok()) return fail(std::string(s.message()), 2);
     }
   }
 
@@ -182,6 +208,11 @@ ParsedConfig ParseConfig(int argc, char** argv) {
     std::string flag = "--" + std::string(d.name);
     for (char& ch : flag) ch = ch == '_' ? '-' : ch;
     app.add_option(flag, d.text, d.help)->default_str(FormatDuration(*d.value));
+  }
+  for (ByteSetting& b : sizes) {
+    std::string flag = "--" + std::string(b.name);
+    for (char& ch : flag) ch = ch == '_' ? '-' : ch;
+    app.add_option(flag, b.text, b.help)->default_str(FormatByteSize(*b.value));
   }
   app.add_option("--geerpc-path", c.geerpc_path, "path of the GeeRPC registry endpoint")
       ->capture_default_str();
@@ -250,6 +281,13 @@ ParsedConfig ParseConfig(int argc, char** argv) {
     auto v = ParseDuration(d.text);
     if (!v.ok()) return fail(StrCat(d.name, ": ", v.status().message()), 2);
     *d.value = *v;
+  }
+  for (ByteSetting& b : sizes) {
+    if (b.text.empty()) continue;
+    auto v = ParseByteSize(b.text);
+    if (!v.ok()) return fail(StrCat(b.name, ": ", v.status().message()), 2);
+    if (*v < b.min) return fail(StrCat(b.name, " must be at least ", FormatByteSize(b.min)), 2);
+    *b.value = *v;
   }
   if (c.max_wait < c.default_wait) c.default_wait = c.max_wait;
   if (c.geerpc_timeout > std::chrono::seconds(c.limits.max_ttl_seconds)) {

@@ -8,6 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "core/limits.h"
+#include "server/memory_budget.h"
 
 namespace muster {
 
@@ -21,6 +22,8 @@ struct ServerConfig {
   unsigned threads = 0;  // I/O threads; 0: one per core
   Limits limits;
   size_t history = 65536;
+  // Bytes of change events retained for watch resume (memory_budget.h).
+  size_t history_bytes = DefaultHistoryBytes();
   // Serialized list answers kept while their service is unchanged
   // (list_cache.h); 0 turns the cache off.
   size_t list_cache_mb = 64;

@@ -62,6 +62,12 @@ int main(int argc, char** argv) {
   CatalogOptions options;
   options.limits = config.limits;
   options.history = config.history;
+  options.history_bytes = config.history_bytes;
+  spdlog::info("memory: watch history up to {} events and {}; instances up to {} per service "
+               "and {} in all (docs/operations.md, Memory)",
+               config.history, FormatByteSize(config.history_bytes),
+               FormatByteSize(config.limits.max_service_bytes),
+               FormatByteSize(config.limits.max_catalog_bytes));
   options.self_preservation.threshold = config.self_preservation_threshold;
   options.self_preservation.window = config.self_preservation_window;
   options.self_preservation.min_leases = config.self_preservation_min_leases;

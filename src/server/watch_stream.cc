@@ -16,26 +16,37 @@ using TimerClock = asio::steady_timer::clock_type;
 
 namespace {
 
-// Events per hub read. A read that returns this many may have left more
-// behind; the watch's coroutine then reads on, one write after another.
+// Events per hub read, and bytes (Event::bytes: instance and text). A read
+// that stops at either may have left more behind; the watch's coroutine then
+// reads on, one write after another. The bytes bound what a watch holds on
+// its own: the events of one read (their texts are the history's, shared, not
+// copied), which the history may drop meanwhile, so a watch that stops
+// reading keeps at most this much alive (plus one revision, never split)
+// until --write-timeout ends it.
 constexpr size_t kEventsPerRead = 256;
+constexpr size_t kBytesPerRead = size_t{256} << 10;
 
-// The text of `events`: the retained text of a single event as it is, else
-// the events joined into `joined`. Valid while `events` and `joined` are.
-std::string_view EventsText(const std::vector<Event>& events, std::string& joined) {
-  auto text_of = [](const Event& e) -> std::string_view {
-    return e.text != nullptr ? std::string_view(e.text->Get([&e] { return FormatEvent(e); }))
-                             : std::string_view();
-  };
-  if (events.size() == 1 && events.front().text != nullptr) return text_of(events.front());
+// The texts of `events` (each formatted once, shared by every watch), as one
+// buffer sequence for a gathering write. Valid while `events` is. Every event
+// read from the hub is retained and so has a text.
+std::vector<asio::const_buffer> EventBuffers(const std::vector<Event>& events) {
+  std::vector<asio::const_buffer> buffers;
+  buffers.reserve(events.size());
   for (const Event& e : events) {
-    if (e.text != nullptr) {
-      joined += text_of(e);
-    } else {
-      joined += FormatEvent(e);
-    }
+    const std::string& text = e.text->Get([&e] { return FormatEvent(e); });
+    buffers.push_back(asio::buffer(text));
   }
-  return joined;
+  return buffers;
+}
+
+// Takes the buffers by value: the coroutine starts when awaited, after a
+// temporary argument would be gone. The bytes they point to must live on.
+template <typename ConstBufferSequence>
+awaitable<bool> WriteBuffers(beast::tcp_stream& stream, ConstBufferSequence buffers,
+                             std::chrono::milliseconds timeout) {
+  stream.expires_after(timeout);
+  auto [ec, written] = co_await asio::async_write(stream, buffers, use_tuple);
+  co_return !ec;
 }
 
 awaitable<bool> WriteAll(beast::tcp_stream& stream, std::string_view text,
@@ -58,8 +69,14 @@ std::string FormatEvent(const Event& e) {
   if (e.type == EventType::kHealth) {
     if (const Check* c = e.instance->FindCheck(e.check)) o["check"] = CheckToJson(*c);
   }
-  return StrCat("id: ", e.revision, "\nevent: ", ToString(e.type), "\ndata: ", json::serialize(o),
-                "\n\n");
+  // Built at its exact size: a retained text lives as long as its event, and
+  // appending would leave up to twice its length allocated.
+  const std::string data = json::serialize(o);
+  const std::string head = StrCat("id: ", e.revision, "\nevent: ", ToString(e.type), "\ndata: ");
+  std::string text;
+  text.reserve(head.size() + data.size() + 2);
+  text.append(head).append(data).append("\n\n");
+  return text;
 }
 
 // One stream's state, shared by its coroutine, its hub subscription and its
@@ -90,7 +107,11 @@ class WatchStreams::Watch {
   // and after the end.
   bool parked = false;
   bool failed = false;      // a write of the drain's failed
-  std::string backlog;      // what the socket did not take; the coroutine sends it
+  // Events whose text the socket did not take whole, and how many bytes of
+  // their texts it did take; the coroutine sends the rest. Shared texts,
+  // not a copy.
+  std::vector<Event> backlog;
+  size_t backlog_sent = 0;
   TimerClock::time_point last_write;
 };
 
@@ -175,15 +196,15 @@ void WatchStreams::Deliver(Watch& w, TimerClock::time_point now) {
   // It reads the hub again before it parks, so nothing is missed.
   if (!w.parked) return;
   if (stopping_) return w.Resume();
-  WatchHub::ReadResult r = hub_.Read(w.next, w.filter, kEventsPerRead);
-  if (r.compacted || r.events.size() >= kEventsPerRead) return w.Resume();
+  WatchHub::ReadResult r = hub_.Read(w.next, w.filter, kEventsPerRead, kBytesPerRead);
+  if (r.compacted || r.more) return w.Resume();
   w.next = r.next;
   if (r.events.empty()) return;
-  std::string joined;
-  const std::string_view text = EventsText(r.events, joined);
+  const std::vector<asio::const_buffer> buffers = EventBuffers(r.events);
+  const size_t total = asio::buffer_size(buffers);
   boost::system::error_code ec;
   // The socket is non-blocking (Serve made it so): this takes what fits.
-  size_t sent = w.stream->socket().write_some(asio::buffer(text), ec);
+  size_t sent = w.stream->socket().write_some(buffers, ec);
   if (ec == asio::error::would_block || ec == asio::error::try_again) {
     sent = 0;
     ec = {};
@@ -193,8 +214,9 @@ void WatchStreams::Deliver(Watch& w, TimerClock::time_point now) {
     return w.Resume();
   }
   w.last_write = now;
-  if (sent < text.size()) {
-    w.backlog.assign(text.substr(sent));
+  if (sent < total) {
+    w.backlog = std::move(r.events);
+    w.backlog_sent = sent;
     ++backlogged_;
     w.Resume();
   }
@@ -227,12 +249,14 @@ awaitable<void> WatchStreams::Serve(const WatchFilter& filter, std::optional<uin
   w->last_write = TimerClock::now();
   while (!stopping_ && !w->failed) {
     if (!w->backlog.empty()) {
-      const std::string rest = std::exchange(w->backlog, {});
-      if (!co_await WriteAll(stream, rest, config_.write_timeout)) break;
+      const std::vector<Event> events = std::exchange(w->backlog, {});
+      beast::buffers_suffix<std::vector<asio::const_buffer>> rest(EventBuffers(events));
+      rest.consume(std::exchange(w->backlog_sent, 0));
+      if (!co_await WriteBuffers(stream, std::move(rest), config_.write_timeout)) break;
       w->last_write = TimerClock::now();
       continue;
     }
-    WatchHub::ReadResult r = hub_.Read(w->next, w->filter, kEventsPerRead);
+    WatchHub::ReadResult r = hub_.Read(w->next, w->filter, kEventsPerRead, kBytesPerRead);
     if (r.compacted) {
       co_await WriteAll(stream,
                         StrCat("event: compacted\ndata: ",
@@ -245,8 +269,8 @@ awaitable<void> WatchStreams::Serve(const WatchFilter& filter, std::optional<uin
     }
     w->next = r.next;
     if (!r.events.empty()) {
-      std::string joined;
-      if (!co_await WriteAll(stream, EventsText(r.events, joined), config_.write_timeout)) break;
+      std::vector<asio::const_buffer> buffers = EventBuffers(r.events);
+      if (!co_await WriteBuffers(stream, std::move(buffers), config_.write_timeout)) break;
       w->last_write = TimerClock::now();
       continue;
     }

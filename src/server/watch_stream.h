@@ -13,6 +13,13 @@
 // sends it with the write timeout), a send failed, the history moved past it,
 // there were more events than one read returns, or the server is stopping.
 //
+// What a watch holds of its own is bounded in bytes: one read of the hub (at
+// most 256 events and 256 KiB of them, or one revision), whose texts are the
+// history's own, written without a copy. A watcher that does not read keeps
+// that much until --write-timeout closes its connection; one that reads more
+// slowly than the changes come falls behind the history and ends with
+// "event: compacted" (docs/operations.md, "Memory").
+//
 // Everything a watch does runs on its connection's executor, which must run
 // one handler at a time (each of musterd's I/O threads runs an io_context of
 // its own); only the queue's hand-off crosses threads.

@@ -9,6 +9,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "core/footprint.h"
 #include "store/rocksdb_journal.h"
 #include "support/status_matchers.h"
 #include "unit/catalog/catalog_test_util.h"
@@ -229,6 +230,54 @@ TEST_F(CatalogTest, InstancesPerServiceLimit) {
   update.weight = 9;
   EXPECT_THAT(RegisterSync(*catalog_, update).status(), IsOk());
   EXPECT_THAT(RegisterSync(*catalog_, MakeInstance("other", "d")).status(), IsOk());
+}
+
+// An instance with 32 KiB of metadata.
+Instance BigInstance(std::string service, std::string id) {
+  Instance in = MakeInstance(std::move(service), std::move(id));
+  for (int k = 0; k < 64; ++k) in.metadata["key" + std::to_string(k)] = std::string(512, 'v');
+  return in;
+}
+
+// The bytes the instances of one service hold, and of all services, are
+// bounded: a registration or update past either limit is refused with
+// ResourceExhausted and changes nothing; shrinking and removing always work
+// and make room again.
+TEST(CatalogBytesTest, InstanceBytesLimits) {
+  const size_t big = ApproximateBytes(BigInstance("a", "1"));
+  CatalogOptions options;
+  options.limits.max_service_bytes = 3 * big + big / 2;
+  options.limits.max_catalog_bytes = 5 * big + big / 2;
+  Catalog catalog(options, static_cast<Journal*>(nullptr));
+  ASSERT_THAT(catalog.Start(), IsOk());
+  for (const char* id : {"1", "2", "3"}) {
+    ASSERT_THAT(RegisterSync(catalog, BigInstance("a", id)).status(), IsOk());
+  }
+  EXPECT_EQ(catalog.instance_bytes(), 3 * big);
+  EXPECT_THAT(RegisterSync(catalog, BigInstance("a", "4")).status(),
+              StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("max_service_bytes")));
+  // A small instance still fits the service's remaining half instance.
+  EXPECT_THAT(RegisterSync(catalog, MakeInstance("a", "small")).status(), IsOk());
+  // Growing an existing instance past the limit is refused too, and leaves it as it was.
+  Instance grown = BigInstance("a", "small");
+  EXPECT_THAT(RegisterSync(catalog, grown).status(),
+              StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("max_service_bytes")));
+  EXPECT_TRUE(catalog.Get({"default", "a", "small"})->metadata.empty());
+  ASSERT_THAT(DeregisterSync(catalog, {"default", "a", "1"}).status(), IsOk());
+  EXPECT_THAT(RegisterSync(catalog, grown).status(), IsOk());
+
+  // The whole registry: 4 big in "a" and "b" now, room for one more.
+  ASSERT_THAT(RegisterSync(catalog, BigInstance("b", "1")).status(), IsOk());
+  ASSERT_THAT(RegisterSync(catalog, BigInstance("b", "2")).status(), IsOk());
+  EXPECT_THAT(RegisterSync(catalog, BigInstance("c", "1")).status(),
+              StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("max_catalog_bytes")));
+  for (const auto& key : std::vector<InstanceKey>{{"default", "a", "2"}, {"default", "a", "3"},
+                                                  {"default", "a", "small"}, {"default", "b", "1"},
+                                                  {"default", "b", "2"}}) {
+    ASSERT_THAT(DeregisterSync(catalog, key).status(), IsOk());
+  }
+  EXPECT_EQ(catalog.instance_bytes(), 0u);
+  EXPECT_THAT(RegisterSync(catalog, BigInstance("c", "1")).status(), IsOk());
 }
 
 // List filters by version, health/status and metadata; results are sorted by id.

@@ -99,6 +99,93 @@ TEST(WatchHubTest, ReadIsBounded) {
   EXPECT_EQ(r.next, 4u);
 }
 
+// An event of `service` whose instance carries `metadata_bytes` of metadata
+// (64 entries, as the default limits allow at most).
+Event BigEvent(uint64_t revision, std::string service, size_t metadata_bytes) {
+  auto in = std::make_shared<Instance>();
+  in->service = std::move(service);
+  in->id = "i" + std::to_string(revision);
+  in->address = "127.0.0.1:1";
+  for (size_t k = 0; k < 64; ++k) {
+    in->metadata["key" + std::to_string(k)] = std::string(metadata_bytes / 64, 'x');
+  }
+  return Event{revision, EventType::kUpdated, in, {}};
+}
+
+// An event counts what it holds: its instance with the metadata, and its
+// text as if formatted (about the instance's JSON), so a 32 KiB instance is
+// counted at more than twice that; a small one at a few hundred bytes.
+TEST(WatchHubTest, EventBytesCountInstanceAndText) {
+  const size_t big = ApproximateBytes(BigEvent(1, "a", 32 << 10));
+  EXPECT_GT(big, 2 * (32u << 10));
+  EXPECT_LT(big, 3 * (32u << 10));
+  const size_t small = ApproximateBytes(MakeEvent(1, "a"));
+  EXPECT_GT(small, 500u);
+  EXPECT_LT(small, 2000u);
+}
+
+// The history is bounded by bytes as well as by events: whichever bound is
+// passed first drops whole revisions from the front, and a reader from
+// before them must resync.
+TEST(WatchHubTest, HistoryIsBoundedByBytes) {
+  const size_t event_bytes = ApproximateBytes(BigEvent(1, "a", 32 << 10));
+  const size_t limit = 10 * event_bytes + event_bytes / 2;  // room for 10 events
+  WatchHub hub(500, limit);
+  for (uint64_t r = 1; r <= 100; ++r) hub.Publish({BigEvent(r, "a", 32 << 10)});
+  const WatchHub::HistoryStats stats = hub.history_stats();
+  EXPECT_EQ(stats.events, 10u);
+  EXPECT_LE(stats.bytes, limit);
+  EXPECT_GT(stats.bytes, limit - event_bytes);
+  EXPECT_EQ(stats.oldest_revision, 91u);
+  EXPECT_EQ(hub.oldest_retained(), 91u);
+  EXPECT_TRUE(hub.Read(90, WatchFilter{}, 1000).compacted);
+  EXPECT_EQ(hub.Read(91, WatchFilter{}, 1000).events.size(), 10u);
+
+  // Small events (under 1 KiB each) fit the same bytes many times over: the
+  // count bound holds them to 500.
+  for (uint64_t r = 101; r <= 2100; ++r) hub.Publish({MakeEvent(r, "a")});
+  EXPECT_EQ(hub.history_stats().events, 500u);
+  EXPECT_LT(hub.history_stats().bytes, limit);
+  EXPECT_EQ(hub.oldest_retained(), 1601u);
+
+  hub.Reset(3000);
+  EXPECT_EQ(hub.history_stats().events, 0u);
+  EXPECT_EQ(hub.history_stats().bytes, 0u);
+}
+
+// An event larger than the whole byte bound still stays, as the newest
+// revision: a watcher woken for it can read it. The next one replaces it.
+TEST(WatchHubTest, NewestRevisionStaysWhateverItsSize) {
+  WatchHub hub(1000, 1024);
+  hub.Publish({BigEvent(1, "a", 32 << 10), BigEvent(1, "b", 32 << 10)});
+  EXPECT_EQ(hub.history_stats().events, 2u);
+  EXPECT_EQ(hub.Read(1, WatchFilter{}, 10).events.size(), 2u);
+  hub.Publish({BigEvent(2, "a", 32 << 10)});
+  EXPECT_EQ(hub.history_stats().events, 1u);
+  EXPECT_TRUE(hub.Read(1, WatchFilter{}, 10).compacted);
+  EXPECT_EQ(hub.Read(2, WatchFilter{}, 10).events.size(), 1u);
+}
+
+// A read stops at `max_bytes` (between revisions), says there is more, and
+// reads on from where it stopped.
+TEST(WatchHubTest, ReadIsBoundedByBytes) {
+  WatchHub hub(100);
+  for (uint64_t r = 1; r <= 10; ++r) hub.Publish({BigEvent(r, "a", 32 << 10)});
+  const size_t event_bytes = hub.history_stats().bytes / 10;
+  auto r = hub.Read(1, WatchFilter{}, 100, 3 * event_bytes);
+  ASSERT_EQ(r.events.size(), 3u);
+  EXPECT_TRUE(r.more);
+  EXPECT_EQ(r.next, 4u);
+  // At least one revision, however small the budget.
+  r = hub.Read(4, WatchFilter{}, 100, 1);
+  ASSERT_EQ(r.events.size(), 1u);
+  EXPECT_EQ(r.next, 5u);
+  r = hub.Read(5, WatchFilter{}, 100, 100 * event_bytes);
+  EXPECT_EQ(r.events.size(), 6u);
+  EXPECT_FALSE(r.more);
+  EXPECT_EQ(r.next, 11u);
+}
+
 // Subscribers are woken for their own services only; unsubscribed ones never.
 TEST(WatchHubTest, SubscribersAreNotifiedForTheirServices) {
   WatchHub hub(100);
