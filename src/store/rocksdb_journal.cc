@@ -1,7 +1,6 @@
 #include "store/rocksdb_journal.h"
 
 #include <algorithm>
-#include <charconv>
 #include <condition_variable>
 #include <deque>
 #include <iterator>
@@ -16,13 +15,10 @@
 
 #include "absl/base/thread_annotations.h"
 #include "core/strings.h"
-#include "core/json_codec.h"
+#include "store/stored_value.h"
 
 namespace muster {
 namespace {
-
-constexpr std::string_view kInstancePrefix = "i/";
-constexpr std::string_view kRevisionKey = "m/revision";
 
 // Stored values on their way from the reader to the parsers (Load).
 constexpr size_t kChunkSize = 1024;
@@ -68,15 +64,6 @@ class ChunkQueue {
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
 };
 
-std::string InstanceKeyBytes(const InstanceKey& key) {
-  std::string out;
-  out.reserve(kInstancePrefix.size() + key.ns.size() + key.service.size() + key.id.size() + 2);
-  out.append(kInstancePrefix).append(key.ns).push_back('\0');
-  out.append(key.service).push_back('\0');
-  out.append(key.id);
-  return out;
-}
-
 absl::Status FromRocks(const rocksdb::Status& s, std::string_view what) {
   if (s.ok()) return absl::OkStatus();
   std::string msg = StrCat(what, ": ", s.ToString());
@@ -110,11 +97,11 @@ absl::StatusOr<std::unique_ptr<RocksDbJournal>> RocksDbJournal::Open(const std::
 absl::Status RocksDbJournal::Commit(const std::vector<Mutation>& batch, uint64_t revision) {
   rocksdb::WriteBatch wb;
   for (const Mutation& m : batch) {
-    std::string key = InstanceKeyBytes(m.key);
-    rocksdb::Status s = m.instance ? wb.Put(key, SerializeInstance(*m.instance)) : wb.Delete(key);
+    std::string key = StoredInstanceKey(m.key);
+    rocksdb::Status s = m.instance ? wb.Put(key, StoredInstanceValue(*m.instance)) : wb.Delete(key);
     if (!s.ok()) return FromRocks(s, "cannot build the write batch");
   }
-  rocksdb::Status s = wb.Put(kRevisionKey, StrCat(revision));
+  rocksdb::Status s = wb.Put(kStoredRevisionKey, StoredRevisionValue(revision));
   if (!s.ok()) return FromRocks(s, "cannot build the write batch");
   rocksdb::WriteOptions options;
   options.sync = true;
@@ -124,12 +111,11 @@ absl::Status RocksDbJournal::Commit(const std::vector<Mutation>& batch, uint64_t
 absl::StatusOr<Journal::Snapshot> RocksDbJournal::Load() {
   Snapshot snapshot;
   std::string value;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), kRevisionKey, &value);
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), kStoredRevisionKey, &value);
   if (s.ok()) {
-    auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), snapshot.revision);
-    if (ec != std::errc() || end != value.data() + value.size()) {
-      return absl::DataLossError(StrCat("bad stored revision \"", value, "\""));
-    }
+    absl::StatusOr<uint64_t> revision = DecodeStoredRevision(value);
+    if (!revision.ok()) return revision.status();
+    snapshot.revision = *revision;
   } else if (!s.IsNotFound()) {
     return FromRocks(s, "cannot read the revision");
   }
@@ -147,11 +133,9 @@ absl::StatusOr<Journal::Snapshot> RocksDbJournal::Load() {
       while (std::optional<Chunk> chunk = queue.Pop()) {
         if (!status->ok()) continue;  // drain: the load has failed
         for (size_t i = 0; i < chunk->values.size(); ++i) {
-          auto instance = ParseInstance(chunk->values[i]);
+          auto instance = DecodeStoredInstance(chunk->keys[i], chunk->values[i]);
           if (!instance.ok()) {
-            *status = absl::DataLossError(StrCat("bad stored instance under key ",
-                                                 rocksdb::Slice(chunk->keys[i]).ToString(true),
-                                                 ": ", instance.status().message()));
+            *status = instance.status();
             break;
           }
           out->push_back(*std::move(instance));
@@ -160,7 +144,7 @@ absl::StatusOr<Journal::Snapshot> RocksDbJournal::Load() {
     });
   }
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
-  const rocksdb::Slice prefix(kInstancePrefix.data(), kInstancePrefix.size());
+  const rocksdb::Slice prefix(kStoredInstancePrefix.data(), kStoredInstancePrefix.size());
   Chunk chunk;
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
     chunk.keys.emplace_back(it->key().ToStringView());
