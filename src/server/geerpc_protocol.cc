@@ -65,11 +65,14 @@ std::string GeeRpcServerList(const std::vector<std::shared_ptr<const Instance>>&
   std::vector<std::string> alive;
   alive.reserve(instances.size());
   for (const auto& in : instances) {
+    // An instance registered through the native API may hold any string
+    // here: a comma would split it into two servers, a CR or LF end the
+    // header. Only an address that GeeRPC could have announced is answered.
     auto it = in->metadata.find(std::string(kGeeRpcAddrKey));
-    alive.push_back(it != in->metadata.end() ? it->second : in->address);
+    const bool announced = it != in->metadata.end() && GeeRpcHostPort(it->second, limits).ok();
+    alive.push_back(announced ? it->second : in->address);
   }
   std::sort(alive.begin(), alive.end());
-  (void)limits;
   return absl::StrJoin(alive, ",");
 }
 

@@ -32,8 +32,9 @@ absl::StatusOr<Instance> GeeRpcInstance(std::string_view server, std::string_vie
                                         std::chrono::milliseconds ttl, const Limits& limits);
 
 // The value of the X-Geerpc-Servers header for these instances: each one's
-// announced address (its own address when it has none), sorted and joined
-// with ",".
+// announced address (its own address when it has none that GeeRPC could have
+// announced, as an instance registered through the native API may), sorted
+// and joined with ",".
 std::string GeeRpcServerList(const std::vector<std::shared_ptr<const Instance>>& instances,
                              const Limits& limits);
 
