@@ -8,6 +8,8 @@
 #include <string>
 #include <string_view>
 
+#include <boost/json.hpp>
+
 #include "absl/status/status.h"
 #include "core/json_codec.h"
 #include "core/strings.h"
@@ -77,8 +79,10 @@ inline std::string Escaped(std::string_view s) {
   return out;
 }
 
-// MUSTER_FUZZ_UTF8=off turns the UTF-8 check of error messages off: while
-// a known defect trips it (docs/fuzzing.md), the rest can still be fuzzed.
+// MUSTER_FUZZ_UTF8=off turns off the checks that error messages of UTF-8
+// input are UTF-8 and that error bodies are JSON whatever the message holds:
+// while a known defect trips them (docs/fuzzing.md), the rest can still be
+// fuzzed.
 inline bool CheckUtf8Messages() {
   static const bool on = [] {
     const char* v = std::getenv("MUSTER_FUZZ_UTF8");
@@ -88,8 +92,8 @@ inline bool CheckUtf8Messages() {
 }
 
 // An error the API would answer: the code `want`, a message that is not
-// empty and, when the input it came from was UTF-8, UTF-8 itself (it ends up
-// in a JSON error body).
+// empty and, when the input it came from was UTF-8, UTF-8 itself; and an
+// error body (ErrorBody) that is JSON carrying the message.
 inline void CheckError(const absl::Status& status, absl::StatusCode want, bool input_utf8,
                        std::string_view input) {
   const std::string_view message = MessageOf(status);
@@ -100,6 +104,24 @@ inline void CheckError(const absl::Status& status, absl::StatusCode want, bool i
   if (input_utf8 && CheckUtf8Messages()) {
     FUZZ_CHECK(IsUtf8(message), StrCat("message \"", Escaped(message),
                                        "\" is not UTF-8 for the UTF-8 input ", Escaped(input)));
+  }
+  // The body musterd would answer: JSON (which is UTF-8) that carries the
+  // message, whatever bytes the message quotes.
+  const std::string body = ErrorBody(ErrorCodeName(status.code()), message);
+  if (IsUtf8(message) || CheckUtf8Messages()) {
+    boost::system::error_code ec;
+    boost::json::value v = boost::json::parse(body, ec);
+    FUZZ_CHECK(!ec, StrCat("error body is not JSON (", ec.message(), "): ", Escaped(body)));
+    const boost::json::string* got = nullptr;
+    if (v.is_object() && v.get_object().contains("error") && v.at("error").is_object() &&
+        v.at("error").get_object().contains("message")) {
+      got = v.at("error").at("message").if_string();
+    }
+    FUZZ_CHECK(got != nullptr, StrCat("error body without error.message: ", Escaped(body)));
+    if (IsUtf8(message)) {
+      FUZZ_CHECK(std::string_view(*got) == message,
+                 StrCat("error body changed the message: ", Escaped(body)));
+    }
   }
 }
 

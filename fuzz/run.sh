@@ -32,7 +32,9 @@ args=("${limits[@]}" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 status=0
-"$binary" "${args[@]}" "$dir/corpus" "$here/corpus/$name" >"$dir/last.log" 2>&1 || status=$?
+corpora=("$dir/corpus")
+[ -d "$here/corpus/$name" ] && corpora+=("$here/corpus/$name")
+"$binary" "${args[@]}" "${corpora[@]}" >"$dir/last.log" 2>&1 || status=$?
 if [ $status -ne 0 ]; then
   tail -n 60 "$dir/last.log"
   echo "run.sh: $name failed ($status); inputs in $dir/findings/" >&2
