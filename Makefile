@@ -3,6 +3,7 @@
 #   make test           build and run every test
 #   make test-sanitize  run every test under ASan+UBSan, then under TSan
 #   make bench          benchmarks (QUICK=1 for a reduced run)
+#   make fuzz           run every libFuzzer target for FUZZ_SECONDS each (docs/fuzzing.md)
 
 BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
@@ -13,7 +14,11 @@ export CCACHE_BASEDIR := $(CURDIR)
 # -g puts the build directory into the objects; without this ccache would key on it.
 export CCACHE_NOHASHDIR := 1
 
-.PHONY: all deps build run test test-sanitize test-asan test-tsan bench clean
+# make fuzz: seconds per target, and how many targets run at once.
+FUZZ_SECONDS ?= 300
+FUZZ_JOBS ?= $(JOBS)
+
+.PHONY: all deps build run test test-sanitize test-asan test-tsan bench clean fuzz fuzz-build fuzz-smoke
 
 all: build
 
@@ -29,8 +34,29 @@ build: deps build/build.ninja
 run: build
 	./build/musterd --data-dir ./muster-data $(ARGS)
 
-test: build
+# The fuzz targets' fixed short runs first, so that the closing lines are
+# the whole suite's.
+test: build fuzz-smoke
 	cd build && ctest --output-on-failure -j $(JOBS) --timeout 600
+
+# libFuzzer targets (fuzz/): clang with ASan+UBSan in build-fuzz, which builds
+# only the libraries they link.
+build-fuzz/build.ninja: CMakeLists.txt | deps
+	@CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DMUSTER_FUZZ=ON -DMUSTER_BUILD_TESTS=OFF >/dev/null
+
+fuzz-build: deps build-fuzz/build.ninja
+	@cmake --build build-fuzz -j $(JOBS) --target muster_fuzz
+
+# A fixed number of runs per target from its seed corpus (part of make test).
+fuzz-smoke: fuzz-build
+	cd build-fuzz && ctest --output-on-failure -j $(JOBS) -L fuzz --timeout 300
+
+# FUZZ_SECONDS of fuzzing per target; the corpora grow in build-fuzz/fuzz-work/.
+fuzz: fuzz-build
+	cd build-fuzz && MUSTER_FUZZ_SECONDS=$(FUZZ_SECONDS) ctest --output-on-failure -j $(FUZZ_JOBS) \
+	  -L fuzz --timeout $$(( $(FUZZ_SECONDS) + 300 ))
+	@cat build-fuzz/fuzz-work/*/summary
 
 build-asan/build.ninja: CMakeLists.txt | deps
 	@cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DMUSTER_SANITIZE=address >/dev/null
@@ -55,4 +81,4 @@ bench: build
 	@./scripts/bench.sh
 
 clean:
-	rm -rf build build-asan build-tsan
+	rm -rf build build-asan build-tsan build-fuzz

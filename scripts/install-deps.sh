@@ -11,6 +11,9 @@ packages=(
   libgrpc++-dev libprotobuf-dev libssl-dev protobuf-compiler protobuf-compiler-grpc
   libgtest-dev libgmock-dev libbenchmark-dev
   etcd-server etcd-client
+  # make fuzz and the fuzz part of make test: clang with libFuzzer and the
+  # sanitizer runtimes, llvm-symbolizer for readable reports.
+  clang libclang-rt-14-dev llvm-14
 )
 
 missing=()

@@ -165,6 +165,29 @@ absl::Status ApplyCheckField(Check& c, std::string_view key, const json::value& 
   return absl::OkStatus();
 }
 
+// Puts the fields that `c`'s type does not use back to their defaults. They
+// are not written (CheckToJson), so a registration that kept them would
+// differ from the instance the store reads back: after a restart, sending
+// the same body again would count as a change and reset the check's state.
+void ClearFieldsOfOtherTypes(Check& c) {
+  const Check unset;
+  if (c.type == CheckType::kTtl) {
+    c.target = unset.target;
+    c.interval = unset.interval;
+    c.timeout = unset.timeout;
+    c.rise = unset.rise;
+    c.fall = unset.fall;
+    c.deregister_critical_after = unset.deregister_critical_after;
+  }
+  if (c.type != CheckType::kHttp) {
+    c.method = unset.method;
+    c.headers.clear();
+    c.tls_skip_verify = unset.tls_skip_verify;
+  }
+  if (c.type != CheckType::kGrpc) c.grpc_service.clear();
+  if (c.type != CheckType::kScript) c.args.clear();
+}
+
 absl::StatusOr<std::vector<Check>> GetChecks(const json::value& v, bool strict) {
   if (!v.is_array()) return WrongType("checks", "an array of check objects");
   std::vector<Check> out;
@@ -177,6 +200,7 @@ absl::StatusOr<std::vector<Check>> GetChecks(const json::value& v, bool strict) 
       typed = typed || k == "type";
     }
     if (strict && !typed) return absl::InvalidArgumentError("field \"checks.type\" is required");
+    if (strict) ClearFieldsOfOtherTypes(c);
     if (c.id.empty()) c.id = std::string(ToString(c.type));
     out.push_back(std::move(c));
   }

@@ -30,13 +30,10 @@
 
 #include "absl/base/thread_annotations.h"
 #include "core/strings.h"
-#include "core/json_codec.h"
+#include "store/stored_value.h"
 
 namespace muster {
 namespace {
-
-constexpr std::string_view kInstancePrefix = "i/";
-constexpr std::string_view kRevisionKey = "m/revision";
 
 // Stored values on their way from the reader to the parsers (Load).
 constexpr size_t kChunkSize = 1024;
@@ -81,15 +78,6 @@ class ChunkQueue {
   std::deque<Chunk> chunks_ ABSL_GUARDED_BY(mu_);
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
 };
-
-std::string InstanceKeyBytes(const InstanceKey& key) {
-  std::string out;
-  out.reserve(kInstancePrefix.size() + key.ns.size() + key.service.size() + key.id.size() + 2);
-  out.append(kInstancePrefix).append(key.ns).push_back('\0');
-  out.append(key.service).push_back('\0');
-  out.append(key.id);
-  return out;
-}
 
 bool IsOutOfSpace(const rocksdb::Status& s) {
   return s.IsNoSpace() || s.subcode() == rocksdb::Status::kSpaceLimit ||
@@ -339,21 +327,17 @@ absl::Status RocksDbJournal::OpenStore() {
 
 absl::StatusOr<uint64_t> RocksDbJournal::StoredRevision() {
   std::string value;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), kRevisionKey, &value);
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), kStoredRevisionKey, &value);
   if (s.IsNotFound()) return 0;
   if (!s.ok()) return FromRocks(s, "cannot read the revision");
-  uint64_t revision = 0;
-  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), revision);
-  if (ec != std::errc() || end != value.data() + value.size()) {
-    return absl::DataLossError(StrCat("bad stored revision \"", value, "\""));
-  }
-  return revision;
+  return DecodeStoredRevision(value);
 }
 
 absl::Status RocksDbJournal::WriteRevision(uint64_t revision) {
   rocksdb::WriteOptions options;
   options.sync = true;
-  return FromRocks(db_->Put(options, kRevisionKey, StrCat(revision)), "cannot write the revision");
+  return FromRocks(db_->Put(options, kStoredRevisionKey, StoredRevisionValue(revision)),
+                   "cannot write the revision");
 }
 
 absl::Status RocksDbJournal::OpenAcknowledged(std::optional<uint64_t>* acknowledged) {
@@ -529,11 +513,11 @@ absl::Status RocksDbJournal::WriteFailed(const rocksdb::Status& s) {
 absl::Status RocksDbJournal::Commit(const std::vector<Mutation>& batch, uint64_t revision) {
   rocksdb::WriteBatch wb;
   for (const Mutation& m : batch) {
-    std::string key = InstanceKeyBytes(m.key);
-    rocksdb::Status s = m.instance ? wb.Put(key, SerializeInstance(*m.instance)) : wb.Delete(key);
+    std::string key = StoredInstanceKey(m.key);
+    rocksdb::Status s = m.instance ? wb.Put(key, StoredInstanceValue(*m.instance)) : wb.Delete(key);
     if (!s.ok()) return FromRocks(s, "cannot build the write batch");
   }
-  rocksdb::Status s = wb.Put(kRevisionKey, StrCat(revision));
+  rocksdb::Status s = wb.Put(kStoredRevisionKey, StoredRevisionValue(revision));
   if (!s.ok()) return FromRocks(s, "cannot build the write batch");
   if (absl::Status ready = ReadyToWrite(wb.GetDataSize()); !ready.ok()) return ready;
   rocksdb::WriteOptions options;
@@ -565,11 +549,9 @@ absl::StatusOr<Journal::Snapshot> RocksDbJournal::Load() {
       while (std::optional<Chunk> chunk = queue.Pop()) {
         if (!status->ok()) continue;  // drain: the load has failed
         for (size_t i = 0; i < chunk->values.size(); ++i) {
-          auto instance = ParseInstance(chunk->values[i]);
+          auto instance = DecodeStoredInstance(chunk->keys[i], chunk->values[i]);
           if (!instance.ok()) {
-            *status = absl::DataLossError(StrCat("bad stored instance under key ",
-                                                 rocksdb::Slice(chunk->keys[i]).ToString(true),
-                                                 ": ", instance.status().message()));
+            *status = instance.status();
             break;
           }
           out->push_back(*std::move(instance));
@@ -578,7 +560,7 @@ absl::StatusOr<Journal::Snapshot> RocksDbJournal::Load() {
     });
   }
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
-  const rocksdb::Slice prefix(kInstancePrefix.data(), kInstancePrefix.size());
+  const rocksdb::Slice prefix(kStoredInstancePrefix.data(), kStoredInstancePrefix.size());
   Chunk chunk;
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
     chunk.keys.emplace_back(it->key().ToStringView());

@@ -87,6 +87,26 @@ TEST_F(GeerpcTest, AddressWithoutProtocolMapsToInstance) {
   EXPECT_EQ(Servers(), "127.0.0.1:8000");
 }
 
+// An instance registered through the native API in GeeRPC's service is listed
+// by its own address unless its geerpc_addr is one GeeRPC could have
+// announced: a comma in it split the list into servers that do not exist, a
+// CR LF ended the header. Found by fuzz/geerpc_header_fuzz.
+TEST_F(GeerpcTest, GetListsOnlyAddressesGeeRpcAnnounces) {
+  auto with_addr = [](const char* addr) {
+    return RegisterBody("127.0.0.1:9001",
+                        boost::json::object{{"metadata", boost::json::object{{"geerpc_addr", addr}}}});
+  };
+  ASSERT_EQ(Register("geerpc", "comma", with_addr("tcp@10.0.0.1:1,tcp@10.0.0.2:2")).status, 201);
+  ASSERT_EQ(Register("geerpc", "crlf", with_addr("tcp@10.0.0.3:3\r\nSet-Cookie: a=b")).status, 201);
+  ASSERT_EQ(Register("geerpc", "empty", with_addr("")).status, 201);
+  ASSERT_EQ(Announce("tcp@127.0.0.1:9003").status, 200);
+  client::HttpResponse r = Must(client().Get("/_geerpc_/registry"));
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.Header("X-Geerpc-Servers").value_or(""),
+            "127.0.0.1:9001,127.0.0.1:9001,127.0.0.1:9001,tcp@127.0.0.1:9003");
+  EXPECT_FALSE(r.Header("Set-Cookie").has_value());
+}
+
 // Deregistering the instance in the native API removes it from GeeRPC's GET.
 TEST_F(GeerpcTest, NativeDeregisterRemovesServer) {
   ASSERT_EQ(Announce("tcp@127.0.0.1:9999").status, 200);

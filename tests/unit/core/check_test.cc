@@ -165,6 +165,47 @@ TEST(CheckJson, ListedInstanceCanBeSentBackAndRoundTrips) {
   EXPECT_EQ(again->checks[0].output, "");
 }
 
+// A registration drops the fields of other check types. They are not stored,
+// so keeping them made the instance read back after a restart differ from the
+// one registered, and sending the same body again then reset the check's
+// state. Found by fuzz/instance_json_fuzz.
+TEST(CheckJson, FieldsOfOtherTypesAreDroppedSoTheStoredInstanceIsTheSame) {
+  auto in = Parse(WithChecks(R"([
+      {"id":"lease","type":"ttl","target":"/x","interval":"500ms","timeout":"1s","rise":5,
+       "fall":5,"deregister_critical_after":"1m","method":"POST"},
+      {"type":"tcp","method":"POST","headers":{"a":"b"},"tls_skip_verify":true,
+       "grpc_service":"s","args":["x"]},
+      {"type":"http","grpc_service":"s","args":["x"]},
+      {"type":"script","target":"/bin/true","grpc_service":"s","headers":{"a":"b"}}])",
+                             R"(,"ttl_seconds":30)"));
+  ASSERT_THAT(in.status(), IsOk());
+  ASSERT_EQ(in->checks.size(), 4u);
+  const Check unset;
+  const Check& ttl = in->checks[0];
+  EXPECT_EQ(ttl.target, "");
+  EXPECT_EQ(ttl.interval, unset.interval);
+  EXPECT_EQ(ttl.timeout, unset.timeout);
+  EXPECT_EQ(ttl.rise, unset.rise);
+  EXPECT_EQ(ttl.fall, unset.fall);
+  EXPECT_EQ(ttl.deregister_critical_after, unset.deregister_critical_after);
+  EXPECT_EQ(ttl.method, "GET");
+  const Check& tcp = in->checks[1];
+  EXPECT_EQ(tcp.method, "GET");
+  EXPECT_TRUE(tcp.headers.empty());
+  EXPECT_FALSE(tcp.tls_skip_verify);
+  EXPECT_EQ(tcp.grpc_service, "");
+  EXPECT_TRUE(tcp.args.empty());
+  EXPECT_EQ(in->checks[2].grpc_service, "");
+  EXPECT_TRUE(in->checks[2].args.empty());
+  EXPECT_EQ(in->checks[3].target, "/bin/true");
+  EXPECT_TRUE(in->checks[3].headers.empty());
+
+  // What the store writes, read back after a restart, is the same instance.
+  auto stored = ParseInstance(SerializeInstance(*in));
+  ASSERT_THAT(stored.status(), IsOk());
+  EXPECT_TRUE(stored->SameSpec(*in));
+}
+
 TEST(CheckStates, CarryOverOnlyForTheSameSpec) {
   Instance before;
   before.ttl_seconds = 30;
