@@ -307,6 +307,7 @@ void Catalog::RunBatch(std::vector<Op> batch) {
 
   if (!mutations.empty() && journal_ != nullptr) {
     absl::Status status = journal_->Commit(mutations, revision);
+    store_write_failing_.store(!status.ok(), std::memory_order_relaxed);
     if (!status.ok()) {
       // Nothing was written or applied. Decisions later in the batch may rest
       // on earlier ones, so every caller hears the failure; lapsed leases are

@@ -22,6 +22,7 @@
 // thread in cluster mode): they must be quick (post the answer elsewhere).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -133,6 +134,9 @@ class Catalog {
   bool clustered() const { return cluster_ != nullptr; }
   // Whether self-preservation holds expiry back now (embedded mode).
   bool self_preserving() const { return preservation_.active(); }
+  // Embedded mode: whether the store's last write failed (a full disk, say);
+  // false again after the next write that succeeds.
+  bool store_write_failing() const { return store_write_failing_.load(std::memory_order_relaxed); }
   // Cluster mode: this node's part in the leader election; embedded: none.
   ClusterStore::Role cluster_role() const {
     return cluster_ != nullptr ? cluster_->role() : ClusterStore::Role{};
@@ -290,6 +294,7 @@ class Catalog {
 
   LeaseTable leases_;
   SelfPreservation preservation_;  // the committer thread's
+  std::atomic<bool> store_write_failing_{false};  // written by the committer thread
   WatchHub hub_;
 
   // The state below is written only by the committer thread, under mu_.

@@ -300,7 +300,10 @@ Response ApiHandler::Healthz() {
                       {"store", catalog_.clustered() ? "etcd" : "embedded"}};
   // Cluster mode: whether this node's view follows etcd right now; while it
   // does not, lists may be stale (the node still answers from its view).
-  if (!catalog_.clustered()) health["self_preservation"] = catalog_.self_preserving();
+  if (!catalog_.clustered()) {
+    health["self_preservation"] = catalog_.self_preserving();
+    health["store_write_failing"] = catalog_.store_write_failing();
+  }
   if (checker_ != nullptr) health["active_checks"] = checker_->check_count();
   if (connections_ != nullptr) {
     const ConnectionTable::Stats c = connections_->stats();

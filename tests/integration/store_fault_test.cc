@@ -438,7 +438,9 @@ TEST_F(DiskFullTest, RefusesWritesServesReadsAndResumes) {
             (std::vector<std::string>{"a", "b", "keeper"}));
   client::HttpResponse services = Must(client_->Get("/api/v1/services"));
   EXPECT_EQ(services.status, 200) << services.body;
-  EXPECT_EQ(Must(client_->Get("/healthz")).status, 200);
+  client::HttpResponse health = Must(client_->Get("/healthz"));
+  EXPECT_EQ(health.status, 200);
+  EXPECT_EQ(JsonOf(health).as_object().at("store_write_failing"), true) << health.body;
   ExpectDiskFull(Put("orders", "c", RegisterBody("10.0.0.4:80")));
 
   Unfill();
@@ -447,6 +449,8 @@ TEST_F(DiskFullTest, RefusesWritesServesReadsAndResumes) {
     resumed = Put("orders", "c", RegisterBody("10.0.0.4:80", {{"ttl_seconds", 0}}));
     return resumed.status == 201;
   }, seconds(10), milliseconds(100))) << resumed.status << " " << resumed.body;
+  health = Must(client_->Get("/healthz"));
+  EXPECT_EQ(JsonOf(health).as_object().at("store_write_failing"), false) << health.body;
   // The watch opened before the disk filled hears the write after it.
   std::optional<WatchEvent> event = NextEvent(**stream, seconds(5));
   ASSERT_TRUE(event.has_value());
