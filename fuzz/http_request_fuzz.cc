@@ -9,14 +9,13 @@
 // nothing (the registry revision stays where it was).
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <memory>
 #include <string_view>
 
 #include <boost/json.hpp>
 
 #include "catalog/catalog.h"
-#include "core/utf8.h"
+#include "fuzz_support.h"
 #include "server/api_handler.h"
 #include "server/config.h"
 #include "server/http_request.h"
@@ -24,23 +23,16 @@
 namespace muster {
 namespace {
 
-void Check(bool ok, const char* what) {
-  if (!ok) {
-    fprintf(stderr, "property violated: %s\n", what);
-    abort();
-  }
-}
-
 // The answer's bytes must be what a client can read.
 void CheckAnswer(const Response& response) {
   std::string payload = response.body();
   if (response.shared != nullptr) payload += *response.shared;
   payload += response.tail;
   if (payload.empty()) return;  // GeeRPC answers in headers
-  Check(IsValidUtf8(payload), "an answer that is not UTF-8");
+  FUZZ_CHECK(fuzz::IsUtf8(payload), "an answer that is not UTF-8");
   boost::system::error_code ec;
   boost::json::parse(payload, ec);
-  Check(!ec, "an answer that is not JSON");
+  FUZZ_CHECK(!ec, "an answer that is not JSON");
 }
 
 struct World {
@@ -53,13 +45,17 @@ struct World {
     CatalogOptions options;
     options.limits = config.limits;
     options.history = 256;
+    // Time stands still: no lease lapses while an input runs, so a change
+    // of revision during one is the input's doing.
+    options.clock = &clock;
     catalog = std::make_unique<Catalog>(options, static_cast<Journal*>(nullptr));
-    Check(catalog->Start().ok(), "the catalog starts");
+    FUZZ_CHECK(catalog->Start().ok(), "the catalog starts");
     api = std::make_unique<ApiHandler>(config, *catalog);
   }
   ~World() { catalog->Stop(); }
 
   ServerConfig config;
+  ManualClock clock;
   std::unique_ptr<Catalog> catalog;
   std::unique_ptr<ApiHandler> api;
   asio::io_context ioc{1};
@@ -91,7 +87,7 @@ ApiHandler::Reply Handle(World& world, Request& request) {
       asio::detached);
   world.ioc.restart();
   world.ioc.run();
-  Check(reply.has_value(), "a request is answered");
+  FUZZ_CHECK(reply.has_value(), "a request is answered");
   return *std::move(reply);
 }
 
@@ -116,8 +112,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (std::optional<Response> refused =
             ReadHeader(bytes.substr(0, header_end), parser, hosts, world.config.limits.max_body_bytes)) {
       CheckAnswer(*refused);
-      Check(refused->result_int() >= 400, "a refusal is an error");
-      Check(world.catalog->revision() == before, "a refused request changes nothing");
+      FUZZ_CHECK(refused->result_int() >= 400, "a refusal is an error");
+      FUZZ_CHECK(world.catalog->revision() == before, "a refused request changes nothing");
       return 0;  // the connection closes
     }
     bytes.remove_prefix(header_end);
@@ -130,7 +126,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (ec && ec != http::error::need_more) {
         std::optional<Response> failure = ReadFailure(ec, world.config.limits.max_body_bytes);
         if (failure) CheckAnswer(*failure);
-        Check(world.catalog->revision() == before, "a request refused in its body changes nothing");
+        FUZZ_CHECK(world.catalog->revision() == before, "a request refused in its body changes nothing");
         return 0;
       }
       if (used == 0 && !parser.is_done()) {
@@ -143,7 +139,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (const auto* response = std::get_if<Response>(&reply)) {
       CheckAnswer(*response);
       if (response->result_int() >= 400) {
-        Check(world.catalog->revision() == before, "a failed request changes nothing");
+        FUZZ_CHECK(world.catalog->revision() == before, "a failed request changes nothing");
       }
     } else {
       return 0;  // a watch streams on this connection until it ends
