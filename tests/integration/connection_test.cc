@@ -113,6 +113,23 @@ ClientRun RunClient(const std::string& address, int requests) {
   return run;
 }
 
+// Runs the normal client during `attack`, expects every request answered,
+// and prints the latencies.
+void ExpectServedDuring(const std::string& attack, const std::string& address, int requests) {
+  ClientRun run = RunClient(address, requests);
+  EXPECT_EQ(run.failures, 0) << run.first_failure;
+  std::cout << "[ measured ] " << attack << ": " << requests << " requests on new connections, p50 "
+            << run.Percentile(0.5) << " ms, p99 " << run.Percentile(0.99) << " ms\n";
+}
+
+// /healthz's "connections", and the body it came in for failure messages.
+std::pair<boost::json::object, std::string> ConnectionStats(const std::string& address) {
+  client::HttpResponse health = Must(client::HttpClient(address).Get("/healthz"));
+  const boost::json::value v = JsonOf(health);
+  if (!v.is_object() || !v.as_object().contains("connections")) return {{}, health.body};
+  return {v.as_object().at("connections").as_object(), health.body};
+}
+
 // Connections that never send a request (or only half a header) and stay.
 std::vector<std::unique_ptr<RawConnection>> Flood(uint16_t port, int count) {
   std::vector<std::unique_ptr<RawConnection>> flood;
@@ -135,17 +152,11 @@ class ConnectionLimitTest : public MusterdTest {
 // being answered, and musterd holds no more than its bound.
 TEST_F(ConnectionLimitTest, IdleFloodDoesNotStarveClients) {
   auto flood = Flood(musterd_.port(), 600);
-  ClientRun run = RunClient(musterd_.address(), 200);
-  EXPECT_EQ(run.failures, 0) << run.first_failure;
-  std::cout << "[ measured ] 600 idle connections, --max-connections 64: 200 requests on new "
-               "connections, p50 "
-            << run.Percentile(0.5) << " ms, p99 " << run.Percentile(0.99) << " ms\n";
-  client::HttpResponse health = Must(client::HttpClient(musterd_.address()).Get("/healthz"));
-  const boost::json::value health_json = JsonOf(health);
-  const auto& c = health_json.as_object().at("connections").as_object();
-  EXPECT_LE(U64(c.at("open")), 64u) << health.body;
-  EXPECT_EQ(U64(c.at("max")), 64u);
-  EXPECT_GE(U64(c.at("shed")), 600u - 64u) << health.body;
+  ExpectServedDuring("600 idle connections, --max-connections 64", musterd_.address(), 200);
+  const auto [c, body] = ConnectionStats(musterd_.address());
+  EXPECT_LE(U64(c.at("open")), 64u) << body;
+  EXPECT_EQ(U64(c.at("max")), 64u) << body;
+  EXPECT_GE(U64(c.at("shed")), 600u - 64u) << body;
   // The flood's connections were closed, the idlest (oldest) first.
   EXPECT_TRUE(flood.front()->ClosedWithin(milliseconds(2000)));
 }
@@ -213,9 +224,8 @@ TEST_F(PerClientLimitTest, OneAddressCannotTakeEveryConnection) {
   EXPECT_THAT(over.received(), ::testing::HasSubstr("503 Service Unavailable")) << over.received();
   // 127.0.0.1 is another client.
   EXPECT_EQ(Must(client::HttpClient(musterd_.address()).Get("/healthz")).status, 200);
-  client::HttpResponse health = Must(client::HttpClient(musterd_.address()).Get("/healthz"));
-  const boost::json::value health_json = JsonOf(health);
-  EXPECT_EQ(U64(health_json.as_object().at("connections").as_object().at("refused")), 1u) << health.body;
+  const auto [c, body] = ConnectionStats(musterd_.address());
+  EXPECT_EQ(U64(c.at("refused")), 1u) << body;
 }
 
 // The soft and hard open-file limits of a process, from /proc.
@@ -250,11 +260,10 @@ TEST(OpenFileLimitTest, SoftLimitIsRaisedAndBoundsConnections) {
   }
   const std::string hard = std::to_string(saved.rlim_max);
   EXPECT_EQ(OpenFileLimits(musterd.pid()), (std::pair<std::string, std::string>{hard, hard})) << musterd.Logs();
-  client::HttpResponse health = Must(client::HttpClient(musterd.address()).Get("/healthz"));
-  const boost::json::value health_json = JsonOf(health);
   // The limit less a quarter for the store, probes and webhooks (256..4096).
   const uint64_t reserve = std::clamp<uint64_t>(saved.rlim_max / 4, 256, 4096);
-  EXPECT_EQ(U64(health_json.as_object().at("connections").as_object().at("max")), saved.rlim_max - reserve) << health.body;
+  const auto [c, body] = ConnectionStats(musterd.address());
+  EXPECT_EQ(U64(c.at("max")), saved.rlim_max - reserve) << body;
 }
 
 class OpenFilesRunOutTest : public MusterdTest {
@@ -271,14 +280,9 @@ TEST_F(OpenFilesRunOutTest, IdleConnectionsAreShedWhenDescriptorsRunOut) {
   const rlimit low{1024, 1024};
   ASSERT_EQ(prlimit(musterd_.pid(), RLIMIT_NOFILE, &low, nullptr), 0);
   auto flood = Flood(musterd_.port(), 3500);
-  ClientRun run = RunClient(musterd_.address(), 100);
-  EXPECT_EQ(run.failures, 0) << run.first_failure;
-  std::cout << "[ measured ] 3500 idle connections, open-file limit 1024: 100 requests on new "
-               "connections, p50 "
-            << run.Percentile(0.5) << " ms, p99 " << run.Percentile(0.99) << " ms\n";
-  client::HttpResponse health = Must(client::HttpClient(musterd_.address()).Get("/healthz"));
-  const boost::json::value health_json = JsonOf(health);
-  EXPECT_GT(U64(health_json.as_object().at("connections").as_object().at("shed")), 0u) << health.body;
+  ExpectServedDuring("3500 idle connections, open-file limit 1024", musterd_.address(), 100);
+  const auto [c, body] = ConnectionStats(musterd_.address());
+  EXPECT_GT(U64(c.at("shed")), 0u) << body;
 }
 
 }  // namespace
