@@ -15,6 +15,7 @@
 #include <boost/json.hpp>
 
 #include "catalog/catalog.h"
+#include "catalog/local_committer.h"
 #include "fuzz_support.h"
 #include "server/api_handler.h"
 #include "server/config.h"
@@ -43,12 +44,13 @@ struct World {
     config.max_wait = std::chrono::milliseconds(1);
     config.list_cache_mb = 1;
     CatalogOptions options;
-    options.limits = config.limits;
     options.history = 256;
+    LocalCommitterOptions committer;
+    committer.limits = config.limits;
     // Time stands still: no lease lapses while an input runs, so a change
     // of revision during one is the input's doing.
-    options.clock = &clock;
-    catalog = std::make_unique<Catalog>(options, static_cast<Journal*>(nullptr));
+    committer.clock = &clock;
+    catalog = std::make_unique<Catalog>(options, std::make_unique<LocalCommitter>(committer, nullptr));
     FUZZ_CHECK(catalog->Start().ok(), "the catalog starts");
     api = std::make_unique<ApiHandler>(config, *catalog);
   }

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -70,6 +71,10 @@ class ClusterStore {
     int64_t term = 0;          // the leader's term while this node leads, else 0
   };
   virtual Role role() const = 0;
+  // Stands in the leader election as `candidate` (this node's advertised
+  // address); `on_change(leading)` runs on the election's thread whenever
+  // this node gains or loses leadership. Once.
+  virtual absl::Status Campaign(std::string candidate, std::function<void(bool leading)> on_change) = 0;
 
   // Starts following into `feed`; returns once the first Reset was sent, or
   // with an error when that could not happen in time.

@@ -191,18 +191,14 @@ awaitable<Response> ApiHandler::Deregister(const Target& t, const std::string& n
   co_return JsonResponse(http::status::ok, json::object{{"revision", result->revision}});
 }
 
+awaitable<absl::StatusOr<uint32_t>> ApiHandler::RenewLease(InstanceKey key) {
+  if (std::optional<absl::StatusOr<uint32_t>> now = catalog_.TryHeartbeat(key)) co_return *std::move(now);
+  co_return co_await AwaitCallback<absl::StatusOr<uint32_t>>(
+      [&](auto done) { catalog_.Heartbeat(std::move(key), std::move(done)); });
+}
+
 awaitable<Response> ApiHandler::Heartbeat(const Target& t, const std::string& ns) {
-  InstanceKey key{ns, t.segments[3], t.segments[5]};
-  // Embedded: answered from memory on this thread. Cluster mode: a lease
-  // keep-alive in etcd, awaited without holding the I/O thread.
-  // (An if, not ?: with co_await inside: GCC 12 miscompiles that.)
-  absl::StatusOr<uint32_t> ttl = absl::UnknownError("");
-  if (catalog_.clustered()) {
-    ttl = co_await AwaitCallback<absl::StatusOr<uint32_t>>(
-        [&](auto done) { catalog_.Heartbeat(std::move(key), std::move(done)); });
-  } else {
-    ttl = catalog_.Heartbeat(key);
-  }
+  absl::StatusOr<uint32_t> ttl = co_await RenewLease(InstanceKey{ns, t.segments[3], t.segments[5]});
   if (!ttl.ok()) co_return ErrorResponse(ttl.status());
   co_return JsonResponse(http::status::ok, json::object{{"id", t.segments[5]}, {"ttl_seconds", *ttl}});
 }
@@ -296,13 +292,17 @@ Response ApiHandler::Healthz() {
   if (stopping_) {
     return ErrorResponse(http::status::service_unavailable, "unavailable", "musterd is shutting down");
   }
-  json::object health{{"status", "ok"}, {"revision", catalog_.revision()},
-                      {"store", catalog_.clustered() ? "etcd" : "embedded"}};
+  const WritePathStatus writes = catalog_.write_status();
+  json::object health{{"status", "ok"}, {"revision", catalog_.revision()}, {"store", writes.store}};
+  if (writes.self_preserving) health["self_preservation"] = *writes.self_preserving;
+  if (writes.store_write_failing) health["store_write_failing"] = *writes.store_write_failing;
   // Cluster mode: whether this node's view follows etcd right now; while it
   // does not, lists may be stale (the node still answers from its view).
-  if (!catalog_.clustered()) {
-    health["self_preservation"] = catalog_.self_preserving();
-    health["store_write_failing"] = catalog_.store_write_failing();
+  if (writes.following) health["following"] = *writes.following;
+  if (writes.election) {
+    health["leader"] = writes.election->leading;
+    health["leader_address"] = writes.election->leader;
+    if (writes.election->leading) health["term"] = writes.election->term;
   }
   if (checker_ != nullptr) health["active_checks"] = checker_->check_count();
   if (connections_ != nullptr) {
@@ -320,13 +320,6 @@ Response ApiHandler::Healthz() {
     health["webhooks"] = json::object{{"delivered", sent.delivered}, {"failed", sent.failed},
                                       {"dropped", sent.dropped},     {"retries", sent.retries},
                                       {"queued", sent.queued}};
-  }
-  if (catalog_.clustered()) {
-    health["following"] = catalog_.following();
-    const ClusterStore::Role role = catalog_.cluster_role();
-    health["leader"] = role.leading;
-    health["leader_address"] = role.leader;
-    if (role.leading) health["term"] = role.term;
   }
   return JsonResponse(http::status::ok, std::move(health));
 }

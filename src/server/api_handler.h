@@ -66,6 +66,9 @@ class ApiHandler {
   // Validates a watch request.
   Reply Watch(const Request& req, const Target& t, const std::string& ns);
   awaitable<Response> GeeRpc(const Request& req);
+  // Renews the instance's lease: answered at once when the write path has
+  // it at hand, else awaited without holding the I/O thread.
+  awaitable<absl::StatusOr<uint32_t>> RenewLease(InstanceKey key);
 
   // Waits on `wakeup` for a change to the instances of ns/service after
   // `index`, until `deadline` or shutdown.

@@ -192,7 +192,8 @@ absl::Status EtcdStore::Start(Feed* feed) {
                                        " ms", error.ok() ? "" : ": ", error.message()));
 }
 
-absl::Status EtcdStore::Campaign(std::string candidate, std::chrono::seconds ttl) {
+absl::Status EtcdStore::Campaign(std::string candidate,
+                                 std::function<void(bool leading)> on_change) {
   std::lock_guard lock(election_mu_);
   if (election_ != nullptr) return absl::FailedPreconditionError("already campaigning");
   if (election_client_ == nullptr) {
@@ -203,14 +204,12 @@ absl::Status EtcdStore::Campaign(std::string candidate, std::chrono::seconds ttl
   etcd::ElectionOptions options;
   options.key = election_key_;
   options.candidate = std::move(candidate);
-  options.ttl = ttl;
-  auto election = etcd::Election::Start(*election_client_, options, [](bool leading) {
-    if (leading) {
-      spdlog::info("this node now leads the cluster");
-    } else {
-      spdlog::info("this node no longer leads the cluster");
-    }
-  });
+  options.ttl = options_.election_ttl;
+  auto election = etcd::Election::Start(
+      *election_client_, options, [on_change = std::move(on_change)](bool leading) {
+        spdlog::info("this node {} the cluster", leading ? "now leads" : "no longer leads");
+        if (on_change) on_change(leading);
+      });
   if (!election.ok()) return election.status();
   election_ = *std::move(election);
   return absl::OkStatus();

@@ -38,6 +38,9 @@ struct EtcdStoreOptions {
   std::string prefix = "/muster";  // keys live under {prefix}/services/
   size_t workers = 8;              // threads making etcd calls for writes and heartbeats
   std::chrono::milliseconds call_timeout{5000};  // bound of each write or heartbeat
+  // The lease of the leader election: how long a dead leader keeps
+  // leadership at most (etcd/election.h).
+  std::chrono::seconds election_ttl{5};
 };
 
 class EtcdStore final : public ClusterStore {
@@ -53,10 +56,8 @@ class EtcdStore final : public ClusterStore {
   absl::Status Start(Feed* feed) override;
   void Stop() override;
   Role role() const override;
-
-  // Stands in the leader election on {prefix}/leader as `candidate` (this
-  // node's advertised address), with a lease of `ttl`. Once.
-  absl::Status Campaign(std::string candidate, std::chrono::seconds ttl);
+  // The election on {prefix}/leader, with a lease of options.election_ttl.
+  absl::Status Campaign(std::string candidate, std::function<void(bool leading)> on_change) override;
 
   etcd::Client& client() { return *client_; }
   const etcd::Layout& layout() const { return store_.layout(); }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/json.hpp>
 #include "core/duration.h"
@@ -61,18 +62,15 @@ HealthChecker::HealthChecker(Catalog& catalog, HealthCheckerOptions options)
 HealthChecker::~HealthChecker() { Stop(); }
 
 void HealthChecker::Start() {
-  {
-    std::lock_guard lock(mu_);
-    if (stopped_) return;
-  }
+  std::lock_guard follow(follow_mu_);
   StartChecks();
 }
 
 void HealthChecker::Stop() {
+  std::lock_guard follow(follow_mu_);
   {
     std::lock_guard lock(mu_);
     stopped_ = true;
-    if (poll_ != nullptr) poll_->cancel();
   }
   StopChecks();
 }
@@ -82,45 +80,40 @@ bool HealthChecker::running() const {
   return running_;
 }
 
-void HealthChecker::RunWhileLeading(std::function<bool()> leading, std::chrono::milliseconds every) {
+void HealthChecker::SetLeading(bool leading) {
   {
     std::lock_guard lock(mu_);
-    if (stopped_ || poll_ != nullptr) return;
-    leading_ = std::move(leading);
-    poll_every_ = every;
-    poll_ = std::make_unique<boost::asio::steady_timer>(options_.env.executor);
+    if (stopped_) return;
+    leading_ = leading;
   }
-  PollLeadership();
+  // Not here: the caller is the election's thread, which must not wait for
+  // a scan of every instance.
+  boost::asio::post(options_.env.executor, [weak = weak_from_this()] {
+    if (auto self = weak.lock()) self->FollowLeadership();
+  });
 }
 
-void HealthChecker::PollLeadership() {
+void HealthChecker::FollowLeadership() {
+  std::lock_guard follow(follow_mu_);
   bool lead;
   {
     std::lock_guard lock(mu_);
     if (stopped_) return;
-    lead = leading_();
+    lead = leading_;
   }
-  if (lead != running()) {
-    spdlog::info("health: {} the checks of the cluster", lead ? "running" : "no longer running");
-    if (lead) {
-      StartChecks();
-    } else {
-      StopChecks();
-    }
+  if (lead == running()) return;
+  spdlog::info("health: {} the checks of the registry", lead ? "running" : "no longer running");
+  if (lead) {
+    StartChecks();
+  } else {
+    StopChecks();
   }
-  std::lock_guard lock(mu_);
-  if (stopped_) return;
-  poll_->expires_after(poll_every_);
-  poll_->async_wait([weak = weak_from_this()](boost::system::error_code ec) {
-    auto self = weak.lock();
-    if (!ec && self != nullptr) self->PollLeadership();
-  });
 }
 
 void HealthChecker::StartChecks() {
   {
     std::lock_guard lock(mu_);
-    if (running_) return;
+    if (running_ || stopped_) return;
     running_ = true;
   }
   // Listen first, then read everything under mu_: a change that lands in

@@ -62,14 +62,15 @@ class HealthChecker : public std::enable_shared_from_this<HealthChecker> {
   // Starts checking every instance now registered and every one to come.
   void Start();
   // Stops every check (probes in flight are cancelled; their results are
-  // dropped), and ends RunWhileLeading. Idempotent.
+  // dropped) for good. Idempotent.
   void Stop();
-  // Cluster mode: checks run only while `leading()` is true, so each
-  // instance is checked by one node, the elected leader. Polls it every
-  // `every` on the executor: a new leader starts the checks (each at a random
-  // point of its interval), a deposed one stops them. Its writes are fenced
-  // by the leader's term as well (ClusterStore::SetCheckState).
-  void RunWhileLeading(std::function<bool()> leading, std::chrono::milliseconds every);
+  // The leadership listener (Catalog::StandForLeadership): checks run only
+  // while this node leads, so each instance is checked by one node. Gaining
+  // leadership starts the checks (each at a random point of its interval),
+  // losing it stops them; the change is made on the executor, in the order
+  // the calls came. Its writes are fenced by the leader's term as well
+  // (ClusterStore::SetCheckState). Any thread.
+  void SetLeading(bool leading);
   bool running() const;
 
   // What the checker knows of one check right now.
@@ -113,7 +114,8 @@ class HealthChecker : public std::enable_shared_from_this<HealthChecker> {
   std::chrono::milliseconds RandomBelow(std::chrono::milliseconds bound);
   void StartChecks();
   void StopChecks();
-  void PollLeadership();
+  // Starts or stops the checks as the last SetLeading asked.
+  void FollowLeadership();
 
   Catalog& catalog_;
   const HealthCheckerOptions options_;
@@ -122,10 +124,11 @@ class HealthChecker : public std::enable_shared_from_this<HealthChecker> {
   mutable std::mutex mu_;
   bool running_ ABSL_GUARDED_BY(mu_) = false;
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;  // Stop() was called: nothing starts again
-  // RunWhileLeading's poll.
-  std::function<bool()> leading_ ABSL_GUARDED_BY(mu_);
-  std::chrono::milliseconds poll_every_ ABSL_GUARDED_BY(mu_){500};
-  std::unique_ptr<boost::asio::steady_timer> poll_ ABSL_GUARDED_BY(mu_);
+  // SetLeading's last word; FollowLeadership acts on it.
+  bool leading_ ABSL_GUARDED_BY(mu_) = false;
+  // Held while FollowLeadership starts or stops the checks, so that two of
+  // its runs on different I/O threads do not interleave.
+  std::mutex follow_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   absl::flat_hash_map<InstanceKey, Entry> entries_ ABSL_GUARDED_BY(mu_);
   size_t check_count_ ABSL_GUARDED_BY(mu_) = 0;
   std::minstd_rand random_ ABSL_GUARDED_BY(mu_){std::random_device{}()};

@@ -18,6 +18,8 @@ namespace muster {
 namespace {
 
 using muster::testing::DeregisterSync;
+using muster::testing::HeartbeatNow;
+using muster::testing::MakeEmbedded;
 using muster::testing::IsOk;
 using muster::testing::MakeInstance;
 using muster::testing::RegisterSync;
@@ -66,10 +68,12 @@ class CatalogTest : public ::testing::Test {
     catalog_.reset();
     journal_.reset();
     journal_ = std::make_unique<FaultyJournal>(dir_.string());
-    CatalogOptions options;
+    LocalCommitterOptions options;
     options.clock = &clock_;
     options.limits.max_instances_per_service = 3;
-    catalog_ = std::make_unique<Catalog>(options, journal_.get());
+    auto made = MakeEmbedded(options, journal_.get());
+    committer_ = made.committer;
+    catalog_ = std::move(made.catalog);
     ASSERT_THAT(catalog_->Start(), IsOk());
   }
   std::vector<std::string> Ids(const std::string& service, const ListFilter& filter = {}) {
@@ -77,19 +81,17 @@ class CatalogTest : public ::testing::Test {
     for (const auto& in : catalog_->List("default", service, filter).instances) ids.push_back(in->id);
     return ids;
   }
-  // Waits (bounded) until the service lists exactly `ids`.
-  bool WaitForIds(const std::string& service, std::vector<std::string> ids) {
-    for (int i = 0; i < 500; ++i) {
-      catalog_->SweepNow();
-      if (Ids(service) == ids) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return false;
+  // Sweeps lapsed leases once (synchronously: its expiries are applied
+  // when SweepNow returns) and says whether the service then lists `ids`.
+  bool ListsAfterSweep(const std::string& service, std::vector<std::string> ids) {
+    committer_->SweepNow();
+    return Ids(service) == ids;
   }
 
   std::filesystem::path dir_;
   ManualClock clock_;
   std::unique_ptr<FaultyJournal> journal_;
+  LocalCommitter* committer_ = nullptr;  // catalog_'s
   std::unique_ptr<Catalog> catalog_;
 };
 
@@ -180,7 +182,7 @@ TEST_F(CatalogTest, DeregisterRemovesInstance) {
 
 // A heartbeat for an instance that is not registered is NotFound.
 TEST_F(CatalogTest, HeartbeatUnknownIsNotFound) {
-  EXPECT_THAT(catalog_->Heartbeat({"default", "orders", "o1"}).status(),
+  EXPECT_THAT(HeartbeatNow(*catalog_, {"default", "orders", "o1"}).status(),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("not registered")));
 }
 
@@ -189,12 +191,12 @@ TEST_F(CatalogTest, LeaseExpiryRemovesInstance) {
   ASSERT_THAT(RegisterSync(*catalog_, MakeInstance("orders", "short", 5)).status(), IsOk());
   ASSERT_THAT(RegisterSync(*catalog_, MakeInstance("orders", "long", 60)).status(), IsOk());
   clock_.Advance(std::chrono::seconds(6));
-  ASSERT_TRUE(WaitForIds("orders", {"long"}));
+  ASSERT_TRUE(ListsAfterSweep("orders", {"long"}));
   auto events = catalog_->hub().Read(3, WatchFilter{}, 10).events;
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0].type, EventType::kExpired);
   EXPECT_EQ(events[0].instance->id, "short");
-  EXPECT_THAT(catalog_->Heartbeat({"default", "orders", "short"}).status(),
+  EXPECT_THAT(HeartbeatNow(*catalog_, {"default", "orders", "short"}).status(),
               StatusIs(absl::StatusCode::kNotFound, ::testing::_));
 }
 
@@ -203,8 +205,8 @@ TEST_F(CatalogTest, HeartbeatsKeepInstanceAlive) {
   ASSERT_THAT(RegisterSync(*catalog_, MakeInstance("orders", "o1", 5)).status(), IsOk());
   for (int i = 0; i < 10; ++i) {
     clock_.Advance(std::chrono::seconds(3));
-    ASSERT_THAT(catalog_->Heartbeat({"default", "orders", "o1"}).status(), IsOk());
-    catalog_->SweepNow();
+    ASSERT_THAT(HeartbeatNow(*catalog_, {"default", "orders", "o1"}).status(), IsOk());
+    committer_->SweepNow();
   }
   EXPECT_EQ(Ids("orders"), std::vector<std::string>{"o1"});
 }
@@ -213,10 +215,10 @@ TEST_F(CatalogTest, HeartbeatsKeepInstanceAlive) {
 TEST_F(CatalogTest, ZeroTtlNeverExpires) {
   ASSERT_THAT(RegisterSync(*catalog_, MakeInstance("orders", "o1", 0)).status(), IsOk());
   clock_.Advance(std::chrono::hours(48));
-  catalog_->SweepNow();
-  EXPECT_THAT(catalog_->Heartbeat({"default", "orders", "o1"}).status(), IsOk());
+  committer_->SweepNow();
+  EXPECT_THAT(HeartbeatNow(*catalog_, {"default", "orders", "o1"}).status(), IsOk());
   EXPECT_EQ(Ids("orders"), std::vector<std::string>{"o1"});
-  EXPECT_EQ(catalog_->leases().size(), 0u);
+  EXPECT_EQ(committer_->leases().size(), 0u);
 }
 
 // A full service refuses new instances but still accepts updates of existing ones.
@@ -245,10 +247,11 @@ Instance BigInstance(std::string service, std::string id) {
 // and make room again.
 TEST(CatalogBytesTest, InstanceBytesLimits) {
   const size_t big = ApproximateBytes(BigInstance("a", "1"));
-  CatalogOptions options;
+  LocalCommitterOptions options;
   options.limits.max_service_bytes = 3 * big + big / 2;
   options.limits.max_catalog_bytes = 5 * big + big / 2;
-  Catalog catalog(options, static_cast<Journal*>(nullptr));
+  auto made = MakeEmbedded(options, nullptr);
+  Catalog& catalog = *made.catalog;
   ASSERT_THAT(catalog.Start(), IsOk());
   for (const char* id : {"1", "2", "3"}) {
     ASSERT_THAT(RegisterSync(catalog, BigInstance("a", id)).status(), IsOk());
@@ -339,11 +342,12 @@ TEST_F(CatalogTest, ExpiryRetriedAfterFailedCommit) {
   ASSERT_THAT(RegisterSync(*catalog_, MakeInstance("orders", "o1", 1)).status(), IsOk());
   journal_->fail_ = true;
   clock_.Advance(std::chrono::seconds(2));
-  catalog_->SweepNow();
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  const int before = journal_->commits_.load();
+  committer_->SweepNow();
+  EXPECT_GT(journal_->commits_.load(), before);  // the expiry was tried, and failed
   EXPECT_EQ(Ids("orders"), std::vector<std::string>{"o1"});
   journal_->fail_ = false;
-  EXPECT_TRUE(WaitForIds("orders", {}));
+  EXPECT_TRUE(ListsAfterSweep("orders", {}));
 }
 
 // While the store keeps failing, a lapsed lease's expiry is tried again once
@@ -352,15 +356,14 @@ TEST_F(CatalogTest, FailingStoreIsRetriedPerSweepNotInALoop) {
   ASSERT_THAT(RegisterSync(*catalog_, MakeInstance("orders", "o1", 1)).status(), IsOk());
   journal_->fail_ = true;
   clock_.Advance(std::chrono::seconds(2));
-  catalog_->SweepNow();
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  committer_->SweepNow();
   const int before = journal_->commits_.load();
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   // The sweep runs every 100 ms: about 5 tries, not thousands.
   EXPECT_LE(journal_->commits_.load() - before, 10);
   EXPECT_GE(journal_->commits_.load() - before, 2);
   journal_->fail_ = false;
-  EXPECT_TRUE(WaitForIds("orders", {}));
+  EXPECT_TRUE(ListsAfterSweep("orders", {}));
 }
 
 // Concurrent writers share commits (group commit): fewer syncs than writes.
@@ -393,8 +396,8 @@ TEST_F(CatalogTest, RestartRestoresStateAndRevision) {
   EXPECT_EQ(Ids("orders"), std::vector<std::string>{"keep"});
   // A fresh TTL: nine more seconds do not expire it.
   clock_.Advance(std::chrono::seconds(9));
-  catalog_->SweepNow();
-  EXPECT_THAT(catalog_->Heartbeat({"default", "orders", "keep"}).status(), IsOk());
+  committer_->SweepNow();
+  EXPECT_THAT(HeartbeatNow(*catalog_, {"default", "orders", "keep"}).status(), IsOk());
   auto r = RegisterSync(*catalog_, MakeInstance("orders", "new"));
   ASSERT_THAT(r.status(), IsOk());
   EXPECT_EQ(r->instance->create_revision, 4u);

@@ -4,6 +4,7 @@
 #include <future>
 
 #include "catalog/catalog.h"
+#include "catalog/local_committer.h"
 
 namespace muster::testing {
 
@@ -34,6 +35,28 @@ inline absl::StatusOr<Catalog::WriteResult> SetCheckStateSync(Catalog& catalog, 
                           promise.set_value(std::move(r));
                         });
   return future.get();
+}
+
+// An embedded catalog (memory only when `journal` is null) and its
+// committer, whose test hooks (SweepNow, leases) the tests use.
+struct EmbeddedCatalog {
+  LocalCommitter* committer = nullptr;  // owned by `catalog`
+  std::unique_ptr<Catalog> catalog;
+};
+inline EmbeddedCatalog MakeEmbedded(LocalCommitterOptions options, Journal* journal,
+                                    CatalogOptions view = {}) {
+  auto committer = std::make_unique<LocalCommitter>(std::move(options), journal);
+  EmbeddedCatalog out;
+  out.committer = committer.get();
+  out.catalog = std::make_unique<Catalog>(view, std::move(committer));
+  return out;
+}
+
+// A heartbeat on an embedded catalog, which always answers at once.
+inline absl::StatusOr<uint32_t> HeartbeatNow(Catalog& catalog, const InstanceKey& key) {
+  std::optional<absl::StatusOr<uint32_t>> answer = catalog.TryHeartbeat(key);
+  if (!answer) return absl::InternalError("the write path did not answer the heartbeat at once");
+  return *std::move(answer);
 }
 
 inline Instance MakeInstance(std::string service, std::string id, uint32_t ttl = 30) {

@@ -58,37 +58,38 @@ TEST(SelfPreservationTest, SmallRegistriesAndThresholdZeroNeverHold) {
 // when 15 heartbeat again, the 5 that do not expire one TTL later.
 TEST(CatalogSelfPreservationTest, StopsExpiringAndResumesWhenHeartbeatsReturn) {
   ManualClock clock;
-  CatalogOptions options;
+  LocalCommitterOptions options;
   options.clock = &clock;
-  Catalog catalog(options, static_cast<Journal*>(nullptr));  // memory only
+  auto made = testing::MakeEmbedded(options, nullptr);  // memory only
+  Catalog& catalog = *made.catalog;
   ASSERT_THAT(catalog.Start(), testing::IsOk());
   for (int i = 0; i < 20; ++i) {
     ASSERT_THAT(testing::RegisterSync(catalog, testing::MakeInstance("svc", "i" + std::to_string(i), 5))
                     .status(),
                 testing::IsOk());
   }
-  auto wait_until = [&](auto condition) {
-    for (int i = 0; i < 500 && !condition(); ++i) {
-      catalog.SweepNow();
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
+  // Each sweep is synchronous: its expiries (or its decision to hold them)
+  // are visible when SweepNow returns.
+  auto swept = [&](auto condition) {
+    made.committer->SweepNow();
     return condition();
   };
+  auto self_preserving = [&] { return *catalog.write_status().self_preserving; };
   auto count = [&] { return catalog.List("default", "svc", ListFilter{}).instances.size(); };
 
   clock.Advance(seconds(6));  // every lease lapsed: held, each with a new 5 s (due at 11 s)
-  ASSERT_TRUE(wait_until([&] { return catalog.self_preserving(); }));
+  ASSERT_TRUE(swept([&] { return self_preserving(); }));
   EXPECT_EQ(count(), 20u);
   clock.Advance(seconds(3));  // 9 s: heartbeats return for 15 of them (due at 14 s)
   for (int i = 0; i < 15; ++i) {
-    ASSERT_THAT(catalog.Heartbeat(InstanceKey{"default", "svc", "i" + std::to_string(i)}).status(),
+    ASSERT_THAT(testing::HeartbeatNow(catalog, InstanceKey{"default", "svc", "i" + std::to_string(i)}).status(),
                 testing::IsOk());
   }
   clock.Advance(seconds(3));  // 12 s: the 5 silent ones are due again, 5 of 20: they expire
-  ASSERT_TRUE(wait_until([&] { return count() == 15u; }));
-  EXPECT_FALSE(catalog.self_preserving());
+  ASSERT_TRUE(swept([&] { return count() == 15u; }));
+  EXPECT_FALSE(self_preserving());
   for (int i = 0; i < 15; ++i) {
-    EXPECT_THAT(catalog.Heartbeat(InstanceKey{"default", "svc", "i" + std::to_string(i)}).status(),
+    EXPECT_THAT(testing::HeartbeatNow(catalog, InstanceKey{"default", "svc", "i" + std::to_string(i)}).status(),
                 testing::IsOk());
   }
 }
