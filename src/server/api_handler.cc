@@ -191,14 +191,18 @@ awaitable<Response> ApiHandler::Deregister(const Target& t, const std::string& n
   co_return JsonResponse(http::status::ok, json::object{{"revision", result->revision}});
 }
 
-awaitable<absl::StatusOr<uint32_t>> ApiHandler::RenewLease(InstanceKey key) {
-  if (std::optional<absl::StatusOr<uint32_t>> now = catalog_.TryHeartbeat(key)) co_return *std::move(now);
-  co_return co_await AwaitCallback<absl::StatusOr<uint32_t>>(
-      [&](auto done) { catalog_.Heartbeat(std::move(key), std::move(done)); });
+awaitable<absl::StatusOr<uint32_t>> ApiHandler::RenewLease(const InstanceKey& key) {
+  std::optional<absl::StatusOr<uint32_t>> ttl = catalog_.TryHeartbeat(key);
+  if (!ttl) {
+    ttl = co_await AwaitCallback<absl::StatusOr<uint32_t>>(
+        [&](auto done) { catalog_.Heartbeat(key, std::move(done)); });
+  }
+  co_return *std::move(ttl);
 }
 
 awaitable<Response> ApiHandler::Heartbeat(const Target& t, const std::string& ns) {
-  absl::StatusOr<uint32_t> ttl = co_await RenewLease(InstanceKey{ns, t.segments[3], t.segments[5]});
+  const InstanceKey key{ns, t.segments[3], t.segments[5]};
+  absl::StatusOr<uint32_t> ttl = co_await RenewLease(key);
   if (!ttl.ok()) co_return ErrorResponse(ttl.status());
   co_return JsonResponse(http::status::ok, json::object{{"id", t.segments[5]}, {"ttl_seconds", *ttl}});
 }

@@ -67,8 +67,10 @@ class ApiHandler {
   Reply Watch(const Request& req, const Target& t, const std::string& ns);
   awaitable<Response> GeeRpc(const Request& req);
   // Renews the instance's lease: answered at once when the write path has
-  // it at hand, else awaited without holding the I/O thread.
-  awaitable<absl::StatusOr<uint32_t>> RenewLease(InstanceKey key);
+  // it at hand, else awaited without holding the I/O thread. By reference,
+  // to a named key of the caller's: GCC 12 destroys a temporary passed by
+  // value to a coroutine twice (a double free seen in cluster mode).
+  awaitable<absl::StatusOr<uint32_t>> RenewLease(const InstanceKey& key);
 
   // Waits on `wakeup` for a change to the instances of ns/service after
   // `index`, until `deadline` or shutdown.

@@ -30,7 +30,8 @@ awaitable<Response> ApiHandler::GeeRpc(const Request& req) {
   Instance in = *std::move(announced);
 
   // Renewal is the common case and costs no disk write.
-  absl::StatusOr<uint32_t> renewed = co_await RenewLease(KeyOf(in));
+  const InstanceKey key = KeyOf(in);
+  absl::StatusOr<uint32_t> renewed = co_await RenewLease(key);
   if (renewed.ok()) co_return Response{http::status::ok, 11};
   auto result = co_await AwaitCallback<absl::StatusOr<Catalog::WriteResult>>(
       [&](auto done) { catalog_.Register(std::move(in), std::move(done)); });
