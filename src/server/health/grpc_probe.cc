@@ -197,13 +197,10 @@ class GrpcProbe final : public Probe, public std::enable_shared_from_this<GrpcPr
 absl::StatusOr<std::shared_ptr<Probe>> MakeGrpcProbe(const Check& check, const Instance& instance,
                                                      const ProbeEnvironment& env) {
   const std::string& endpoint = check.target.empty() ? instance.address : check.target;
-  auto host_port = SplitHostPort(endpoint);
+  auto host_port = SplitHostPort(endpoint, AddressUse::kDial);
   if (!host_port.ok()) {
     return absl::InvalidArgumentError(
         StrCat("check \"", check.id, "\": ", MessageOf(host_port.status())));
-  }
-  if (host_port->second == 0) {
-    return absl::InvalidArgumentError(StrCat("check \"", check.id, "\": port 0 in \"", endpoint, "\""));
   }
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, kInitialBackoffMs);

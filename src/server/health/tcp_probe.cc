@@ -130,13 +130,10 @@ awaitable<ProbeResult> TcpProbe::Attempt(TcpRun& run) {
 absl::StatusOr<std::shared_ptr<Probe>> MakeTcpProbe(const Check& check, const Instance& instance,
                                                     const ProbeEnvironment& env) {
   const std::string& endpoint = check.target.empty() ? instance.address : check.target;
-  auto host_port = SplitHostPort(endpoint);
+  auto host_port = SplitHostPort(endpoint, AddressUse::kDial);
   if (!host_port.ok()) {
     return absl::InvalidArgumentError(
         StrCat("check \"", check.id, "\": ", MessageOf(host_port.status())));
-  }
-  if (host_port->second == 0) {
-    return absl::InvalidArgumentError(StrCat("check \"", check.id, "\": port 0 in \"", endpoint, "\""));
   }
   return std::make_shared<TcpProbe>(endpoint, std::move(host_port->first), host_port->second,
                                     env.executor);

@@ -5,7 +5,6 @@
 #include <sys/stat.h>
 
 #include <chrono>
-#include <filesystem>
 #include <future>
 #include <memory>
 #include <mutex>
@@ -24,7 +23,7 @@
 #include "server/async_util.h"
 #include "server/health/probe.h"
 #include "unit/health/probe_test_support.h"
-#include "support/run_command.h"
+#include "support/self_signed_cert.h"
 #include "support/status_matchers.h"
 
 namespace muster {
@@ -380,27 +379,18 @@ TEST_F(HttpProbeTest, RejectsBadTargets) {
 class HttpsProbeTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!std::filesystem::exists("/usr/bin/openssl")) GTEST_SKIP() << "no /usr/bin/openssl";
-    auto dir = testing::MakeTempDir("muster-https-probe");
-    ASSERT_TRUE(dir.ok()) << dir.status();
-    dir_ = *dir;
-    auto made = testing::RunCommand(
-        {"/usr/bin/openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-         "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", dir_ + "/key.pem", "-out",
-         dir_ + "/cert.pem", "-days", "1", "-subj", "/CN=127.0.0.1", "-addext",
-         "subjectAltName=IP:127.0.0.1"});
-    ASSERT_EQ(made.exit_code, 0) << made;
+    auto cert = testing::SelfSignedCert::Make("muster-https-probe");
+    if (absl::IsFailedPrecondition(cert.status())) GTEST_SKIP() << cert.status();
+    ASSERT_TRUE(cert.ok()) << cert.status();
+    cert_.emplace(*std::move(cert));
     auto context = std::make_shared<ssl::context>(ssl::context::tls_server);
-    context->use_certificate_chain_file(dir_ + "/cert.pem");
-    context->use_private_key_file(dir_ + "/key.pem", ssl::context::pem);
+    context->use_certificate_chain_file(cert_->cert_file());
+    context->use_private_key_file(cert_->key_file(), ssl::context::pem);
     server_.emplace(context);
     ASSERT_TRUE(server_->listening());
     instance_.address = StrCat("127.0.0.1:", server_->port());
   }
-  void TearDown() override {
-    server_.reset();
-    if (!dir_.empty()) std::filesystem::remove_all(dir_);
-  }
+  void TearDown() override { server_.reset(); }
 
   std::shared_ptr<Probe> Make(const Check& check) {
     auto probe = MakeHttpProbe(check, instance_, ProbeEnvironment{io_.executor(), false});
@@ -409,7 +399,7 @@ class HttpsProbeTest : public ::testing::Test {
   }
 
   IoThreads io_;
-  std::string dir_;
+  std::optional<testing::SelfSignedCert> cert_;
   std::optional<TestHttpServer> server_;
   Instance instance_;
 };

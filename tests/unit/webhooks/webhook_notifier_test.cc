@@ -5,7 +5,6 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
-#include <filesystem>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -21,8 +20,8 @@
 
 #include "core/strings.h"
 #include "server/async_util.h"
-#include "server/health/webhook_notifier.h"
-#include "support/run_command.h"
+#include "server/webhooks/webhook_notifier.h"
+#include "support/self_signed_cert.h"
 #include "support/status_matchers.h"
 
 namespace muster {
@@ -568,28 +567,19 @@ TEST(WebhookNotifierTest, StartRejectsInvalidOptions) {
 class WebhookNotifierTlsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!std::filesystem::exists("/usr/bin/openssl")) GTEST_SKIP() << "no /usr/bin/openssl";
-    auto dir = testing::MakeTempDir("muster-webhook-tls");
-    ASSERT_TRUE(dir.ok()) << dir.status();
-    dir_ = *dir;
-    auto made = testing::RunCommand(
-        {"/usr/bin/openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-         "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", dir_ + "/key.pem", "-out",
-         dir_ + "/cert.pem", "-days", "1", "-subj", "/CN=127.0.0.1", "-addext",
-         "subjectAltName=IP:127.0.0.1"});
-    ASSERT_EQ(made.exit_code, 0) << made;
+    auto cert = testing::SelfSignedCert::Make("muster-webhook-tls");
+    if (absl::IsFailedPrecondition(cert.status())) GTEST_SKIP() << cert.status();
+    ASSERT_TRUE(cert.ok()) << cert.status();
+    cert_.emplace(*std::move(cert));
     auto context = std::make_shared<ssl::context>(ssl::context::tls_server);
-    context->use_certificate_chain_file(dir_ + "/cert.pem");
-    context->use_private_key_file(dir_ + "/key.pem", ssl::context::pem);
+    context->use_certificate_chain_file(cert_->cert_file());
+    context->use_private_key_file(cert_->key_file(), ssl::context::pem);
     receiver_.emplace(context);
     ASSERT_TRUE(receiver_->listening());
   }
-  void TearDown() override {
-    receiver_.reset();
-    if (!dir_.empty()) std::filesystem::remove_all(dir_);
-  }
+  void TearDown() override { receiver_.reset(); }
 
-  std::string dir_;
+  std::optional<testing::SelfSignedCert> cert_;
   std::optional<Receiver> receiver_;
 };
 
