@@ -91,14 +91,14 @@ struct WebhookNotifier::Url {
 
 // The notifier's state for one URL.
 struct WebhookNotifier::Endpoint {
-  Endpoint(Url u, const WebhookOptions& o, std::shared_ptr<const outbound::TlsClient> tls,
+  Endpoint(Url u, const WebhookOptions& o, std::shared_ptr<const outbound::TlsClient> t,
            const asio::any_io_executor& executor, uint32_t seed)
       : url(std::move(u)),
         attempts(o.attempts),
         timeout(o.timeout),
         initial_backoff(o.initial_backoff),
         max_backoff(o.max_backoff),
-        tls(std::move(tls)),
+        tls(std::move(t)),
         random(seed) {
     wakeup.emplace(executor);
     wake = wakeup->Notifier();
