@@ -27,6 +27,7 @@
 #include "server/async_util.h"
 #include "server/outbound/http_url.h"
 #include "server/outbound/tls_client.h"
+#include "support/loopback_listener.h"
 #include "support/self_signed_cert.h"
 #include "support/status_matchers.h"
 
@@ -65,24 +66,13 @@ class Server {
 
   explicit Server(std::shared_ptr<ssl::context> tls = nullptr,
                   const std::string& address = "127.0.0.1")
-      : tls_(std::move(tls)), acceptor_(ioc_) {
-    boost::system::error_code ec;
-    tcp::endpoint endpoint(asio::ip::make_address(address), 0);
-    acceptor_.open(endpoint.protocol(), ec);
-    if (!ec) acceptor_.bind(endpoint, ec);
-    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) return;
-    port_ = acceptor_.local_endpoint().port();
-    asio::co_spawn(ioc_, Accept(), asio::detached);
-    thread_ = std::thread([this] { ioc_.run(); });
+      : tls_(std::move(tls)), listener_(address) {
+    listener_.Start([this](tcp::socket socket) { return Session(std::move(socket)); });
   }
-  ~Server() {
-    ioc_.stop();
-    if (thread_.joinable()) thread_.join();
-  }
+  ~Server() { listener_.Stop(); }
 
-  bool listening() const { return port_ != 0; }
-  uint16_t port() const { return port_; }
+  bool listening() const { return listener_.port() != 0; }
+  uint16_t port() const { return listener_.port(); }
 
   // What every later request gets: `raw` written as it is; then the
   // connection is closed, or with `hold` kept open until the client closes it.
@@ -103,14 +93,6 @@ class Server {
   }
 
  private:
-  awaitable<void> Accept() {
-    for (;;) {
-      auto [ec, socket] = co_await acceptor_.async_accept(use_tuple);
-      if (ec) co_return;
-      asio::co_spawn(ioc_, Session(std::move(socket)), asio::detached);
-    }
-  }
-
   awaitable<void> Session(tcp::socket socket) {
     if (!tls_) {
       co_await Serve(socket, "");
@@ -153,10 +135,7 @@ class Server {
   }
 
   const std::shared_ptr<ssl::context> tls_;
-  asio::io_context ioc_;
-  tcp::acceptor acceptor_;
-  uint16_t port_ = 0;
-  std::thread thread_;
+  testing::LoopbackListener listener_;
 
   mutable std::mutex mu_;
   std::string raw_ = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";

@@ -21,6 +21,7 @@
 #include "core/strings.h"
 #include "server/async_util.h"
 #include "server/webhooks/webhook_notifier.h"
+#include "support/loopback_listener.h"
 #include "support/self_signed_cert.h"
 #include "support/status_matchers.h"
 
@@ -77,25 +78,16 @@ class Receiver {
   };
 
   explicit Receiver(std::shared_ptr<ssl::context> tls = nullptr)
-      : tls_(std::move(tls)), acceptor_(ioc_), release_(ioc_, Clock::time_point::max()) {
-    boost::system::error_code ec;
-    tcp::endpoint endpoint(asio::ip::make_address("127.0.0.1"), 0);
-    acceptor_.open(endpoint.protocol(), ec);
-    if (!ec) acceptor_.bind(endpoint, ec);
-    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) return;
-    port_ = acceptor_.local_endpoint().port();
-    asio::co_spawn(ioc_, Accept(), asio::detached);
-    thread_ = std::thread([this] { ioc_.run(); });
+      : tls_(std::move(tls)), release_(listener_.context(), Clock::time_point::max()) {
+    listener_.Start([this](tcp::socket socket) {
+      return Session(std::make_shared<Connection>(std::move(socket)));
+    });
   }
-  ~Receiver() {
-    ioc_.stop();
-    if (thread_.joinable()) thread_.join();
-  }
+  ~Receiver() { listener_.Stop(); }
 
-  bool listening() const { return port_ != 0; }
+  bool listening() const { return listener_.port() != 0; }
   std::string Url(std::string_view path = "/hook") const {
-    return StrCat(tls_ ? "https" : "http", "://127.0.0.1:", port_, path);
+    return StrCat(tls_ ? "https" : "http", "://127.0.0.1:", listener_.port(), path);
   }
 
   // The answers to the next requests, in order; `then` for every later one.
@@ -111,7 +103,7 @@ class Receiver {
       std::lock_guard lock(mu_);
       released_ = true;
     }
-    asio::post(ioc_, [this] { release_.cancel(); });
+    asio::post(listener_.context(), [this] { release_.cancel(); });
   }
 
   // Waits until `n` requests were read in full.
@@ -149,15 +141,6 @@ class Receiver {
     std::optional<ssl::stream<tcp::socket&>> tls;
     bool answered = false;
   };
-
-  awaitable<void> Accept() {
-    for (;;) {
-      auto [ec, socket] = co_await acceptor_.async_accept(use_tuple);
-      if (ec) co_return;
-      asio::co_spawn(ioc_, Session(std::make_shared<Connection>(std::move(socket))),
-                     asio::detached);
-    }
-  }
 
   awaitable<void> Session(std::shared_ptr<Connection> c) {
     if (!tls_) {
@@ -207,7 +190,7 @@ class Receiver {
     }
     if (answer == kHold) {
       // Plain connections only: a TLS stream cannot be read by two.
-      if (!tls_) asio::co_spawn(ioc_, WatchForClose(c), asio::detached);
+      if (!tls_) asio::co_spawn(listener_.context(), WatchForClose(c), asio::detached);
       if (!released) co_await release_.async_wait(use_tuple);
       answer = 200;
     }
@@ -226,11 +209,8 @@ class Receiver {
   }
 
   const std::shared_ptr<ssl::context> tls_;
-  asio::io_context ioc_;
-  tcp::acceptor acceptor_;
+  testing::LoopbackListener listener_;
   asio::steady_timer release_;  // cancelled by Release()
-  uint16_t port_ = 0;
-  std::thread thread_;
 
   mutable std::mutex mu_;
   std::condition_variable changed_;
