@@ -3,7 +3,10 @@
 // object removes. For tests of https clients against a server of their own.
 #pragma once
 
+#include <memory>
 #include <string>
+
+#include <boost/asio/ssl/context.hpp>
 
 #include "absl/status/statusor.h"
 
@@ -22,6 +25,16 @@ class SelfSignedCert {
 
   std::string cert_file() const { return dir_ + "/cert.pem"; }  // also the CA to trust
   std::string key_file() const { return dir_ + "/key.pem"; }
+
+  // A server context that presents this certificate. Inline: only the tests
+  // that serve TLS (and link OpenSSL) use it.
+  std::shared_ptr<boost::asio::ssl::context> ServerContext() const {
+    namespace ssl = boost::asio::ssl;
+    auto context = std::make_shared<ssl::context>(ssl::context::tls_server);
+    context->use_certificate_chain_file(cert_file());
+    context->use_private_key_file(key_file(), ssl::context::pem);
+    return context;
+  }
 
  private:
   explicit SelfSignedCert(std::string dir) : dir_(std::move(dir)) {}

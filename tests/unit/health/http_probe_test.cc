@@ -362,10 +362,7 @@ class HttpsProbeTest : public ::testing::Test {
     if (absl::IsFailedPrecondition(cert.status())) GTEST_SKIP() << cert.status();
     ASSERT_TRUE(cert.ok()) << cert.status();
     cert_.emplace(*std::move(cert));
-    auto context = std::make_shared<ssl::context>(ssl::context::tls_server);
-    context->use_certificate_chain_file(cert_->cert_file());
-    context->use_private_key_file(cert_->key_file(), ssl::context::pem);
-    server_.emplace(context);
+    server_.emplace(cert_->ServerContext());
     ASSERT_TRUE(server_->listening());
     instance_.address = StrCat("127.0.0.1:", server_->port());
   }
