@@ -40,6 +40,7 @@
 #include "muster/instance.h"
 #include "core/json_codec.h"
 #include "core/strings.h"
+#include "core/validation.h"
 
 namespace muster::cli {
 namespace {
@@ -563,7 +564,7 @@ const CLI::Validator kRevision(
 // Accepts host:port or [ipv6]:port.
 const CLI::Validator kHostPort(
     [](std::string& text) -> std::string {
-      auto split = client::SplitHostPort(text);
+      auto split = SplitHostPort(text, AddressUse::kDial);
       return split.ok() ? std::string() : std::string(split.status().message());
     },
     "");

@@ -78,7 +78,7 @@ void CopyHeaders(const Fields& fields, HttpResponse& out) {
 class Connection {
  public:
   explicit Connection(std::string address) : address_(std::move(address)) {
-    auto split = SplitHostPort(address_);
+    auto split = muster::SplitHostPort(address_, AddressUse::kDial);
     if (split.ok()) {
       host_ = split->first;
       port_ = split->second;
@@ -235,12 +235,6 @@ std::optional<std::string> HttpResponse::Header(std::string_view name) const {
     if (beast::iequals(key, name)) return value;
   }
   return std::nullopt;
-}
-
-absl::StatusOr<std::pair<std::string, uint16_t>> SplitHostPort(std::string_view address) {
-  // A client needs a real port; core's SplitHostPort also allows 0 (listen on any).
-  if (auto s = ValidateAddress(address, Limits()); !s.ok()) return s;
-  return muster::SplitHostPort(address);
 }
 
 absl::StatusCode CodeForHttpStatus(int http_status) {

@@ -33,10 +33,6 @@ struct HttpResponse {
   std::optional<std::string> Header(std::string_view name) const;
 };
 
-// Splits "host:port" (IPv6 as "[::1]:8470") with a port of 1..65535;
-// InvalidArgument when malformed.
-absl::StatusOr<std::pair<std::string, uint16_t>> SplitHostPort(std::string_view address);
-
 // Maps an HTTP status to the canonical code a caller should see: 404 NotFound,
 // 400/405/413 InvalidArgument, 410 OutOfRange, 429 ResourceExhausted, 503 Unavailable,
 // other 5xx Internal, other 4xx FailedPrecondition.

@@ -665,7 +665,7 @@ absl::StatusOr<std::unique_ptr<Registry>> NewMusterRegistry(const MusterRegistry
     return absl::InvalidArgumentError("a musterd registry needs at least one address");
   }
   for (const std::string& address : options.addresses) {
-    if (auto split = client::SplitHostPort(address); !split.ok()) {
+    if (auto split = SplitHostPort(address, AddressUse::kDial); !split.ok()) {
       return absl::InvalidArgumentError(
           StrCat("bad musterd address \"", address, "\": ", MessageOf(split.status())));
     }

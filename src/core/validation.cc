@@ -78,8 +78,10 @@ absl::Status ValidateAddress(std::string_view address, const Limits& limits) {
   return CheckAddress(address, limits, 1);
 }
 
-absl::StatusOr<std::pair<std::string, uint16_t>> SplitHostPort(std::string_view address) {
-  if (auto s = CheckAddress(address, Limits(), 0); !s.ok()) return s;
+absl::StatusOr<std::pair<std::string, uint16_t>> SplitHostPort(std::string_view address,
+                                                               AddressUse use) {
+  const unsigned min_port = use == AddressUse::kListen ? 0 : 1;
+  if (auto s = CheckAddress(address, Limits(), min_port); !s.ok()) return s;
   size_t colon = address.rfind(':');
   std::string_view host = address.substr(0, colon);
   if (host.front() == '[') host = host.substr(1, host.size() - 2);

@@ -22,9 +22,18 @@ absl::Status ValidateName(std::string_view what, std::string_view name, const Li
 // a port in 1..65535.
 absl::Status ValidateAddress(std::string_view address, const Limits& limits);
 
-// Splits host:port (port 0 allowed, for "any free port") into the host
-// (brackets of an IPv6 host removed) and the port.
-absl::StatusOr<std::pair<std::string, uint16_t>> SplitHostPort(std::string_view address);
+// What an address is for, which decides whether port 0 is allowed.
+enum class AddressUse {
+  kListen,  // an address to listen on: port 0 asks for any free port
+  kDial,    // an address to connect to: the port must be 1..65535
+};
+
+// Splits host:port (a host name, an IPv4 address or a bracketed IPv6 address)
+// into the host (brackets removed) and the port. InvalidArgument naming the
+// address when it is malformed, over Limits().max_address_length, or its port
+// is out of range for `use`.
+absl::StatusOr<std::pair<std::string, uint16_t>> SplitHostPort(std::string_view address,
+                                                               AddressUse use);
 
 // Checks every user-supplied field of an instance. The version may be empty.
 absl::Status ValidateInstance(const Instance& instance, const Limits& limits);

@@ -11,7 +11,7 @@
 #include "server/config.h"
 #include "server/connection_table.h"
 #include "server/health/health_checker.h"
-#include "server/health/webhook_notifier.h"
+#include "server/webhooks/webhook_notifier.h"
 #include "server/http_types.h"
 #include "server/list_cache.h"
 #include "server/url.h"

@@ -48,7 +48,7 @@ HttpServer::HttpServer(const ServerConfig& config, Catalog& catalog)
 HttpServer::~HttpServer() = default;
 
 absl::StatusOr<std::string> HttpServer::Listen() {
-  auto host_port = SplitHostPort(config_.listen);
+  auto host_port = SplitHostPort(config_.listen, AddressUse::kListen);
   if (!host_port.ok()) return host_port.status();
   boost::system::error_code ec;
   auto address = asio::ip::make_address(host_port->first, ec);

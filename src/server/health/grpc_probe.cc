@@ -20,7 +20,6 @@
 #include "absl/base/thread_annotations.h"
 #include "core/duration.h"
 #include "core/strings.h"
-#include "core/validation.h"
 #include "health.grpc.pb.h"
 #include "server/async_util.h"
 #include "server/health/probe.h"
@@ -196,15 +195,9 @@ class GrpcProbe final : public Probe, public std::enable_shared_from_this<GrpcPr
 
 absl::StatusOr<std::shared_ptr<Probe>> MakeGrpcProbe(const Check& check, const Instance& instance,
                                                      const ProbeEnvironment& env) {
-  const std::string& endpoint = check.target.empty() ? instance.address : check.target;
-  auto host_port = SplitHostPort(endpoint);
-  if (!host_port.ok()) {
-    return absl::InvalidArgumentError(
-        StrCat("check \"", check.id, "\": ", MessageOf(host_port.status())));
-  }
-  if (host_port->second == 0) {
-    return absl::InvalidArgumentError(StrCat("check \"", check.id, "\": port 0 in \"", endpoint, "\""));
-  }
+  auto target = DialTargetOf(check, instance);
+  if (!target.ok()) return target.status();
+  const std::string& endpoint = target->endpoint;
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, kInitialBackoffMs);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, kMaxBackoffMs);

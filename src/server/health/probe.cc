@@ -1,6 +1,7 @@
 #include "server/health/probe.h"
 
 #include "core/strings.h"
+#include "core/validation.h"
 
 namespace muster {
 
@@ -15,6 +16,19 @@ std::string BoundedOutput(std::string output, std::string_view fallback) {
     output += kCut;
   }
   return output;
+}
+
+absl::StatusOr<DialTarget> DialTargetOf(const Check& check, const Instance& instance) {
+  DialTarget target;
+  target.endpoint = check.target.empty() ? instance.address : check.target;
+  auto host_port = SplitHostPort(target.endpoint, AddressUse::kDial);
+  if (!host_port.ok()) {
+    return absl::InvalidArgumentError(
+        StrCat("check \"", check.id, "\": ", MessageOf(host_port.status())));
+  }
+  target.host = std::move(host_port->first);
+  target.port = host_port->second;
+  return target;
 }
 
 absl::StatusOr<std::shared_ptr<Probe>> MakeProbe(const Check& check, const Instance& instance,

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -54,6 +55,17 @@ struct ProbeEnvironment {
 // Cuts `output` to kMaxCheckOutputBytes (noting the cut) and fills in
 // `fallback` when it is empty.
 std::string BoundedOutput(std::string output, std::string_view fallback);
+
+// Where a TCP or gRPC check connects: its target, or the instance's address
+// when it has none, as written ("[::1]:8080") and split.
+struct DialTarget {
+  std::string endpoint;
+  std::string host;  // IPv6 without brackets
+  uint16_t port = 0;
+};
+// InvalidArgument naming the check when that is not host:port with a port of
+// 1..65535.
+absl::StatusOr<DialTarget> DialTargetOf(const Check& check, const Instance& instance);
 
 // A probe for `check` of `instance` (an active check: not kTtl).
 // InvalidArgument for a target it cannot use; FailedPrecondition for a

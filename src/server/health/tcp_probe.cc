@@ -10,7 +10,6 @@
 #include "absl/base/thread_annotations.h"
 #include "core/duration.h"
 #include "core/strings.h"
-#include "core/validation.h"
 #include "server/async_util.h"
 #include "server/health/probe.h"
 #include "server/health/strand_probe.h"
@@ -129,17 +128,10 @@ awaitable<ProbeResult> TcpProbe::Attempt(TcpRun& run) {
 
 absl::StatusOr<std::shared_ptr<Probe>> MakeTcpProbe(const Check& check, const Instance& instance,
                                                     const ProbeEnvironment& env) {
-  const std::string& endpoint = check.target.empty() ? instance.address : check.target;
-  auto host_port = SplitHostPort(endpoint);
-  if (!host_port.ok()) {
-    return absl::InvalidArgumentError(
-        StrCat("check \"", check.id, "\": ", MessageOf(host_port.status())));
-  }
-  if (host_port->second == 0) {
-    return absl::InvalidArgumentError(StrCat("check \"", check.id, "\": port 0 in \"", endpoint, "\""));
-  }
-  return std::make_shared<TcpProbe>(endpoint, std::move(host_port->first), host_port->second,
-                                    env.executor);
+  auto target = DialTargetOf(check, instance);
+  if (!target.ok()) return target.status();
+  return std::make_shared<TcpProbe>(std::move(target->endpoint), std::move(target->host),
+                                    target->port, env.executor);
 }
 
 }  // namespace muster

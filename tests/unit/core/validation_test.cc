@@ -1,6 +1,7 @@
 #include "core/validation.h"
 
 #include <string>
+#include <string_view>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -152,26 +153,48 @@ TEST(ValidationTest, RejectsOverlongAddress) {
   EXPECT_THAT(ValidateAddress(address, Limits{}), StatusIs(kInvalid, HasSubstr("too long")));
 }
 
-// SplitHostPort gives the host without brackets and the numeric port.
+// SplitHostPort gives the host without brackets and the numeric port, for
+// either use.
 TEST(ValidationTest, SplitHostPortSplitsEveryAddressForm) {
   using HostPort = std::pair<std::string, uint16_t>;
-  EXPECT_EQ(SplitHostPort("localhost:8470").value_or(HostPort{}), HostPort("localhost", 8470));
-  EXPECT_EQ(SplitHostPort("1.2.3.4:80").value_or(HostPort{}), HostPort("1.2.3.4", 80));
-  EXPECT_EQ(SplitHostPort("[::1]:80").value_or(HostPort{}), HostPort("::1", 80));
+  for (AddressUse use : {AddressUse::kListen, AddressUse::kDial}) {
+    EXPECT_EQ(SplitHostPort("localhost:8470", use).value_or(HostPort{}), HostPort("localhost", 8470));
+    EXPECT_EQ(SplitHostPort("1.2.3.4:80", use).value_or(HostPort{}), HostPort("1.2.3.4", 80));
+    EXPECT_EQ(SplitHostPort("[::1]:80", use).value_or(HostPort{}), HostPort("::1", 80));
+    EXPECT_EQ(SplitHostPort("[::ffff:1.2.3.4]:1", use).value_or(HostPort{}), HostPort("::ffff:1.2.3.4", 1));
+    EXPECT_EQ(SplitHostPort("h:65535", use).value_or(HostPort{}), HostPort("h", 65535));
+  }
 }
 
-// A listen address may ask for any free port with port 0.
-TEST(ValidationTest, SplitHostPortAllowsPortZero) {
-  auto split = SplitHostPort("127.0.0.1:0");
+// A listen address may ask for any free port with port 0; an address to dial
+// may not.
+TEST(ValidationTest, SplitHostPortAllowsPortZeroOnlyToListen) {
+  auto split = SplitHostPort("127.0.0.1:0", AddressUse::kListen);
   ASSERT_THAT(split, IsOk());
   EXPECT_EQ(split->first, "127.0.0.1");
   EXPECT_EQ(split->second, 0);
+  EXPECT_THAT(SplitHostPort("[::1]:0", AddressUse::kListen), IsOk());
+  EXPECT_THAT(SplitHostPort("127.0.0.1:0", AddressUse::kDial),
+              StatusIs(kInvalid, HasSubstr("port must be 1..65535")));
+  EXPECT_THAT(SplitHostPort("[::1]:0", AddressUse::kDial),
+              StatusIs(kInvalid, HasSubstr("port must be 1..65535")));
 }
 
-// SplitHostPort refuses what ValidateAddress refuses, port 0 aside.
+// SplitHostPort refuses what ValidateAddress refuses, port 0 aside: no or
+// empty port, a port over 65535 or with more than five digits, signs, no
+// host, unbalanced brackets, an unbracketed IPv6 address, an overlong address.
 TEST(ValidationTest, SplitHostPortRejectsMalformedAddresses) {
-  for (const char* address : {"localhost", ":80", "[::1:80", "1.2.3.4:65536", "::1:80", ""}) {
-    EXPECT_THAT(SplitHostPort(address), StatusIs(kInvalid, HasSubstr("address"))) << address;
+  const std::string overlong = absl::StrCat(std::string(300, 'a'), ":80");
+  for (AddressUse use : {AddressUse::kListen, AddressUse::kDial}) {
+    for (std::string_view address :
+         {std::string_view("localhost"), std::string_view("localhost:"), std::string_view(":80"),
+          std::string_view("[::1:80"), std::string_view("[]:80"), std::string_view("1.2.3.4:65536"),
+          std::string_view("1.2.3.4:000080"), std::string_view("1.2.3.4:-1"),
+          std::string_view("1.2.3.4:+80"), std::string_view("1.2.3.4:8o"),
+          std::string_view("::1:80"), std::string_view("a b:80"), std::string_view(""),
+          std::string_view(overlong)}) {
+      EXPECT_THAT(SplitHostPort(address, use), StatusIs(kInvalid, HasSubstr("address"))) << address;
+    }
   }
 }
 

@@ -5,7 +5,6 @@
 #include <sys/stat.h>
 
 #include <chrono>
-#include <filesystem>
 #include <future>
 #include <memory>
 #include <mutex>
@@ -24,7 +23,8 @@
 #include "server/async_util.h"
 #include "server/health/probe.h"
 #include "unit/health/probe_test_support.h"
-#include "support/run_command.h"
+#include "support/loopback_listener.h"
+#include "support/self_signed_cert.h"
 #include "support/status_matchers.h"
 
 namespace muster {
@@ -61,24 +61,13 @@ class TestHttpServer {
 
   explicit TestHttpServer(std::shared_ptr<ssl::context> tls = nullptr,
                           const std::string& address = "127.0.0.1")
-      : tls_(std::move(tls)), acceptor_(ioc_) {
-    boost::system::error_code ec;
-    tcp::endpoint endpoint(asio::ip::make_address(address), 0);
-    acceptor_.open(endpoint.protocol(), ec);
-    if (!ec) acceptor_.bind(endpoint, ec);
-    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) return;
-    port_ = acceptor_.local_endpoint().port();
-    asio::co_spawn(ioc_, Accept(), asio::detached);
-    thread_ = std::thread([this] { ioc_.run(); });
+      : tls_(std::move(tls)), listener_(address) {
+    listener_.Start([this](tcp::socket socket) { return Session(std::move(socket)); });
   }
-  ~TestHttpServer() {
-    ioc_.stop();
-    if (thread_.joinable()) thread_.join();
-  }
+  ~TestHttpServer() { listener_.Stop(); }
 
-  bool listening() const { return port_ != 0; }
-  uint16_t port() const { return port_; }
+  bool listening() const { return listener_.port() != 0; }
+  uint16_t port() const { return listener_.port(); }
 
   void Answer(unsigned status, std::string body) {
     std::lock_guard lock(mu_);
@@ -96,14 +85,6 @@ class TestHttpServer {
   }
 
  private:
-  awaitable<void> Accept() {
-    for (;;) {
-      auto [ec, socket] = co_await acceptor_.async_accept(use_tuple);
-      if (ec) co_return;
-      asio::co_spawn(ioc_, Session(std::move(socket)), asio::detached);
-    }
-  }
-
   awaitable<void> Session(tcp::socket socket) {
     if (!tls_) {
       co_await Serve(socket);
@@ -134,7 +115,7 @@ class TestHttpServer {
       never = never_;
     }
     if (never) {
-      asio::steady_timer forever(ioc_, std::chrono::hours(1));
+      asio::steady_timer forever(listener_.context(), std::chrono::hours(1));
       co_await forever.async_wait(use_tuple);
       co_return;
     }
@@ -154,10 +135,7 @@ class TestHttpServer {
   }
 
   const std::shared_ptr<ssl::context> tls_;
-  asio::io_context ioc_;
-  tcp::acceptor acceptor_;
-  uint16_t port_ = 0;
-  std::thread thread_;
+  testing::LoopbackListener listener_;
 
   mutable std::mutex mu_;
   unsigned status_ = 200;
@@ -380,27 +358,15 @@ TEST_F(HttpProbeTest, RejectsBadTargets) {
 class HttpsProbeTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!std::filesystem::exists("/usr/bin/openssl")) GTEST_SKIP() << "no /usr/bin/openssl";
-    auto dir = testing::MakeTempDir("muster-https-probe");
-    ASSERT_TRUE(dir.ok()) << dir.status();
-    dir_ = *dir;
-    auto made = testing::RunCommand(
-        {"/usr/bin/openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-         "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", dir_ + "/key.pem", "-out",
-         dir_ + "/cert.pem", "-days", "1", "-subj", "/CN=127.0.0.1", "-addext",
-         "subjectAltName=IP:127.0.0.1"});
-    ASSERT_EQ(made.exit_code, 0) << made;
-    auto context = std::make_shared<ssl::context>(ssl::context::tls_server);
-    context->use_certificate_chain_file(dir_ + "/cert.pem");
-    context->use_private_key_file(dir_ + "/key.pem", ssl::context::pem);
-    server_.emplace(context);
+    auto cert = testing::SelfSignedCert::Make("muster-https-probe");
+    if (absl::IsFailedPrecondition(cert.status())) GTEST_SKIP() << cert.status();
+    ASSERT_TRUE(cert.ok()) << cert.status();
+    cert_.emplace(*std::move(cert));
+    server_.emplace(cert_->ServerContext());
     ASSERT_TRUE(server_->listening());
     instance_.address = StrCat("127.0.0.1:", server_->port());
   }
-  void TearDown() override {
-    server_.reset();
-    if (!dir_.empty()) std::filesystem::remove_all(dir_);
-  }
+  void TearDown() override { server_.reset(); }
 
   std::shared_ptr<Probe> Make(const Check& check) {
     auto probe = MakeHttpProbe(check, instance_, ProbeEnvironment{io_.executor(), false});
@@ -409,7 +375,7 @@ class HttpsProbeTest : public ::testing::Test {
   }
 
   IoThreads io_;
-  std::string dir_;
+  std::optional<testing::SelfSignedCert> cert_;
   std::optional<TestHttpServer> server_;
   Instance instance_;
 };

@@ -7,42 +7,31 @@
 // Stop stops the io_context, joins the thread and then destroys the
 // io_context: that destroys the suspended senders, and with them the socket
 // of the attempt in flight (closing it) and any backoff timer.
-#include "server/health/webhook_notifier.h"
+#include "server/webhooks/webhook_notifier.h"
 
 #include <pthread.h>
 
 #include <algorithm>
-#include <cctype>
 #include <deque>
 #include <exception>
 #include <functional>
-#include <limits>
 #include <optional>
 #include <random>
 #include <string_view>
 #include <utility>
 
-#include <openssl/ssl.h>
-#include <openssl/x509_vfy.h>
-#include <openssl/x509v3.h>
-
-#include <boost/asio/ssl.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
+#include <boost/beast/http/field.hpp>
 #include <spdlog/spdlog.h>
 
 #include "core/duration.h"
 #include "core/strings.h"
-#include "core/validation.h"
 #include "server/async_util.h"
+#include "server/outbound/http_call.h"
+#include "server/outbound/http_url.h"
+#include "server/outbound/tls_client.h"
 
 namespace muster {
 
-namespace beast = boost::beast;
-namespace http = beast::http;
-namespace ssl = asio::ssl;
-using tcp = asio::ip::tcp;
-using boost::system::error_code;
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 
@@ -58,35 +47,11 @@ enum class Outcome { kDelivered, kRetry, kFailed };
 
 struct AttemptResult {
   Outcome outcome = Outcome::kRetry;
-  // For logs: "HTTP 503 Service Unavailable: ...", "connecting to
+  // For logs: "HTTP 503 Service Unavailable: ...", "connect to
   // 127.0.0.1:9: Connection refused".
   std::string detail;
   // From a Retry-After header (seconds) on a 429 or 503 answer.
   milliseconds retry_after{0};
-};
-
-// One attempt's connection. Shared by the attempt's coroutine and its
-// watchdog; touched only on the notifier's thread.
-struct AttemptState {
-  explicit AttemptState(const asio::any_io_executor& executor)
-      : resolver(executor), socket(executor), watchdog(executor) {}
-
-  tcp::socket& Socket() { return tls ? tls->next_layer() : socket; }
-
-  // Ends whichever step is waiting (it fails with an error).
-  void Close() {
-    resolver.cancel();
-    error_code ignored;
-    Socket().close(ignored);
-  }
-
-  tcp::resolver resolver;
-  tcp::socket socket;  // until the TLS stream takes it
-  std::optional<ssl::stream<tcp::socket>> tls;
-  asio::steady_timer watchdog;
-  std::string step;  // what the attempt waits for: "connecting to 127.0.0.1:8080"
-  bool timed_out = false;
-  bool done = false;
 };
 
 // Printable, bounded text from an answer body for a log line.
@@ -118,46 +83,22 @@ milliseconds ParseRetryAfter(std::string_view value) {
 
 // A webhook URL, parsed once by Start.
 struct WebhookNotifier::Url {
-  bool tls = false;
-  std::string host;  // name or IP address, without IPv6 brackets
-  uint16_t port = 0;
-  std::optional<asio::ip::address> ip;  // when `host` is an IP address: no lookup
-  std::string authority;  // host[:port] as written: the Host header
-  std::string target;     // origin-form request target: "/path?query"
-  std::string endpoint;   // host:port for messages: "[::1]:8443"
+  outbound::HttpUrl parsed;
   // For logs: the URL without its path, which may hold a secret token:
   // "webhook 2 (https://hooks.example.com)".
   std::string name;
 };
 
-namespace {
-
-absl::StatusOr<std::string_view> SchemeOf(std::string_view url) {
-  const size_t end = url.find("://");
-  if (end == std::string_view::npos) return absl::InvalidArgumentError("no scheme");
-  return url.substr(0, end);
-}
-
-bool EqualsIgnoringCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
-}  // namespace
-
 // The notifier's state for one URL.
 struct WebhookNotifier::Endpoint {
-  Endpoint(Url u, const WebhookOptions& o, ssl::context* tls, const asio::any_io_executor& executor,
-           uint32_t seed)
+  Endpoint(Url u, const WebhookOptions& o, std::shared_ptr<const outbound::TlsClient> t,
+           const asio::any_io_executor& executor, uint32_t seed)
       : url(std::move(u)),
         attempts(o.attempts),
         timeout(o.timeout),
         initial_backoff(o.initial_backoff),
         max_backoff(o.max_backoff),
-        tls_skip_verify(o.tls_skip_verify),
-        tls_context(tls),
+        tls(std::move(t)),
         random(seed) {
     wakeup.emplace(executor);
     wake = wakeup->Notifier();
@@ -169,11 +110,6 @@ struct WebhookNotifier::Endpoint {
   awaitable<void> Deliver(const std::string& body);
   // One try, within `timeout`.
   awaitable<AttemptResult> Attempt(const std::string& body);
-  awaitable<AttemptResult> Connect(AttemptState& st, const std::string& body);
-  template <typename Stream>
-  awaitable<AttemptResult> Exchange(AttemptState& st, Stream& stream, const std::string& body);
-  void SetUpTls(AttemptState& st);
-  AttemptResult IoError(const AttemptState& st, const error_code& ec) const;
   milliseconds Backoff(uint32_t retry, milliseconds retry_after);
 
   // Constant after construction.
@@ -182,8 +118,7 @@ struct WebhookNotifier::Endpoint {
   const milliseconds timeout;
   const milliseconds initial_backoff;
   const milliseconds max_backoff;
-  const bool tls_skip_verify;
-  ssl::context* const tls_context;  // the notifier's, for https; null for http
+  const std::shared_ptr<const outbound::TlsClient> tls;  // the notifier's; null without https
 
   // The sender's, on the notifier's thread only (Stop resets `wakeup` once
   // that thread ended, before the io_context its timer uses goes away).
@@ -280,148 +215,39 @@ milliseconds WebhookNotifier::Endpoint::Backoff(uint32_t retry, milliseconds ret
   return delay;
 }
 
-AttemptResult WebhookNotifier::Endpoint::IoError(const AttemptState& st,
-                                                 const error_code& ec) const {
-  if (st.timed_out) {
-    return {Outcome::kRetry, StrCat("timed out after ", FormatDuration(timeout), " (", st.step, ")")};
-  }
-  return {Outcome::kRetry, StrCat(st.step, ": ", ec.message())};
-}
-
 awaitable<AttemptResult> WebhookNotifier::Endpoint::Attempt(const std::string& body) {
-  auto st = std::make_shared<AttemptState>(co_await asio::this_coro::executor);
-  st->watchdog.expires_after(timeout);
-  st->watchdog.async_wait([st](error_code ec) {
-    if (ec || st->done) return;
-    st->timed_out = true;
-    st->Close();
-  });
-  AttemptResult result = co_await Connect(*st, body);
-  st->done = true;
-  st->watchdog.cancel();
-  st->Close();
-  co_return result;
-}
-
-awaitable<AttemptResult> WebhookNotifier::Endpoint::Connect(AttemptState& st,
-                                                            const std::string& body) {
-  tcp::resolver::results_type endpoints;
-  if (url.ip) {
-    endpoints = tcp::resolver::results_type::create(tcp::endpoint(*url.ip, url.port), url.host,
-                                                    StrCat(url.port));
-  } else {
-    st.step = StrCat("resolving ", url.host);
-    auto [resolve_error, found] =
-        co_await st.resolver.async_resolve(url.host, StrCat(url.port), use_tuple);
-    if (resolve_error || st.timed_out) co_return IoError(st, resolve_error);
-    endpoints = std::move(found);
-  }
-
-  st.step = StrCat("connecting to ", url.endpoint);
-  auto [connect_error, connected] = co_await asio::async_connect(st.socket, endpoints, use_tuple);
-  if (connect_error || st.timed_out) co_return IoError(st, connect_error);
-  error_code ignored;
-  st.socket.set_option(tcp::no_delay(true), ignored);
-  if (!url.tls) co_return co_await Exchange(st, st.socket, body);
-
-  st.step = StrCat("TLS handshake with ", url.endpoint);
-  SetUpTls(st);
-  auto [handshake_error] = co_await st.tls->async_handshake(ssl::stream_base::client, use_tuple);
-  if (handshake_error || st.timed_out) {
-    AttemptResult result = IoError(st, handshake_error);
-    // OpenSSL's reason for rejecting the certificate, if that was the cause.
-    const long verify = SSL_get_verify_result(st.tls->native_handle());
-    if (!st.timed_out && verify != X509_V_OK) {
-      StrAppend(&result.detail, " (", X509_verify_cert_error_string(verify), ")");
-    }
-    co_return result;
-  }
-  co_return co_await Exchange(st, *st.tls, body);
-}
-
-void WebhookNotifier::Endpoint::SetUpTls(AttemptState& st) {
-  st.tls.emplace(std::move(st.socket), *tls_context);
-  SSL* ssl = st.tls->native_handle();
-  // SNI is for names only (RFC 6066 rules out IP addresses).
-  if (!url.ip) SSL_set_tlsext_host_name(ssl, url.host.c_str());
-  if (tls_skip_verify) {
-    st.tls->set_verify_mode(ssl::verify_none);
-    return;
-  }
-  st.tls->set_verify_mode(ssl::verify_peer);
-  // OpenSSL checks the name (or IP address) in the handshake; a mismatch is a
-  // verify failure like any other.
-  X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
-  if (url.ip) {
-    X509_VERIFY_PARAM_set1_ip_asc(param, url.host.c_str());
-  } else {
-    X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-    X509_VERIFY_PARAM_set1_host(param, url.host.c_str(), url.host.size());
-  }
-}
-
-template <typename Stream>
-awaitable<AttemptResult> WebhookNotifier::Endpoint::Exchange(AttemptState& st, Stream& stream,
-                                                             const std::string& body) {
-  http::request<http::string_body> request(http::verb::post, url.target, 11);
-  request.set(http::field::host, url.authority);
-  request.set(http::field::user_agent, kUserAgent);
-  request.set(http::field::content_type, "application/json");
-  // One request per connection.
-  request.set(http::field::connection, "close");
+  auto call = outbound::HttpCall::Make(co_await asio::this_coro::executor, url.parsed, tls);
+  outbound::Request request = outbound::NewRequest(url.parsed, "POST", kUserAgent);
+  request.set(boost::beast::http::field::content_type, "application/json");
   request.body() = body;
-  request.prepare_payload();
+  outbound::ExchangeOptions options;
+  options.timeout = timeout;
+  // A failed answer's body goes into the log line (one byte more than is
+  // logged, to tell that it was cut).
+  options.body_bytes = [](unsigned code) {
+    return code >= 200 && code < 300 ? 0 : kLoggedBodyBytes + 1;
+  };
+  auto answer = co_await call->Run(std::move(request), std::move(options));
+  // No answer (connect error, timeout, ...): worth another try.
+  if (!answer.ok()) co_return AttemptResult{Outcome::kRetry, std::string(MessageOf(answer.status()))};
 
-  st.step = StrCat("sending the event to ", url.endpoint);
-  auto [write_error, written] = co_await http::async_write(stream, request, use_tuple);
-  if (write_error || st.timed_out) co_return IoError(st, write_error);
-
-  st.step = StrCat("waiting for the answer of ", url.endpoint);
-  beast::flat_buffer buffer;
-  http::response_parser<http::buffer_body> parser;
-  // The body is read in part (for failures only), so its size does not matter.
-  parser.body_limit(std::numeric_limits<std::uint64_t>::max());
-  auto [read_error, header_bytes] =
-      co_await http::async_read_header(stream, buffer, parser, use_tuple);
-  if (read_error || st.timed_out) co_return IoError(st, read_error);
-
-  const auto& response = parser.get();
-  const unsigned code = response.result_int();
+  const unsigned code = answer->status;
   if (code >= 200 && code < 300) co_return AttemptResult{Outcome::kDelivered, "", milliseconds(0)};
-
   AttemptResult result;
-  std::string_view reason = response.reason();
-  if (reason.empty()) reason = http::obsolete_reason(response.result());
-  result.detail = StrCat("HTTP ", code, " ", reason);
+  result.detail = answer->StatusLine();
   if (code >= 300 && code < 400) result.detail += " (redirects are not followed)";
   result.outcome = IsRetryableStatus(code) ? Outcome::kRetry : Outcome::kFailed;
   if (code == 429 || code == 503) {
-    if (auto it = response.find(http::field::retry_after); it != response.end()) {
-      result.retry_after = ParseRetryAfter(it->value());
-    }
+    if (auto retry_after = answer->Header("Retry-After")) result.retry_after = ParseRetryAfter(*retry_after);
   }
-
-  // The start of the body, for the log line; the status decided already, so
-  // a body that breaks off (or the deadline) changes nothing.
-  std::string text(kLoggedBodyBytes + 1, '\0');
-  size_t got = 0;
-  while (!parser.is_done() && got < text.size() && !st.timed_out) {
-    parser.get().body().data = text.data() + got;
-    parser.get().body().size = text.size() - got;
-    auto [body_error, n] = co_await http::async_read(stream, buffer, parser, use_tuple);
-    got = text.size() - parser.get().body().size;
-    if (body_error && body_error != http::error::need_buffer) break;
-  }
-  text.resize(got);
-  if (!text.empty()) StrAppend(&result.detail, ": ", LoggableBody(text));
+  if (!answer->body.empty()) StrAppend(&result.detail, ": ", LoggableBody(answer->body));
   co_return result;
 }
 
 // The io_context and what lives with it.
 struct WebhookNotifier::Io {
-  // Declared before the io_context, so it outlives the TLS streams that the
-  // io_context's destruction destroys.
-  std::optional<ssl::context> tls;
+  // For https URLs; every exchange holds it too, so it outlives their streams.
+  std::shared_ptr<const outbound::TlsClient> tls;
   asio::io_context ioc{1};
   asio::executor_work_guard<asio::io_context::executor_type> work{ioc.get_executor()};
 };
@@ -453,73 +279,30 @@ absl::StatusOr<std::unique_ptr<WebhookNotifier>> WebhookNotifier::Start(WebhookO
   bool any_tls = false;
   for (size_t i = 0; i < options.urls.size(); ++i) {
     const std::string& text = options.urls[i];
-    auto scheme = SchemeOf(text);
-    if (!scheme.ok()) return BadUrl(text, "not an http:// or https:// URL");
-    Url url;
-    if (EqualsIgnoringCase(*scheme, "https")) {
-      url.tls = true;
-    } else if (!EqualsIgnoringCase(*scheme, "http")) {
-      return BadUrl(text, "not an http:// or https:// URL");
-    }
-    std::string_view rest = std::string_view(text).substr(scheme->size() + 3);
-    const size_t authority_end = rest.find_first_of("/?#");
-    url.authority = std::string(rest.substr(0, authority_end));
-    std::string_view path =
-        authority_end == std::string_view::npos ? "" : rest.substr(authority_end);
-    path = path.substr(0, path.find('#'));  // a fragment is never sent
-    url.target = path.starts_with('/') ? std::string(path) : StrCat("/", path);
-    for (char c : url.target) {
-      if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) {
-        return BadUrl(text, "spaces or control characters in the path");
-      }
-    }
-    if (url.authority.empty()) return BadUrl(text, "no host");
-    if (url.authority.find('@') != std::string::npos) {
-      return BadUrl(text, "user information in the URL is not supported");
-    }
-    // "host", "host:port", "[v6]" or "[v6]:port".
-    const bool has_port =
-        !url.authority.ends_with(']') && url.authority.find(':') != std::string::npos;
-    auto host_port = SplitHostPort(
-        has_port ? url.authority : StrCat(url.authority, url.tls ? ":443" : ":80"));
-    if (!host_port.ok()) return BadUrl(text, MessageOf(host_port.status()));
-    if (host_port->second == 0) return BadUrl(text, "port 0");
-    url.host = std::move(host_port->first);
-    url.port = host_port->second;
-    error_code not_ip;
-    const asio::ip::address ip = asio::ip::make_address(url.host, not_ip);
-    if (!not_ip) url.ip = ip;
-    const bool v6 = url.host.find(':') != std::string::npos;
-    url.endpoint = StrCat(v6 ? "[" : "", url.host, v6 ? "]" : "", ":", url.port);
-    url.name = StrCat("webhook ", i + 1, " (", url.tls ? "https" : "http", "://", url.authority, ")");
+    auto parsed = outbound::ParseHttpUrl(text);
+    if (!parsed.ok()) return BadUrl(text, MessageOf(parsed.status()));
+    Url url{*std::move(parsed), ""};
+    url.name = StrCat("webhook ", i + 1, " (", url.parsed.Origin(), ")");
     for (size_t j = 0; j < i; ++j) {
       if (options.urls[j] == text) return BadUrl(text, "listed twice");
     }
-    any_tls = any_tls || url.tls;
+    any_tls = any_tls || url.parsed.tls;
     urls.push_back(std::move(url));
   }
 
   auto io = std::make_unique<Io>();
   if (any_tls) {
-    io->tls.emplace(ssl::context::tls_client);
-    io->tls->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
-                         ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
-                         ssl::context::no_tlsv1_1);
-    if (!options.tls_skip_verify) {
-      error_code ec;
-      io->tls->set_default_verify_paths(ec);
-      if (ec) {
-        return absl::FailedPreconditionError(
-            StrCat("webhooks: cannot load the system CA certificates: ", ec.message()));
-      }
-    }
+    outbound::TlsClientOptions tls_options;
+    tls_options.verify = !options.tls_skip_verify;
+    auto tls = outbound::TlsClient::Make(tls_options);
+    if (!tls.ok()) return absl::FailedPreconditionError(StrCat("webhooks: ", MessageOf(tls.status())));
+    io->tls = *std::move(tls);
   }
 
   std::random_device seeds;
   std::vector<std::unique_ptr<Endpoint>> endpoints;
   for (Url& url : urls) {
-    endpoints.push_back(std::make_unique<Endpoint>(std::move(url), options,
-                                                   io->tls ? &*io->tls : nullptr,
+    endpoints.push_back(std::make_unique<Endpoint>(std::move(url), options, io->tls,
                                                    io->ioc.get_executor(), seeds()));
   }
   if (!endpoints.empty()) {

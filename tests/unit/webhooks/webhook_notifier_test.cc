@@ -5,7 +5,6 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
-#include <filesystem>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -21,8 +20,9 @@
 
 #include "core/strings.h"
 #include "server/async_util.h"
-#include "server/health/webhook_notifier.h"
-#include "support/run_command.h"
+#include "server/webhooks/webhook_notifier.h"
+#include "support/loopback_listener.h"
+#include "support/self_signed_cert.h"
 #include "support/status_matchers.h"
 
 namespace muster {
@@ -78,25 +78,16 @@ class Receiver {
   };
 
   explicit Receiver(std::shared_ptr<ssl::context> tls = nullptr)
-      : tls_(std::move(tls)), acceptor_(ioc_), release_(ioc_, Clock::time_point::max()) {
-    boost::system::error_code ec;
-    tcp::endpoint endpoint(asio::ip::make_address("127.0.0.1"), 0);
-    acceptor_.open(endpoint.protocol(), ec);
-    if (!ec) acceptor_.bind(endpoint, ec);
-    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) return;
-    port_ = acceptor_.local_endpoint().port();
-    asio::co_spawn(ioc_, Accept(), asio::detached);
-    thread_ = std::thread([this] { ioc_.run(); });
+      : tls_(std::move(tls)), release_(listener_.context(), Clock::time_point::max()) {
+    listener_.Start([this](tcp::socket socket) {
+      return Session(std::make_shared<Connection>(std::move(socket)));
+    });
   }
-  ~Receiver() {
-    ioc_.stop();
-    if (thread_.joinable()) thread_.join();
-  }
+  ~Receiver() { listener_.Stop(); }
 
-  bool listening() const { return port_ != 0; }
+  bool listening() const { return listener_.port() != 0; }
   std::string Url(std::string_view path = "/hook") const {
-    return StrCat(tls_ ? "https" : "http", "://127.0.0.1:", port_, path);
+    return StrCat(tls_ ? "https" : "http", "://127.0.0.1:", listener_.port(), path);
   }
 
   // The answers to the next requests, in order; `then` for every later one.
@@ -112,7 +103,7 @@ class Receiver {
       std::lock_guard lock(mu_);
       released_ = true;
     }
-    asio::post(ioc_, [this] { release_.cancel(); });
+    asio::post(listener_.context(), [this] { release_.cancel(); });
   }
 
   // Waits until `n` requests were read in full.
@@ -150,15 +141,6 @@ class Receiver {
     std::optional<ssl::stream<tcp::socket&>> tls;
     bool answered = false;
   };
-
-  awaitable<void> Accept() {
-    for (;;) {
-      auto [ec, socket] = co_await acceptor_.async_accept(use_tuple);
-      if (ec) co_return;
-      asio::co_spawn(ioc_, Session(std::make_shared<Connection>(std::move(socket))),
-                     asio::detached);
-    }
-  }
 
   awaitable<void> Session(std::shared_ptr<Connection> c) {
     if (!tls_) {
@@ -208,7 +190,7 @@ class Receiver {
     }
     if (answer == kHold) {
       // Plain connections only: a TLS stream cannot be read by two.
-      if (!tls_) asio::co_spawn(ioc_, WatchForClose(c), asio::detached);
+      if (!tls_) asio::co_spawn(listener_.context(), WatchForClose(c), asio::detached);
       if (!released) co_await release_.async_wait(use_tuple);
       answer = 200;
     }
@@ -227,11 +209,8 @@ class Receiver {
   }
 
   const std::shared_ptr<ssl::context> tls_;
-  asio::io_context ioc_;
-  tcp::acceptor acceptor_;
+  testing::LoopbackListener listener_;
   asio::steady_timer release_;  // cancelled by Release()
-  uint16_t port_ = 0;
-  std::thread thread_;
 
   mutable std::mutex mu_;
   std::condition_variable changed_;
@@ -568,28 +547,16 @@ TEST(WebhookNotifierTest, StartRejectsInvalidOptions) {
 class WebhookNotifierTlsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!std::filesystem::exists("/usr/bin/openssl")) GTEST_SKIP() << "no /usr/bin/openssl";
-    auto dir = testing::MakeTempDir("muster-webhook-tls");
-    ASSERT_TRUE(dir.ok()) << dir.status();
-    dir_ = *dir;
-    auto made = testing::RunCommand(
-        {"/usr/bin/openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-         "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", dir_ + "/key.pem", "-out",
-         dir_ + "/cert.pem", "-days", "1", "-subj", "/CN=127.0.0.1", "-addext",
-         "subjectAltName=IP:127.0.0.1"});
-    ASSERT_EQ(made.exit_code, 0) << made;
-    auto context = std::make_shared<ssl::context>(ssl::context::tls_server);
-    context->use_certificate_chain_file(dir_ + "/cert.pem");
-    context->use_private_key_file(dir_ + "/key.pem", ssl::context::pem);
-    receiver_.emplace(context);
+    auto cert = testing::SelfSignedCert::Make("muster-webhook-tls");
+    if (absl::IsFailedPrecondition(cert.status())) GTEST_SKIP() << cert.status();
+    ASSERT_TRUE(cert.ok()) << cert.status();
+    cert_.emplace(*std::move(cert));
+    receiver_.emplace(cert_->ServerContext());
     ASSERT_TRUE(receiver_->listening());
   }
-  void TearDown() override {
-    receiver_.reset();
-    if (!dir_.empty()) std::filesystem::remove_all(dir_);
-  }
+  void TearDown() override { receiver_.reset(); }
 
-  std::string dir_;
+  std::optional<testing::SelfSignedCert> cert_;
   std::optional<Receiver> receiver_;
 };
 
