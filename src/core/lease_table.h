@@ -20,7 +20,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
-#include "catalog/clock.h"
+#include "muster/clock.h"
 #include "muster/instance.h"
 
 namespace muster {

@@ -1,4 +1,4 @@
-#include "catalog/lease_table.h"
+#include "core/lease_table.h"
 
 namespace muster {
 
