@@ -17,7 +17,6 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <mutex>
 #include <utility>
@@ -36,40 +35,54 @@ class Clock {
 
   // Blocks on `cv` (whose mutex `lock` holds) until it is notified or this
   // clock reaches `deadline`; may return early (spuriously), as
-  // condition_variable::wait_until does. Callers loop on their own condition.
-  virtual void WaitUntil(std::unique_lock<std::mutex>& lock, std::condition_variable& cv,
-                         time_point deadline) const = 0;
+  // condition_variable::wait_until does, so callers loop on their condition.
+  // Any lock and condition variable types (std::condition_variable_any too).
+  template <class Lock, class CondVar>
+  void WaitUntil(Lock& lock, CondVar& cv, time_point deadline) const {
+    Waker waker{[](void* c) { static_cast<CondVar*>(c)->notify_all(); }, &cv};
+    AddWaker(&waker);
+    if (Now() < deadline) cv.wait_for(lock, RealWait(deadline));
+    RemoveWaker(&waker);
+  }
 
   // Waits until `done()` holds or this clock reaches `deadline`; returns done().
-  template <class Predicate>
-  bool WaitUntil(std::unique_lock<std::mutex>& lock, std::condition_variable& cv,
-                 time_point deadline, Predicate done) const {
+  template <class Lock, class CondVar, class Predicate>
+  bool WaitUntil(Lock& lock, CondVar& cv, time_point deadline, Predicate done) const {
     while (!done()) {
       if (Now() >= deadline) return done();
       WaitUntil(lock, cv, deadline);
     }
     return true;
   }
-  template <class Predicate>
-  bool WaitFor(std::unique_lock<std::mutex>& lock, std::condition_variable& cv, duration d,
-               Predicate done) const {
+  template <class Lock, class CondVar, class Predicate>
+  bool WaitFor(Lock& lock, CondVar& cv, duration d, Predicate done) const {
     return WaitUntil(lock, cv, Now() + d, std::move(done));
   }
+
+ protected:
+  // What a waiting thread is woken by when the clock jumps.
+  struct Waker {
+    void (*wake)(void*);
+    void* arg;
+  };
+  // Clocks that jump (ManualClock) call every added waker when they do.
+  virtual void AddWaker(Waker*) const {}
+  virtual void RemoveWaker(Waker*) const {}
+  // The real time to wait for `deadline` (not yet reached) at most.
+  virtual duration RealWait(time_point deadline) const = 0;
 };
 
 // The real monotonic clock.
 class SteadyClock final : public Clock {
  public:
   time_point Now() const override { return std::chrono::steady_clock::now(); }
-  void WaitUntil(std::unique_lock<std::mutex>& lock, std::condition_variable& cv,
-                 time_point deadline) const override {
-    cv.wait_until(lock, deadline);
-  }
-  using Clock::WaitUntil;
   static SteadyClock* Get() {
     static SteadyClock clock;
     return &clock;
   }
+
+ private:
+  duration RealWait(time_point deadline) const override { return deadline - Now(); }
 };
 
 // A clock that moves only when told to. Advance wakes every waiter, which
@@ -82,32 +95,28 @@ class ManualClock final : public Clock {
   void Advance(std::chrono::nanoseconds d) {
     std::lock_guard lock(mu_);
     now_ns_ += d.count();
-    for (std::condition_variable* cv : waiters_) cv->notify_all();
+    for (Waker* w : wakers_) w->wake(w->arg);
   }
-
-  void WaitUntil(std::unique_lock<std::mutex>& lock, std::condition_variable& cv,
-                 time_point deadline) const override {
-    {
-      std::lock_guard clock_lock(mu_);
-      if (Now() >= deadline) return;
-      waiters_.push_back(&cv);
-    }
-    // An Advance between the check above and the wait below notifies before
-    // this thread waits; the short real-time bound turns that lost wake-up
-    // into a brief delay instead of a hang.
-    cv.wait_for(lock, kLostWakeupBound);
-    std::lock_guard clock_lock(mu_);
-    waiters_.erase(std::find(waiters_.begin(), waiters_.end(), &cv));
-  }
-  using Clock::WaitUntil;
 
  private:
+  // An Advance between a waiter's look at the time and its wait notifies
+  // before the waiter waits; this short real-time bound on every wait turns
+  // that lost wake-up into a brief delay instead of a hang.
   static constexpr std::chrono::milliseconds kLostWakeupBound{5};
 
+  void AddWaker(Waker* w) const override {
+    std::lock_guard lock(mu_);
+    wakers_.push_back(w);
+  }
+  void RemoveWaker(Waker* w) const override {
+    std::lock_guard lock(mu_);
+    wakers_.erase(std::find(wakers_.begin(), wakers_.end(), w));
+  }
+  duration RealWait(time_point) const override { return kLostWakeupBound; }
+
   std::atomic<int64_t> now_ns_{std::chrono::nanoseconds(std::chrono::hours(1)).count()};
-  mutable std::mutex mu_;  // orders Advance against registering a waiter
-  // The condition variables threads wait on now (one entry per waiting thread).
-  mutable std::vector<std::condition_variable*> waiters_ ABSL_GUARDED_BY(mu_);
+  mutable std::mutex mu_;  // orders Advance against adding and removing wakers
+  mutable std::vector<Waker*> wakers_ ABSL_GUARDED_BY(mu_);  // one per waiting thread
 };
 
 }  // namespace muster

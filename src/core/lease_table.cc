@@ -42,6 +42,15 @@ void LeaseTable::Revoke(LeaseId id) {
   leases_.erase(id);
 }
 
+LeaseId LeaseTable::Keep(LeaseId lease, const InstanceKey& key, std::chrono::seconds ttl) {
+  if (ttl.count() == 0) {
+    if (lease != 0) Revoke(lease);
+    return 0;
+  }
+  if (lease != 0 && Refresh(lease, ttl)) return lease;
+  return Grant(key, ttl);
+}
+
 std::vector<LeaseTable::Expired> LeaseTable::TakeExpired(size_t max) {
   std::vector<Expired> out;
   std::lock_guard lock(mu_);
