@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <mutex>
 #include <utility>
@@ -92,10 +93,22 @@ class ManualClock final : public Clock {
  public:
   time_point Now() const override { return time_point(std::chrono::nanoseconds(now_ns_.load())); }
 
+  // Moves the time forward and wakes every parked waiter (who parks again if
+  // its deadline is still ahead).
   void Advance(std::chrono::nanoseconds d) {
     std::lock_guard lock(mu_);
     now_ns_ += d.count();
     for (Waker* w : wakers_) w->wake(w->arg);
+    wakers_.clear();
+  }
+
+  // How many threads wait on this clock now and have seen every Advance so
+  // far. A test that knows how many threads wait on the clock waits for this
+  // count before advancing again, so that each has acted on the last Advance
+  // (and set its next deadline from the new time).
+  size_t parked() const {
+    std::lock_guard lock(mu_);
+    return wakers_.size();
   }
 
  private:
@@ -110,7 +123,8 @@ class ManualClock final : public Clock {
   }
   void RemoveWaker(Waker* w) const override {
     std::lock_guard lock(mu_);
-    wakers_.erase(std::find(wakers_.begin(), wakers_.end(), w));
+    auto it = std::find(wakers_.begin(), wakers_.end(), w);
+    if (it != wakers_.end()) wakers_.erase(it);  // Advance removed the ones it woke
   }
   duration RealWait(time_point) const override { return kLostWakeupBound; }
 
