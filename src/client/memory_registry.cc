@@ -204,6 +204,13 @@ class MemoryRegistry final : public Registry {
     if (sweeper_.joinable()) sweeper_.join();
   }
 
+  // Expires every instance whose lease has lapsed by the clock; returns how
+  // many. What the sweeper does, on the caller's thread (SweepMemoryRegistryNow).
+  size_t Sweep() {
+    std::lock_guard lock(mu_);
+    return closed_ ? 0 : SweepLocked();
+  }
+
  private:
   using ServiceKey = std::pair<std::string, std::string>;  // namespace, service
   struct Record {
@@ -302,15 +309,6 @@ class MemoryRegistry final : public Registry {
     }
   }
 
- public:
-  // Expires every instance whose lease has lapsed by the clock; returns how
-  // many. The sweeper calls it; so do tests (SweepMemoryRegistryNow).
-  size_t Sweep() {
-    std::lock_guard lock(mu_);
-    return closed_ ? 0 : SweepLocked();
-  }
-
- private:
   size_t SweepLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     size_t expired = 0;
     for (;;) {
