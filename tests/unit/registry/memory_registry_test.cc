@@ -26,7 +26,11 @@ class ManualClockHarness final : public RegistryHarness {
  public:
   explicit ManualClockHarness(bool sweep_now) : sweep_now_(sweep_now) {}
   std::unique_ptr<Registry> NewRegistry() override {
-    auto registry = NewMemoryRegistry({.clock = &clock_});
+    // Sweeping synchronously, the sweeper thread is kept out of the way (no
+    // test advances the clock by an hour).
+    auto registry = sweep_now_ ? NewMemoryRegistry({.sweep_interval = std::chrono::hours(1),
+                                                    .clock = &clock_})
+                               : NewMemoryRegistry({.clock = &clock_});
     registries_.push_back(registry.get());
     return registry;
   }
@@ -132,7 +136,8 @@ TEST(MemoryRegistryTest, QueuedChangesArriveInOneUpdateInOrder) {
 TEST(MemoryRegistryTest, ShorterTtlOnReRegistrationTakesEffect) {
   ManualClock clock;
   UpdateRecorder recorder;
-  auto registry = NewMemoryRegistry({.clock = &clock});
+  // The test sweeps; the sweeper thread is not due for an hour.
+  auto registry = NewMemoryRegistry({.sweep_interval = std::chrono::hours(1), .clock = &clock});
   Instance in = TestInstance("a");
   in.ttl_seconds = 3600;
   ASSERT_THAT(registry->Register(in, {}), IsOk());
@@ -152,7 +157,8 @@ TEST(MemoryRegistryTest, ShorterTtlOnReRegistrationTakesEffect) {
 // heartbeat), by the registry's clock; one with TTL 0 never does.
 TEST(MemoryRegistryTest, LeaseLapsesOneTtlAfterTheLastRenewal) {
   ManualClock clock;
-  auto registry = NewMemoryRegistry({.clock = &clock});
+  // The test sweeps; the sweeper thread is not due for an hour.
+  auto registry = NewMemoryRegistry({.sweep_interval = std::chrono::hours(1), .clock = &clock});
   Instance in = TestInstance("a");
   in.ttl_seconds = 10;
   Instance forever = TestInstance("forever");
