@@ -22,6 +22,7 @@
 
 #include "absl/status/statusor.h"
 #include "muster/balancer.h"
+#include "muster/clock.h"
 #include "muster/registry.h"
 
 namespace muster {
@@ -36,6 +37,9 @@ struct DiscoveryOptions {
   // critical ones too, rather than overload the few. Disabled instances are
   // never handed out. 0 turns it off.
   double protect_threshold = 0.0;
+  // The time of the first list's wait and of updated_at/stale_since; must
+  // outlive the Discovery. A test passes a ManualClock and advances it.
+  const Clock* clock = SteadyClock::Get();
 };
 
 // What the cache holds for one service.
@@ -44,8 +48,8 @@ struct ServiceSnapshot {
   InstanceList healthy;            // those handed out: enabled and not critical (protected: every enabled one)
   uint64_t revision = 0;           // registry revision of the last update
   bool stale = false;              // the registry is unreachable; this is the last known list
-  std::chrono::steady_clock::time_point updated_at;  // last update from the registry
-  std::chrono::steady_clock::time_point stale_since; // when it became unreachable (if stale)
+  Clock::time_point updated_at;    // last update from the registry (options.clock's time)
+  Clock::time_point stale_since;   // when it became unreachable (if stale)
   bool protected_mode = false;     // the protect threshold is in force
 };
 

@@ -17,6 +17,7 @@
 #include <memory>
 
 #include "absl/status/status.h"
+#include "muster/clock.h"
 #include "muster/instance.h"
 #include "muster/registry.h"
 
@@ -35,6 +36,9 @@ struct HeartbeaterOptions {
   // calls get this full timeout again.
   CallOptions call;
   bool deregister_on_stop = true;
+  // The time of the schedule, the retry backoff and the lease's end; must
+  // outlive the Heartbeater. A test passes a ManualClock and advances it.
+  const Clock* clock = SteadyClock::Get();
 };
 
 class Heartbeater {

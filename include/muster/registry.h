@@ -29,6 +29,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "muster/clock.h"
 #include "muster/instance.h"
 
 namespace muster {
@@ -126,8 +127,11 @@ class Registry {
 // In-process registry with musterd's semantics (TTL leases, revisions,
 // watch), for tests and single-process applications.
 struct MemoryRegistryOptions {
-  // How often lapsed leases are looked for.
+  // How often lapsed leases are looked for (in the clock's time).
   std::chrono::milliseconds sweep_interval = std::chrono::milliseconds(100);
+  // The time of leases and sweeps; must outlive the registry. A test passes
+  // a ManualClock and advances it instead of sleeping.
+  const Clock* clock = SteadyClock::Get();
 };
 std::unique_ptr<Registry> NewMemoryRegistry(const MemoryRegistryOptions& options = {});
 

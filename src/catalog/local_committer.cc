@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "core/checks.h"
+#include "core/registration.h"
 #include "core/footprint.h"
 #include "core/strings.h"
 
@@ -223,7 +224,8 @@ void LocalCommitter::RunBatch(std::vector<Op> batch) {
       std::shared_ptr<const Instance> cur = current(op.key);
       switch (op.kind) {
         case Op::kRegister: {
-          if (cur && cur->SameSpec(*op.instance)) {
+          Registration decided = DecideRegistration(cur.get(), *op.instance);
+          if (decided.kind == RegistrationKind::kRenewOnly) {
             out.renew_only = true;
             out.instance = cur;
             out.revision = revision;
@@ -236,9 +238,8 @@ void LocalCommitter::RunBatch(std::vector<Op> batch) {
                                             static_cast<int64_t>(usage.instances) + in_batch.instances);
             if (!out.status.ok()) break;
           }
-          auto stored = std::make_shared<Instance>(*op.instance);
-          // The copy's bytes, as the catalog will hold it.
-          const int64_t bytes = static_cast<int64_t>(ApproximateBytes(*stored)) -
+          // The decided instance's bytes, as the catalog will hold it.
+          const int64_t bytes = static_cast<int64_t>(ApproximateBytes(*decided.stored)) -
                                 (cur ? static_cast<int64_t>(ApproximateBytes(*cur)) : 0);
           out.status = CheckBytesLimit(
               options_.limits, op.key.service, bytes,
@@ -248,11 +249,11 @@ void LocalCommitter::RunBatch(std::vector<Op> batch) {
           if (!cur) ++in_batch.instances;
           add_bytes(op.key, bytes);
           out.revision = ++revision;
-          stored->AdoptCheckStates(cur.get());
-          stored->create_revision = cur ? cur->create_revision : out.revision;
-          stored->modify_revision = out.revision;
+          decided.Stamp(out.revision);
+          auto stored = std::make_shared<const Instance>(*std::move(decided.stored));
           out.changes = true;
-          out.type = cur ? EventType::kUpdated : EventType::kRegistered;
+          out.type = decided.kind == RegistrationKind::kUpdate ? EventType::kUpdated
+                                                              : EventType::kRegistered;
           out.instance = stored;
           overlay[op.key] = stored;
           mutations.push_back({op.key, std::move(stored)});
@@ -370,13 +371,7 @@ void LocalCommitter::ApplyLocked(const Op& op, const Outcome& out) {
       return;
     case Op::kRegister: {
       CatalogView::Record& record = view.PutLocked(out.instance, out.changes ? out.revision : 0);
-      std::chrono::seconds ttl(out.instance->ttl_seconds);
-      if (ttl.count() == 0) {
-        if (record.lease != 0) leases_.Revoke(record.lease);
-        record.lease = 0;
-      } else if (record.lease == 0 || !leases_.Refresh(record.lease, ttl)) {
-        record.lease = leases_.Grant(op.key, ttl);
-      }
+      record.lease = leases_.Keep(record.lease, op.key, std::chrono::seconds(out.instance->ttl_seconds));
       return;
     }
     case Op::kDeregister:

@@ -21,7 +21,7 @@
 #include <deque>
 #include <utility>
 
-#include "catalog/clock.h"
+#include "muster/clock.h"
 
 namespace muster {
 

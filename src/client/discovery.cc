@@ -17,6 +17,9 @@
 //     service is followed or forgotten. The balancer's Pick works the same
 //     way. Get reads the snapshot under the Entry's own mutex.
 //
+// Time (the first list's wait, updated_at and stale_since) comes from
+// options.clock, so a test drives it with a ManualClock.
+//
 // Retention: a thread's cache keeps the map it last saw (and so forgotten
 // entries, or the entries of a destroyed Discovery) alive until the thread
 // refreshes that slot or exits; at most kThreadSlots maps per thread.
@@ -42,7 +45,7 @@
 namespace muster {
 namespace {
 
-using SteadyTime = std::chrono::steady_clock::time_point;
+using SteadyTime = Clock::time_point;
 
 // "orders" or "orders@1.2" (namespace shown when not the default).
 std::string Describe(const ServiceQuery& q) {
@@ -107,11 +110,15 @@ bool Matches(const ServiceQuery& q, const Instance& in) {
 
 struct Discovery::Impl {
   Impl(Registry* r, DiscoveryOptions o)
-      : registry(r), options(std::move(o)), id(next_discovery_id.fetch_add(1)) {}
+      : registry(r),
+        options(std::move(o)),
+        clock(options.clock != nullptr ? options.clock : SteadyClock::Get()),
+        id(next_discovery_id.fetch_add(1)) {}
 
   // Constant after construction.
   Registry* const registry;
   const DiscoveryOptions options;
+  const Clock* const clock;
   const uint64_t id;  // tells this Discovery's thread-cache slots apart
 
   // Serializes following and forgetting services: every change to
@@ -199,8 +206,8 @@ struct Discovery::Impl {
   // subscription keeps trying and a later call succeeds once a list came).
   absl::StatusOr<std::shared_ptr<const ServiceSnapshot>> WaitForList(Entry& entry) {
     std::unique_lock lock(entry.mu);
-    const auto deadline = std::chrono::steady_clock::now() + options.first_list_timeout;
-    entry.changed.wait_until(lock, deadline, [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    clock->WaitFor(lock, entry.changed, options.first_list_timeout,
+                   [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
       return entry.snapshot != nullptr || !entry.error.ok() || entry.closed;
     });
     if (entry.snapshot != nullptr) return entry.snapshot;
@@ -219,7 +226,7 @@ struct Discovery::Impl {
   // Runs on the backend's subscription thread.
   void OnUpdate(Entry& entry, const WatchUpdate& update) {
     std::lock_guard apply(entry.update_mu);
-    const SteadyTime now = std::chrono::steady_clock::now();
+    const SteadyTime now = clock->Now();
     if (!update.status.ok()) {
       std::lock_guard lock(entry.mu);
       entry.error = update.status;

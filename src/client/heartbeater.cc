@@ -19,6 +19,10 @@
 //     wakes it through the condition variable, joins it, then deregisters.
 //   - The heartbeat thread (Loop) makes every later call to the registry.
 //   - stats() may be called from any thread.
+//
+// Time (the schedule, the backoff and the lease's end) comes from
+// options.clock, so a test drives it with a ManualClock; the calls' own
+// timeouts are the registry's and stay in real time.
 #include "muster/heartbeater.h"
 
 #include <algorithm>
@@ -34,7 +38,6 @@
 namespace muster {
 namespace {
 
-using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
 // The least time a call made while the lease is alive gets, however little of
@@ -45,13 +48,18 @@ constexpr milliseconds kMinCallTimeout{100};
 
 struct Heartbeater::Impl {
   Impl(Registry* r, Instance in, HeartbeaterOptions o)
-      : registry(r), instance(std::move(in)), key(KeyOf(instance)), options(std::move(o)) {}
+      : registry(r),
+        instance(std::move(in)),
+        key(KeyOf(instance)),
+        options(std::move(o)),
+        clock(options.clock != nullptr ? options.clock : SteadyClock::Get()) {}
 
   // Constant after construction.
   Registry* const registry;
   const Instance instance;
   const InstanceKey key;
   const HeartbeaterOptions options;
+  const Clock* const clock;
 
   // Serializes Start and Stop; guards the lifecycle flags and the thread.
   std::mutex lifecycle_mu;
@@ -79,7 +87,7 @@ struct Heartbeater::Impl {
   CallOptions CallNow(Clock::time_point renewed) const {
     CallOptions call = options.call;
     const auto left = std::chrono::ceil<milliseconds>(
-        renewed + std::chrono::seconds(instance.ttl_seconds) - Clock::now());
+        renewed + std::chrono::seconds(instance.ttl_seconds) - clock->Now());
     if (left.count() > 0) call.timeout = std::min(call.timeout, std::max(left, kMinCallTimeout));
     return call;
   }
@@ -97,7 +105,8 @@ struct Heartbeater::Impl {
   // Sleeps until `delay` has passed or Stop is called; false when stopping.
   bool Sleep(std::chrono::milliseconds delay) {
     std::unique_lock lock(mu);
-    return !wake.wait_for(lock, delay, [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return stopping; });
+    return !clock->WaitFor(lock, wake, delay,
+                           [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return stopping; });
   }
 
   // The heartbeat thread; `renewed`: when Start's registration was sent.
@@ -109,7 +118,7 @@ struct Heartbeater::Impl {
     auto delay = interval;
     bool must_register = false;
     while (Sleep(delay)) {
-      const Clock::time_point sent = Clock::now();
+      const Clock::time_point sent = clock->Now();
       const CallOptions call = CallNow(renewed);
       absl::Status status = must_register ? registry->Register(instance, call).status()
                                           : registry->UpdateService(key, call);
@@ -144,7 +153,7 @@ absl::Status Heartbeater::Start() {
                                                 impl_->key.id, " was already ",
                                                 impl_->stopped ? "stopped" : "started"));
   }
-  const Clock::time_point sent = Clock::now();
+  const Clock::time_point sent = impl_->clock->Now();
   absl::Status registered = impl_->registry->Register(impl_->instance, impl_->options.call).status();
   impl_->Record(registered, /*registration=*/true);
   if (!registered.ok()) return registered;

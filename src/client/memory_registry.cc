@@ -1,21 +1,27 @@
 // NewMemoryRegistry: an in-process Registry with musterd's semantics — one
 // global revision, idempotent registration, TTL leases that lapse unless
-// renewed, and subscriptions that get a snapshot and then every change in
-// revision order.
+// renewed, check states kept as musterd keeps them, and subscriptions that
+// get a snapshot and then every change in revision order.
 //
-// Leases: a min-heap holds one entry per lease, keyed by the deadline the
-// lease had when the entry was pushed (as in src/catalog/lease_table.h). A
-// heartbeat only moves the deadline stored with the instance; when an entry
-// surfaces and its lease was renewed meanwhile, it is pushed again. So the
-// sweeper, which wakes every `sweep_interval`, touches only leases that are
-// due, and each lease costs one heap operation per TTL period however often
-// it is renewed.
+// It is built on the registry kernel that musterd uses too: the registration
+// decision (core/registration.h) decides new / update / renew-only and the
+// stored instance (check states adopted, create_revision kept); the lease
+// table (core/lease_table.h) holds the TTL leases; time comes from the
+// injectable clock (muster/clock.h). There is no health checker here: an
+// active check keeps the state the registration gave it (critical until a
+// checker reports, as musterd stores it), a ttl check is passing.
+//
+// Sweeping: a thread wakes every `sweep_interval` of the clock (so a
+// ManualClock's Advance wakes it) and expires the lapsed leases; tests can
+// sweep synchronously instead (client/memory_registry.h).
 //
 // Subscriptions: changes are decided under the registry lock and queued, in
 // revision order, for one delivery thread that runs the callbacks with no
 // registry lock held. Updates queued for the same subscription are delivered
 // together (one WatchUpdate with several changes). One slow callback delays
 // every subscription of the registry: callbacks must be quick.
+#include "client/memory_registry.h"
+
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -24,7 +30,6 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <queue>
 #include <set>
 #include <string>
 #include <thread>
@@ -35,16 +40,16 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "client/subscription_view.h"
-#include "core/limits.h"
 #include "client/service_query.h"
+#include "core/lease_table.h"
+#include "core/limits.h"
+#include "core/registration.h"
 #include "core/strings.h"
 #include "core/validation.h"
 #include "muster/registry.h"
 
 namespace muster {
 namespace {
-
-using Clock = std::chrono::steady_clock;
 
 absl::Status Closed() { return absl::FailedPreconditionError("the registry is closed"); }
 
@@ -55,8 +60,10 @@ thread_local const void* tls_delivering_for = nullptr;
 class MemoryRegistry final : public Registry {
  public:
   explicit MemoryRegistry(const MemoryRegistryOptions& options)
-      : sweep_interval_(std::max(options.sweep_interval, std::chrono::milliseconds(1))) {
-    sweeper_ = std::thread([this] { SweepLoop(); });
+      : clock_(options.clock != nullptr ? options.clock : SteadyClock::Get()),
+        sweep_interval_(std::max(options.sweep_interval, std::chrono::milliseconds(1))),
+        leases_(clock_) {
+    sweeper_ = std::thread([this, first = clock_->Now() + sweep_interval_] { SweepLoop(first); });
     delivery_ = std::thread([this] { DeliveryLoop(); });
   }
 
@@ -75,24 +82,26 @@ class MemoryRegistry final : public Registry {
     if (closed_) return Closed();
     ServiceInstances& service = services_[ServiceKey{instance.ns, instance.service}];
     auto it = service.find(instance.id);
-    if (it != service.end() && it->second.instance->SameSpec(instance)) {
-      StartLease(it->second, KeyOf(instance));
+    Registration decision =
+        DecideRegistration(it == service.end() ? nullptr : it->second.instance.get(), instance);
+    if (decision.kind == RegistrationKind::kRenewOnly) {
+      KeepLease(it->second, instance);
       return *it->second.instance;
     }
-    if (it == service.end() && service.size() >= limits_.max_instances_per_service) {
+    if (decision.kind == RegistrationKind::kCreate &&
+        service.size() >= limits_.max_instances_per_service) {
       return absl::ResourceExhaustedError(StrCat("service ", instance.service,
                                                  " already has the maximum of ",
                                                  limits_.max_instances_per_service, " instances"));
     }
-    auto stored = std::make_shared<Instance>(instance);
     const uint64_t revision = ++revision_;
-    stored->health = Health::kPassing;
-    stored->create_revision = it == service.end() ? revision : it->second.instance->create_revision;
-    stored->modify_revision = revision;
-    const ChangeType type = it == service.end() ? ChangeType::kRegistered : ChangeType::kUpdated;
+    decision.Stamp(revision);
+    auto stored = std::make_shared<const Instance>(*std::move(decision.stored));
+    const ChangeType type = decision.kind == RegistrationKind::kCreate ? ChangeType::kRegistered
+                                                                        : ChangeType::kUpdated;
     if (it == service.end()) it = service.emplace(instance.id, Record{}).first;
     it->second.instance = stored;
-    StartLease(it->second, KeyOf(instance));
+    KeepLease(it->second, instance);
     PublishLocked(Change{revision, type, *stored});
     return *stored;
   }
@@ -113,10 +122,10 @@ class MemoryRegistry final : public Registry {
     if (closed_) return Closed();
     Record* record = FindLocked(key);
     if (record == nullptr) return NotRegistered(key);
-    // Only the deadline moves; the sweeper re-queues the heap entry when it
-    // surfaces early. An instance whose lease lapsed but was not swept yet is
-    // still registered and is renewed, as in musterd.
-    if (record->lease != 0) record->deadline = Clock::now() + TtlOf(*record->instance);
+    // An instance whose lease lapsed but was not swept yet is still
+    // registered and is renewed, as in musterd (a lease leaves the table only
+    // when the sweep that expires its instance takes it).
+    if (record->lease != 0) leases_.Renew(record->lease);
     return absl::OkStatus();
   }
 
@@ -179,7 +188,6 @@ class MemoryRegistry final : public Registry {
         services_.clear();
         subscriptions_.clear();
         by_service_.clear();
-        leases_ = {};
       }
     }
     sweep_cv_.notify_all();
@@ -196,20 +204,20 @@ class MemoryRegistry final : public Registry {
     if (sweeper_.joinable()) sweeper_.join();
   }
 
+  // Expires every instance whose lease has lapsed by the clock; returns how
+  // many. What the sweeper does, on the caller's thread (SweepMemoryRegistryNow).
+  size_t Sweep() {
+    std::lock_guard lock(mu_);
+    return closed_ ? 0 : SweepLocked();
+  }
+
  private:
   using ServiceKey = std::pair<std::string, std::string>;  // namespace, service
   struct Record {
     std::shared_ptr<const Instance> instance;
-    uint64_t lease = 0;  // 0: no lease (ttl_seconds == 0)
-    Clock::time_point deadline;
+    LeaseId lease = 0;  // 0: no lease (ttl_seconds == 0)
   };
   using ServiceInstances = std::map<std::string, Record>;  // by id, so lists come sorted
-  struct LeaseEntry {
-    Clock::time_point deadline;  // the lease's deadline when the entry was pushed
-    uint64_t lease;
-    InstanceKey key;
-    bool operator>(const LeaseEntry& o) const { return deadline > o.deadline; }
-  };
   struct Subscription {
     ServiceQuery query;
     client::SubscriptionView view;
@@ -222,10 +230,6 @@ class MemoryRegistry final : public Registry {
     std::vector<Instance> instances;  // snapshot
     Change change;                    // otherwise
   };
-
-  static std::chrono::seconds TtlOf(const Instance& instance) {
-    return std::chrono::seconds(instance.ttl_seconds);
-  }
 
   static absl::Status NotRegistered(const InstanceKey& key) {
     return absl::NotFoundError(
@@ -254,20 +258,9 @@ class MemoryRegistry final : public Registry {
 
   // Gives the record a full lease of its instance's TTL from now (a new lease
   // when it had none), or none when the TTL is 0.
-  void StartLease(Record& record, const InstanceKey& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    const auto ttl = TtlOf(*record.instance);
-    if (ttl.count() == 0) {
-      record.lease = 0;  // its heap entry is dropped when it surfaces
-      return;
-    }
-    const auto deadline = Clock::now() + ttl;
-    // A new lease when there was none or the TTL may have shrunk below the
-    // pending heap entry; otherwise the renewal only moves the deadline.
-    if (record.lease == 0 || deadline < record.deadline) {
-      record.lease = next_lease_++;
-      leases_.push(LeaseEntry{deadline, record.lease, key});
-    }
-    record.deadline = deadline;
+  void KeepLease(Record& record, const Instance& instance) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    record.lease =
+        leases_.Keep(record.lease, KeyOf(instance), std::chrono::seconds(instance.ttl_seconds));
   }
 
   // Removes an instance (deregistered or expired) and publishes the change.
@@ -275,6 +268,7 @@ class MemoryRegistry final : public Registry {
     auto s = services_.find(ServiceKey{key.ns, key.service});
     auto i = s->second.find(key.id);
     Instance last = *i->second.instance;
+    if (i->second.lease != 0 && type != ChangeType::kExpired) leases_.Revoke(i->second.lease);
     s->second.erase(i);
     if (s->second.empty()) services_.erase(s);
     PublishLocked(Change{++revision_, type, std::move(last)});
@@ -297,24 +291,34 @@ class MemoryRegistry final : public Registry {
     queue_cv_.notify_one();
   }
 
-  void SweepLoop() {
+  // Sweeps every sweep_interval_ of the clock, the first one interval after
+  // `first` (taken at construction, so that a ManualClock advanced before
+  // this thread gets to run still finds the first sweep due).
+  void SweepLoop(Clock::time_point first) {
     std::unique_lock lock(mu_);
-    while (!closed_) {
-      sweep_cv_.wait_for(lock, sweep_interval_, [&] { return closed_; });
+    Clock::time_point next = first;
+    while (true) {
+      clock_->WaitUntil(lock, sweep_cv_, next, [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+        return closed_;
+      });
       if (closed_) break;
-      const auto now = Clock::now();
-      while (!leases_.empty() && leases_.top().deadline <= now) {
-        LeaseEntry entry = leases_.top();
-        leases_.pop();
-        Record* record = FindLocked(entry.key);
-        if (record == nullptr || record->lease != entry.lease) continue;  // gone or replaced
-        if (record->deadline > now) {
-          // Renewed since the entry was pushed: wait for the new deadline.
-          entry.deadline = record->deadline;
-          leases_.push(std::move(entry));
-          continue;
-        }
-        RemoveLocked(entry.key, ChangeType::kExpired);
+      // Read before sweeping: time that passes after this read is either
+      // covered by the sweep or counts toward the next one.
+      next = clock_->Now() + sweep_interval_;
+      SweepLocked();
+    }
+  }
+
+  size_t SweepLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    size_t expired = 0;
+    for (;;) {
+      std::vector<LeaseTable::Expired> lapsed = leases_.TakeExpired(kSweepBatch);
+      if (lapsed.empty()) return expired;
+      for (const LeaseTable::Expired& lease : lapsed) {
+        Record* record = FindLocked(lease.key);
+        if (record == nullptr || record->lease != lease.id) continue;  // not its lease
+        RemoveLocked(lease.key, ChangeType::kExpired);
+        ++expired;
       }
     }
   }
@@ -362,19 +366,23 @@ class MemoryRegistry final : public Registry {
     }
   }
 
+  // Leases taken from the table at a time while sweeping.
+  static constexpr size_t kSweepBatch = 1024;
+
   // Constant after construction.
   const Limits limits_;
+  const Clock* const clock_;
   const std::chrono::milliseconds sweep_interval_;
 
   // The registry's state.
   std::mutex mu_;
-  std::condition_variable sweep_cv_;  // wakes the sweeper on Close
+  std::condition_variable sweep_cv_;  // wakes the sweeper on Close (and the clock's Advance)
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t revision_ ABSL_GUARDED_BY(mu_) = 0;
-  uint64_t next_lease_ ABSL_GUARDED_BY(mu_) = 1;
   std::map<ServiceKey, ServiceInstances> services_ ABSL_GUARDED_BY(mu_);
-  std::priority_queue<LeaseEntry, std::vector<LeaseEntry>, std::greater<LeaseEntry>> leases_
-      ABSL_GUARDED_BY(mu_);
+  // The leases of the instances in services_ (thread-safe by itself; taken
+  // and changed under mu_ so that a lease and its instance go together).
+  LeaseTable leases_;
   SubscriptionId next_subscription_ ABSL_GUARDED_BY(mu_) = 1;
   std::map<SubscriptionId, Subscription> subscriptions_ ABSL_GUARDED_BY(mu_);
   std::map<ServiceKey, std::set<SubscriptionId>> by_service_ ABSL_GUARDED_BY(mu_);
@@ -399,5 +407,14 @@ class MemoryRegistry final : public Registry {
 std::unique_ptr<Registry> NewMemoryRegistry(const MemoryRegistryOptions& options) {
   return std::make_unique<MemoryRegistry>(options);
 }
+
+namespace client {
+
+size_t SweepMemoryRegistryNow(Registry& registry) {
+  auto* memory = dynamic_cast<MemoryRegistry*>(&registry);
+  return memory != nullptr ? memory->Sweep() : 0;
+}
+
+}  // namespace client
 
 }  // namespace muster

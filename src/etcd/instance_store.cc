@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "core/checks.h"
+#include "core/registration.h"
 #include "core/strings.h"
 
 namespace muster::etcd {
@@ -98,7 +99,8 @@ absl::StatusOr<InstanceStore::Written> InstanceStore::RegisterOver(const Instanc
                                                                    const mvccpb::KeyValue& kv,
                                                                    Deadline deadline) {
   absl::StatusOr<Instance> existing = DecodeInstance(layout_, kv);
-  if (existing.ok() && existing->SameSpec(instance)) {
+  Registration decision = DecideRegistration(existing.ok() ? &*existing : nullptr, instance);
+  if (decision.kind == RegistrationKind::kRenewOnly) {
     // The same registration: renew, write nothing.
     if (kv.lease() != 0) {
       absl::StatusOr<int64_t> ttl = client_.KeepAliveOnce(kv.lease(), deadline);
@@ -113,8 +115,7 @@ absl::StatusOr<InstanceStore::Written> InstanceStore::RegisterOver(const Instanc
     written.instance = *std::move(existing);
     return written;
   }
-  Instance next = instance;
-  next.AdoptCheckStates(existing.ok() ? &*existing : nullptr);
+  Instance next = *std::move(decision.stored);
   const bool same_ttl = existing.ok() && existing->ttl_seconds == instance.ttl_seconds;
   int64_t lease = kv.lease();
   bool granted = false;
@@ -127,9 +128,10 @@ absl::StatusOr<InstanceStore::Written> InstanceStore::RegisterOver(const Instanc
     lease = grant->id();
     granted = true;
   }
-  // A create_revision carried over from another version's key stays.
+  // A create_revision carried over from another version's key stays (an
+  // unreadable value counts as created with its key).
   const uint64_t first_revision =
-      existing.ok() ? existing->create_revision : static_cast<uint64_t>(kv.create_revision());
+      existing.ok() ? next.create_revision : static_cast<uint64_t>(kv.create_revision());
   const bool carried = first_revision != static_cast<uint64_t>(kv.create_revision());
   etcdserverpb::TxnRequest txn;
   *txn.add_compare() = ModEquals(key, kv.mod_revision());
@@ -147,9 +149,9 @@ absl::StatusOr<InstanceStore::Written> InstanceStore::RegisterOver(const Instanc
   }
   Remember(KeyOf(instance), key, lease);
   Written written;
+  written.revision = static_cast<uint64_t>(done->header().revision());
   written.instance = std::move(next);
   written.instance.create_revision = first_revision;
-  written.revision = static_cast<uint64_t>(done->header().revision());
   written.instance.modify_revision = written.revision;
   written.changed = true;
   return written;
@@ -162,14 +164,14 @@ absl::StatusOr<InstanceStore::Written> InstanceStore::RegisterNew(const Instance
   absl::StatusOr<std::optional<mvccpb::KeyValue>> old =
       FindAnyVersion(KeyOf(instance), /*keys_only=*/false, deadline);
   if (!old.ok()) return old.status();
-  uint64_t first_revision = 0;
-  Instance next = instance;
   absl::StatusOr<Instance> previous = absl::NotFoundError("");
-  if (old->has_value()) {
-    previous = DecodeInstance(layout_, **old);
-    if (previous.ok()) first_revision = previous->create_revision;
-  }
-  next.AdoptCheckStates(previous.ok() ? &*previous : nullptr);
+  if (old->has_value()) previous = DecodeInstance(layout_, **old);
+  // Nothing under this key, so never renew-only: a create, or (moved from
+  // another version) an update that keeps its create_revision and states.
+  Registration decision = DecideRegistration(previous.ok() ? &*previous : nullptr, instance);
+  if (decision.kind == RegistrationKind::kRenewOnly) return Conflict();  // it is there after all
+  const Instance& next = *decision.stored;
+  const uint64_t first_revision = next.create_revision;
   int64_t lease = 0;
   if (instance.ttl_seconds > 0) {
     absl::StatusOr<etcdserverpb::LeaseGrantResponse> grant =
@@ -195,10 +197,9 @@ absl::StatusOr<InstanceStore::Written> InstanceStore::RegisterNew(const Instance
   }
   Remember(KeyOf(instance), key, lease);
   Written written;
-  written.instance = std::move(next);
   written.revision = static_cast<uint64_t>(done->header().revision());
-  written.instance.modify_revision = written.revision;
-  written.instance.create_revision = first_revision != 0 ? first_revision : written.revision;
+  decision.Stamp(written.revision);
+  written.instance = *std::move(decision.stored);
   written.created = !old->has_value();
   written.changed = true;
   return written;

@@ -3,7 +3,8 @@
 // EtcdRegistry and musterd's cluster store both write through it, so both
 // write the same way.
 //
-// Register reads the instance's key. The same registration again renews the
+// Register reads the instance's key and decides with the registration
+// decision (core/registration.h). The same registration again renews the
 // lease and writes nothing. A changed one keeps the states of the checks it
 // kept (Instance::AdoptCheckStates). A changed one is written by a transaction that
 // compares the key's mod_revision with the one read (a new key: that it does

@@ -12,7 +12,7 @@
 #include <cstdint>
 #include <optional>
 
-#include "catalog/clock.h"
+#include "muster/clock.h"
 #include "muster/instance.h"
 #include "server/health/probe.h"
 

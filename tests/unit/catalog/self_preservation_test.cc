@@ -9,7 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "catalog/catalog.h"
-#include "catalog/clock.h"
+#include "muster/clock.h"
 #include "support/status_matchers.h"
 #include "unit/catalog/catalog_test_util.h"
 

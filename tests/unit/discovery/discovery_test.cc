@@ -9,6 +9,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "client/memory_registry.h"
+#include "muster/clock.h"
 #include "support/status_matchers.h"
 #include "unit/discovery/test_registry.h"
 
@@ -81,7 +83,16 @@ class DiscoveryTest : public ::testing::Test {
     return Ids(healthy ? (*s)->healthy : (*s)->instances);
   }
 
-  std::unique_ptr<Registry> memory_ = NewMemoryRegistry({.sweep_interval = std::chrono::milliseconds(10)});
+  // Every test's leases and caches run on clock_: time passes only when a
+  // test advances it.
+  DiscoveryOptions On(DiscoveryOptions options) {
+    options.clock = &clock_;
+    return options;
+  }
+
+  ManualClock clock_;
+  std::unique_ptr<Registry> memory_ =
+      NewMemoryRegistry({.sweep_interval = std::chrono::hours(1), .clock = &clock_});
   OverlayRegistry registry_{memory_.get()};
 };
 
@@ -140,8 +151,10 @@ TEST_F(DiscoveryTest, FollowsChangesWithoutPolling) {
 TEST_F(DiscoveryTest, ExpiredInstanceLeaves) {
   Register(MakeInstance("orders", "o1", 9001, /*ttl_seconds=*/1));
   Register("o2", 9002);
-  Discovery discovery(&registry_, {});
+  Discovery discovery(&registry_, On({}));
   ASSERT_EQ(CachedIds(discovery).size(), 2u);
+  clock_.Advance(std::chrono::seconds(1));
+  ASSERT_EQ(client::SweepMemoryRegistryNow(*memory_), 1u);
   EXPECT_TRUE(Eventually([&] { return CachedIds(discovery).size() == 1; }));
   EXPECT_THAT(CachedIds(discovery), ElementsAre("o2"));
 }
@@ -249,15 +262,17 @@ TEST_F(DiscoveryTest, NoThresholdNeverHandsOutCritical) {
 // served, marked stale; the next good update clears the mark.
 TEST_F(DiscoveryTest, OutageServesLastListAsStale) {
   Register("o1", 9001);
-  Discovery discovery(&registry_, {});
+  Discovery discovery(&registry_, On({}));
   auto before = discovery.Get(Service("orders"));
   ASSERT_THAT(before, IsOk());
+  EXPECT_EQ((*before)->updated_at, clock_.Now());
 
+  clock_.Advance(std::chrono::seconds(5));
   registry_.InjectOutage(absl::UnavailableError("connection refused"));
   auto stale = discovery.Get(Service("orders"));
   ASSERT_THAT(stale, IsOk());
   EXPECT_TRUE((*stale)->stale);
-  EXPECT_GE((*stale)->stale_since, (*before)->updated_at);
+  EXPECT_EQ((*stale)->stale_since, (*before)->updated_at + std::chrono::seconds(5));
   EXPECT_EQ((*stale)->updated_at, (*before)->updated_at);
   EXPECT_THAT(Ids((*stale)->instances), ElementsAre("o1"));
   auto picked = discovery.Pick(Service("orders"));
@@ -265,6 +280,7 @@ TEST_F(DiscoveryTest, OutageServesLastListAsStale) {
   EXPECT_EQ(picked->instance().id, "o1");
 
   // A second failure keeps the first stale_since.
+  clock_.Advance(std::chrono::seconds(5));
   registry_.InjectOutage(absl::UnavailableError("still down"));
   auto still = discovery.Get(Service("orders"));
   ASSERT_THAT(still, IsOk());
@@ -275,6 +291,7 @@ TEST_F(DiscoveryTest, OutageServesLastListAsStale) {
   auto after = discovery.Get(Service("orders"));
   ASSERT_THAT(after, IsOk());
   EXPECT_FALSE((*after)->stale);
+  EXPECT_EQ((*after)->updated_at, (*before)->updated_at + std::chrono::seconds(10));
 }
 
 // A published snapshot is immutable: a holder's copy does not change under it.
@@ -387,13 +404,25 @@ TEST_F(DiscoveryTest, DestructionEndsSubscriptions) {
 // as soon as a list came.
 TEST(DiscoveryFirstListTest, WaitsForFirstListThenFailsAndKeepsFollowing) {
   ScriptedRegistry registry;
+  ManualClock clock;
   DiscoveryOptions options;
   options.first_list_timeout = std::chrono::milliseconds(300);
+  options.clock = &clock;
   Discovery discovery(&registry, options);
-  const auto start = std::chrono::steady_clock::now();
+  // The first use waits on the clock: still waiting after 299 ms, given up
+  // at 300 ms.
+  std::atomic<bool> timeout_reached{false};
+  std::thread time([&] {
+    if (!Eventually([&] { return clock.parked() == 1; })) return;
+    clock.Advance(std::chrono::milliseconds(299));
+    if (!Eventually([&] { return clock.parked() == 1; })) return;  // waits on
+    timeout_reached = true;
+    clock.Advance(std::chrono::milliseconds(1));
+  });
   EXPECT_THAT(discovery.Get(Service("orders")),
-              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("orders")));
-  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(300));
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("300 ms")));
+  time.join();
+  EXPECT_TRUE(timeout_reached);
   ASSERT_EQ(registry.subscriptions(), 1u);
 
   WatchUpdate first;

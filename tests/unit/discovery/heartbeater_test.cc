@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <vector>
 
@@ -12,7 +13,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "client/memory_registry.h"
 #include "core/strings.h"
+#include "muster/clock.h"
 #include "support/status_matchers.h"
 #include "unit/discovery/test_registry.h"
 
@@ -165,9 +168,49 @@ class HeartbeaterTest : public ::testing::Test {
   std::unique_ptr<Registry> registry_ = NewMemoryRegistry({.sweep_interval = milliseconds(10)});
 };
 
+// A registry and heartbeaters on one ManualClock: time passes only in Run,
+// which waits after each step until every thread on the clock has acted on
+// it, so each schedule fires exactly when its time comes.
+class ManualHeartbeaterTest : public HeartbeaterTest {
+ protected:
+  ManualHeartbeaterTest() {
+    registry_ = NewMemoryRegistry({.sweep_interval = std::chrono::hours(1), .clock = &clock_});
+  }
+  // The registry's sweeper waits on clock_, which goes before the base's members.
+  ~ManualHeartbeaterTest() override { registry_.reset(); }
+
+  HeartbeaterOptions Options() {
+    HeartbeaterOptions options;
+    options.clock = &clock_;
+    return options;
+  }
+
+  // Waits until `threads` threads (the registry's sweeper and each running
+  // heartbeater) are parked on the clock, i.e. have acted on every Advance.
+  bool Settled(size_t threads) {
+    return Eventually([&] { return clock_.parked() == threads; });
+  }
+
+  // Lets `total` pass in steps of `step`, settling `threads` threads after
+  // each and sweeping lapsed leases; stops early (false) when `each_step`
+  // answers false or the threads do not settle.
+  bool Run(milliseconds total, milliseconds step, size_t threads,
+           const std::function<bool()>& each_step = [] { return true; }) {
+    for (milliseconds passed{0}; passed < total; passed += step) {
+      clock_.Advance(step);
+      if (!Settled(threads)) return false;
+      client::SweepMemoryRegistryNow(*registry_);
+      if (!each_step()) return false;
+    }
+    return true;
+  }
+
+  ManualClock clock_;
+};
+
 // An instance with a 1 s TTL stays registered for 3 s (three TTLs) because
 // the heartbeater renews it; nothing ever expires.
-TEST_F(HeartbeaterTest, KeepsShortLeaseAlive) {
+TEST_F(ManualHeartbeaterTest, KeepsShortLeaseAlive) {
   auto expired = std::make_shared<std::atomic<int>>(0);
   auto sub = registry_->Subscribe(Service("echo"), [expired](const WatchUpdate& u) {
     for (const Change& c : u.changes) {
@@ -176,20 +219,37 @@ TEST_F(HeartbeaterTest, KeepsShortLeaseAlive) {
   });
   ASSERT_THAT(sub, IsOk());
 
-  Heartbeater heartbeater(registry_.get(), MakeInstance("echo", "e1", 9001, /*ttl_seconds=*/1), {});
+  Heartbeater heartbeater(registry_.get(), MakeInstance("echo", "e1", 9001, /*ttl_seconds=*/1),
+                          Options());
   ASSERT_THAT(heartbeater.Start(), IsOk());
-  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  ASSERT_TRUE(Settled(2));
   // The passing of time is the behaviour under test: check all along.
-  while (std::chrono::steady_clock::now() < until) {
-    ASSERT_TRUE(Listed("e1"));
-    std::this_thread::sleep_for(milliseconds(50));
-  }
+  EXPECT_TRUE(Run(std::chrono::seconds(3), milliseconds(50), 2, [&] { return Listed("e1"); }));
+  EXPECT_TRUE(Listed("e1"));
   EXPECT_EQ(expired->load(), 0);
   Heartbeater::Stats stats = heartbeater.stats();
   EXPECT_EQ(stats.registrations, 1u);
-  EXPECT_GE(stats.heartbeats, 6u);  // every ~333 ms
+  // Every 333 ms, on the first 50 ms step at or after it: every 350 ms.
+  EXPECT_EQ(stats.heartbeats, 8u);
   EXPECT_EQ(stats.failures, 0u);
   registry_->Unsubscribe(*sub);
+}
+
+// Without heartbeats the same lease lapses one TTL after the registration:
+// the clock the registry and the heartbeater share is what keeps it.
+TEST_F(ManualHeartbeaterTest, StoppedHeartbeatsLetTheLeaseLapse) {
+  HeartbeaterOptions options = Options();
+  options.deregister_on_stop = false;
+  Heartbeater heartbeater(registry_.get(), MakeInstance("echo", "e1", 9001, /*ttl_seconds=*/1),
+                          options);
+  ASSERT_THAT(heartbeater.Start(), IsOk());
+  ASSERT_TRUE(Settled(2));  // the schedule starts from the registration's time
+  ASSERT_TRUE(Run(milliseconds(900), milliseconds(50), 2));
+  heartbeater.Stop();
+  ASSERT_TRUE(Run(milliseconds(750), milliseconds(50), 1));  // renewed at 700 ms: due at 1.7 s
+  EXPECT_TRUE(Listed("e1"));
+  ASSERT_TRUE(Run(milliseconds(50), milliseconds(50), 1));
+  EXPECT_FALSE(Listed("e1"));
 }
 
 // Removed behind its back, the instance is registered again after the next
@@ -274,30 +334,32 @@ TEST_F(HeartbeaterTest, StopOfVanishedInstanceIsNotAFailure) {
 // with backoff; once the registry answers again the instance is still
 // registered (no re-registration needed) and the beats are back to every
 // ttl * fraction.
-TEST_F(HeartbeaterTest, RidesOutAnOutageAndReturnsToItsCadence) {
+TEST_F(ManualHeartbeaterTest, RidesOutAnOutageAndReturnsToItsCadence) {
   FlakyRegistry flaky(registry_.get());
-  HeartbeaterOptions options;
+  HeartbeaterOptions options = Options();
   options.fraction = 0.1;  // every 200 ms of a 2 s lease
   options.retry_initial = milliseconds(10);
   options.retry_max = milliseconds(20);
   Heartbeater heartbeater(&flaky, MakeInstance("echo", "e1", 9001, /*ttl_seconds=*/2), options);
   ASSERT_THAT(heartbeater.Start(), IsOk());
-  ASSERT_TRUE(Eventually([&] { return heartbeater.stats().heartbeats >= 1; }));
+  ASSERT_TRUE(Settled(2));
+  ASSERT_TRUE(Run(milliseconds(200), milliseconds(10), 2));
+  ASSERT_EQ(heartbeater.stats().heartbeats, 1u);
 
   flaky.down = true;
-  ASSERT_TRUE(Eventually([&] { return heartbeater.stats().failures >= 5; }));
+  // Tries 200 ms after the last beat, then after 10, 20, 20, 20 ms...
+  ASSERT_TRUE(Run(milliseconds(270), milliseconds(10), 2));
+  EXPECT_EQ(heartbeater.stats().failures, 5u);
   EXPECT_THAT(heartbeater.stats().last_error, StatusIs(absl::StatusCode::kUnavailable, ::testing::_));
   flaky.down = false;
-  const auto beats = heartbeater.stats().heartbeats;
-  ASSERT_TRUE(Eventually([&] { return heartbeater.stats().heartbeats > beats; }));
+  ASSERT_TRUE(Run(milliseconds(20), milliseconds(10), 2));  // the next try gets through
+  ASSERT_EQ(heartbeater.stats().heartbeats, 2u);
 
-  // Back to the cadence: over 1 s, about five beats (every 200 ms), not the
-  // fifty of the 20 ms retry delay.
+  // Back to the cadence: over 1 s, five beats (every 200 ms), not the fifty
+  // of the 20 ms retry delay.
   const int calls = flaky.heartbeats.load();
-  std::this_thread::sleep_for(milliseconds(1000));
-  const int more = flaky.heartbeats.load() - calls;
-  EXPECT_GE(more, 3);
-  EXPECT_LE(more, 7);
+  ASSERT_TRUE(Run(milliseconds(1000), milliseconds(10), 2));
+  EXPECT_EQ(flaky.heartbeats.load() - calls, 5);
   EXPECT_TRUE(Listed("e1"));
   EXPECT_EQ(heartbeater.stats().registrations, 1u);  // the outage was shorter than the lease
 }
@@ -324,22 +386,22 @@ TEST_F(HeartbeaterTest, NoLeaseMeansNoHeartbeats) {
 
 // While the registry fails, the heartbeater keeps retrying with a growing
 // delay, and records the error.
-TEST_F(HeartbeaterTest, RetriesWithBackoffWhileRegistryFails) {
-  HeartbeaterOptions options;
+TEST_F(ManualHeartbeaterTest, RetriesWithBackoffWhileRegistryFails) {
+  HeartbeaterOptions options = Options();
   options.retry_initial = milliseconds(10);
   options.retry_max = milliseconds(40);
   Heartbeater heartbeater(registry_.get(), MakeInstance("echo", "e1", 9001, 1), options);
   ASSERT_THAT(heartbeater.Start(), IsOk());
-  registry_->Close();  // every call now fails with FailedPrecondition
-  EXPECT_TRUE(Eventually([&] { return heartbeater.stats().failures >= 4; }));
+  registry_->Close();  // every call now fails with FailedPrecondition; the sweeper ends
+  ASSERT_TRUE(Settled(1));
+  // The first beat at 333 ms (on the 340 ms step) fails; then 10, 20, 40 ms.
+  ASSERT_TRUE(Run(milliseconds(410), milliseconds(10), 1));
+  EXPECT_EQ(heartbeater.stats().failures, 4u);
   EXPECT_THAT(heartbeater.stats().last_error,
               StatusIs(absl::StatusCode::kFailedPrecondition, ::testing::_));
-  const auto failures = heartbeater.stats().failures;
-  std::this_thread::sleep_for(milliseconds(400));
-  // Capped at 40 ms between tries: roughly ten more, certainly not hundreds.
-  const auto more = heartbeater.stats().failures - failures;
-  EXPECT_GE(more, 2u);
-  EXPECT_LE(more, 20u);
+  // Capped at 40 ms between tries: ten more in 400 ms.
+  ASSERT_TRUE(Run(milliseconds(400), milliseconds(10), 1));
+  EXPECT_EQ(heartbeater.stats().failures, 14u);
 }
 
 // A heartbeat that hangs is given up when the lease ends, not after the

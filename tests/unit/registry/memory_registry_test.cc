@@ -7,6 +7,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "client/memory_registry.h"
+#include "muster/clock.h"
 #include "muster/registry.h"
 #include "support/status_matchers.h"
 #include "unit/registry/registry_conformance.h"
@@ -16,17 +18,41 @@ namespace {
 
 using ::testing::ElementsAre;
 
-std::unique_ptr<Registry> FastSweepingMemoryRegistry() {
-  return NewMemoryRegistry({.sweep_interval = std::chrono::milliseconds(20)});
-}
+// Memory registries on one ManualClock: time passes only in AdvanceTime,
+// never by sleeping. With `sweep_now`, AdvanceTime also sweeps every registry
+// synchronously; without, the sweeper threads (woken by the clock's Advance)
+// expire the leases, and the tests wait for their events.
+class ManualClockHarness final : public RegistryHarness {
+ public:
+  explicit ManualClockHarness(bool sweep_now) : sweep_now_(sweep_now) {}
+  std::unique_ptr<Registry> NewRegistry() override {
+    // Sweeping synchronously, the sweeper thread is kept out of the way (no
+    // test advances the clock by an hour).
+    auto registry = sweep_now_ ? NewMemoryRegistry({.sweep_interval = std::chrono::hours(1),
+                                                    .clock = &clock_})
+                               : NewMemoryRegistry({.clock = &clock_});
+    registries_.push_back(registry.get());
+    return registry;
+  }
+  void AdvanceTime(std::chrono::milliseconds duration) override {
+    clock_.Advance(duration);
+    if (!sweep_now_) return;
+    for (Registry* r : registries_) client::SweepMemoryRegistryNow(*r);
+  }
 
-INSTANTIATE_TEST_SUITE_P(Memory, RegistryConformanceTest,
-                         ::testing::Values(BackendFromFactory("memory",
-                                                              FastSweepingMemoryRegistry),
-                                           BackendFromFactory("memory_default_sweep", [] {
-                                             return NewMemoryRegistry();
-                                           })),
-                         BackendName);
+ private:
+  const bool sweep_now_;
+  ManualClock clock_;  // outlives the registries (the fixture destroys them first)
+  std::vector<Registry*> registries_;
+};
+
+INSTANTIATE_TEST_SUITE_P(
+    Memory, RegistryConformanceTest,
+    ::testing::Values(
+        RegistryBackend{"memory", [] { return std::make_unique<ManualClockHarness>(true); }},
+        RegistryBackend{"memory_sweeper",
+                        [] { return std::make_unique<ManualClockHarness>(false); }}),
+    BackendName);
 
 constexpr std::chrono::seconds kWait{10};
 
@@ -108,16 +134,81 @@ TEST(MemoryRegistryTest, QueuedChangesArriveInOneUpdateInOrder) {
 // A registration whose TTL changes keeps the new TTL (a shorter lease lapses
 // on time, not on the old deadline).
 TEST(MemoryRegistryTest, ShorterTtlOnReRegistrationTakesEffect) {
+  ManualClock clock;
   UpdateRecorder recorder;
-  auto registry = FastSweepingMemoryRegistry();
+  // The test sweeps; the sweeper thread is not due for an hour.
+  auto registry = NewMemoryRegistry({.sweep_interval = std::chrono::hours(1), .clock = &clock});
   Instance in = TestInstance("a");
   in.ttl_seconds = 3600;
   ASSERT_THAT(registry->Register(in, {}), IsOk());
   ASSERT_THAT(registry->Subscribe(Query("svc"), recorder.Callback()), IsOk());
   in.ttl_seconds = 1;
   ASSERT_THAT(registry->Register(in, {}), IsOk());
+  clock.Advance(std::chrono::milliseconds(999));
+  EXPECT_EQ(client::SweepMemoryRegistryNow(*registry), 0u);
+  clock.Advance(std::chrono::milliseconds(1));
+  EXPECT_EQ(client::SweepMemoryRegistryNow(*registry), 1u);
   EXPECT_TRUE(recorder.WaitForChange(
       [](const Change& c) { return c.type == ChangeType::kExpired; }, kWait));
+  registry->Close();
+}
+
+// A lease lapses exactly one TTL after the last renewal (registration or
+// heartbeat), by the registry's clock; one with TTL 0 never does.
+TEST(MemoryRegistryTest, LeaseLapsesOneTtlAfterTheLastRenewal) {
+  ManualClock clock;
+  // The test sweeps; the sweeper thread is not due for an hour.
+  auto registry = NewMemoryRegistry({.sweep_interval = std::chrono::hours(1), .clock = &clock});
+  Instance in = TestInstance("a");
+  in.ttl_seconds = 10;
+  Instance forever = TestInstance("forever");
+  forever.ttl_seconds = 0;
+  ASSERT_THAT(registry->Register(in, {}), IsOk());
+  ASSERT_THAT(registry->Register(forever, {}), IsOk());
+  clock.Advance(std::chrono::seconds(6));
+  ASSERT_THAT(registry->UpdateService(KeyOf(in), {}), IsOk());
+  clock.Advance(std::chrono::seconds(6));
+  ASSERT_THAT(registry->Register(in, {}), IsOk());  // the same again renews too
+  clock.Advance(std::chrono::seconds(6));
+  EXPECT_EQ(client::SweepMemoryRegistryNow(*registry), 0u);
+  clock.Advance(std::chrono::seconds(4));
+  EXPECT_EQ(client::SweepMemoryRegistryNow(*registry), 1u);
+  auto list = registry->ListServices(Query("svc"), {});
+  ASSERT_THAT(list, IsOk());
+  EXPECT_THAT(IdsOf(list->instances), ElementsAre("forever"));
+  EXPECT_FALSE(registry->UpdateService(KeyOf(in), {}).ok());
+  registry->Close();
+}
+
+// The sweeper waits on the registry's clock: advancing a ManualClock past a
+// lease wakes it, and it expires the instance without any test hook.
+TEST(MemoryRegistryTest, SweeperRunsOnTheRegistrysClock) {
+  ManualClock clock;
+  UpdateRecorder recorder;
+  auto registry = NewMemoryRegistry({.sweep_interval = std::chrono::hours(1), .clock = &clock});
+  Instance in = TestInstance("a");
+  in.ttl_seconds = 5;
+  ASSERT_THAT(registry->Register(in, {}), IsOk());
+  ASSERT_THAT(registry->Subscribe(Query("svc"), recorder.Callback()), IsOk());
+  ASSERT_TRUE(recorder.WaitForCount(1, kWait));
+  clock.Advance(std::chrono::seconds(5));  // lapsed, but the next sweep is an hour away
+  EXPECT_EQ(client::SweepMemoryRegistryNow(*registry), 1u);
+  ASSERT_TRUE(recorder.WaitForChange(
+      [](const Change& c) { return c.type == ChangeType::kExpired; }, kWait));
+
+  ASSERT_THAT(registry->Register(TestInstance("b"), {}), IsOk());  // TTL 30 s
+  clock.Advance(std::chrono::hours(1));  // the sweep is due, and so is b's lease
+  EXPECT_TRUE(recorder.WaitForChange(
+      [](const Change& c) { return c.type == ChangeType::kExpired && c.instance.id == "b"; },
+      kWait));
+  registry->Close();
+}
+
+// Without a clock in the options the registry runs on real time.
+TEST(MemoryRegistryTest, NullClockMeansRealTime) {
+  auto registry = NewMemoryRegistry({.clock = nullptr});
+  ASSERT_THAT(registry->Register(TestInstance("a"), {}), IsOk());
+  EXPECT_EQ(client::SweepMemoryRegistryNow(*registry), 0u);
   registry->Close();
 }
 

@@ -327,6 +327,43 @@ TEST_P(RegistryConformanceTest, HeartbeatOfUnknownInstanceIsNotFound) {
               StatusIs(absl::StatusCode::kNotFound, _));
 }
 
+// Check states are the registry's: at registration a ttl check is passing
+// (the lease holds it) and an active check is critical until it is checked,
+// whatever states the registration claims; health is the worst of them. The
+// same registration again changes nothing and keeps them.
+TEST_P(RegistryConformanceTest, RegistrationSetsCheckStatesAsTheRegistryStoresThem) {
+  Instance in = TestInstance("checked");
+  Check lease;
+  lease.id = "lease";
+  lease.type = CheckType::kTtl;
+  Check web;
+  web.id = "web";
+  web.type = CheckType::kHttp;
+  web.target = "/health";
+  web.status = Health::kPassing;  // not the registrant's to say
+  web.output = "claimed";
+  in.checks = {lease, web};
+  in.health = Health::kPassing;
+  auto stored = registry().Register(in, call_);
+  ASSERT_THAT(stored, IsOk());
+  EXPECT_TRUE(stored->SameSpec(in));
+  ASSERT_EQ(stored->checks.size(), 2u);
+  EXPECT_EQ(stored->checks[0].status, Health::kPassing);
+  EXPECT_EQ(stored->checks[1].status, Health::kCritical);
+  EXPECT_EQ(stored->checks[1].output, "");
+  EXPECT_EQ(stored->health, Health::kCritical);
+
+  auto again = registry().Register(in, call_);
+  ASSERT_THAT(again, IsOk());
+  EXPECT_EQ(again->modify_revision, stored->modify_revision);
+  EXPECT_EQ(again->health, Health::kCritical);
+  auto list = registry().ListServices(Query("svc"), call_);
+  ASSERT_THAT(list, IsOk());
+  ASSERT_EQ(list->instances.size(), 1u);
+  EXPECT_EQ(list->instances[0].health, Health::kCritical);  // nothing answers its check
+  EXPECT_EQ(list->instances[0].checks[0].status, Health::kPassing);
+}
+
 // ---------------------------------------------------------------------------
 // Leases.
 

@@ -20,7 +20,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
-#include "catalog/clock.h"
+#include "muster/clock.h"
 #include "muster/instance.h"
 
 namespace muster {
@@ -44,6 +44,12 @@ class LeaseTable {
   bool Renew(LeaseId id);
 
   void Revoke(LeaseId id);
+
+  // The lease an instance holds after a registration with TTL `ttl`: `lease`
+  // given a full TTL of `ttl` from now, a new lease when it has none (0) or
+  // it is gone, and none (0, `lease` revoked) when `ttl` is 0. What every
+  // registry does with the lease of a registered (or re-registered) instance.
+  LeaseId Keep(LeaseId lease, const InstanceKey& key, std::chrono::seconds ttl);
 
   struct Expired {
     LeaseId id;

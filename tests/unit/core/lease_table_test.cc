@@ -1,4 +1,4 @@
-#include "catalog/lease_table.h"
+#include "core/lease_table.h"
 
 #include <gtest/gtest.h>
 
@@ -87,6 +87,28 @@ TEST_F(LeaseTableTest, TakeExpiredIsBoundedAndOrdered) {
   EXPECT_EQ(first[0].key.id, "4");
   EXPECT_EQ(first[1].key.id, "3");
   EXPECT_EQ(table_.TakeExpired(10).size(), 3u);
+}
+
+// Keep: a registration's lease. The same lease with the (new) TTL from now;
+// a new one when there was none or it is gone; none when the TTL is 0.
+TEST_F(LeaseTableTest, KeepRefreshesGrantsOrRevokes) {
+  LeaseId id = table_.Keep(0, key_, seconds(10));
+  ASSERT_NE(id, 0u);
+  clock_.Advance(seconds(8));
+  EXPECT_EQ(table_.Keep(id, key_, seconds(5)), id);  // refreshed with the new TTL
+  clock_.Advance(seconds(4));
+  EXPECT_TRUE(table_.TakeExpired(10).empty());
+  clock_.Advance(seconds(1));
+  ASSERT_EQ(table_.TakeExpired(10).size(), 1u);
+
+  LeaseId fresh = table_.Keep(id, key_, seconds(10));  // `id` is gone: a new lease
+  EXPECT_NE(fresh, id);
+  EXPECT_EQ(table_.size(), 1u);
+
+  EXPECT_EQ(table_.Keep(fresh, key_, seconds(0)), 0u);  // no TTL: no lease
+  EXPECT_EQ(table_.size(), 0u);
+  clock_.Advance(seconds(60));
+  EXPECT_TRUE(table_.TakeExpired(10).empty());
 }
 
 }  // namespace

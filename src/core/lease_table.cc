@@ -1,4 +1,4 @@
-#include "catalog/lease_table.h"
+#include "core/lease_table.h"
 
 namespace muster {
 
@@ -40,6 +40,15 @@ bool LeaseTable::Renew(LeaseId id) {
 void LeaseTable::Revoke(LeaseId id) {
   std::lock_guard lock(mu_);
   leases_.erase(id);
+}
+
+LeaseId LeaseTable::Keep(LeaseId lease, const InstanceKey& key, std::chrono::seconds ttl) {
+  if (ttl.count() == 0) {
+    if (lease != 0) Revoke(lease);
+    return 0;
+  }
+  if (lease != 0 && Refresh(lease, ttl)) return lease;
+  return Grant(key, ttl);
 }
 
 std::vector<LeaseTable::Expired> LeaseTable::TakeExpired(size_t max) {
