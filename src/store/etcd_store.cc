@@ -16,6 +16,7 @@ EventType ToEventType(ChangeType type) {
     case ChangeType::kUpdated: return EventType::kUpdated;
     case ChangeType::kDeregistered: return EventType::kDeregistered;
     case ChangeType::kExpired: return EventType::kExpired;
+    case ChangeType::kHealth: return EventType::kHealth;
   }
   return EventType::kUpdated;
 }
