@@ -197,7 +197,7 @@ void Catalog::RunBatch(std::vector<Op> batch) {
       const Record* r = FindLocked(key);
       return r ? r->instance : nullptr;
     };
-    auto remove = [&](Op& op, Outcome& out, EventType type, std::shared_ptr<const Instance> last) {
+    auto remove = [&](Op& op, Outcome& out, ChangeType type, std::shared_ptr<const Instance> last) {
       out.changes = true;
       out.type = type;
       out.instance = std::move(last);
@@ -247,7 +247,7 @@ void Catalog::RunBatch(std::vector<Op> batch) {
           stored->create_revision = cur ? cur->create_revision : out.revision;
           stored->modify_revision = out.revision;
           out.changes = true;
-          out.type = cur ? EventType::kUpdated : EventType::kRegistered;
+          out.type = cur ? ChangeType::kUpdated : ChangeType::kRegistered;
           out.instance = stored;
           overlay[op.key] = stored;
           mutations.push_back({op.key, std::move(stored)});
@@ -259,7 +259,7 @@ void Catalog::RunBatch(std::vector<Op> batch) {
                 "instance ", op.key.id, " of service ", op.key.service, " is not registered"));
             break;
           }
-          remove(op, out, EventType::kDeregistered, std::move(cur));
+          remove(op, out, ChangeType::kDeregistered, std::move(cur));
           break;
         case Op::kCheck: {
           if (!cur) {
@@ -286,7 +286,7 @@ void Catalog::RunBatch(std::vector<Op> batch) {
           out.revision = ++revision;
           stored->modify_revision = out.revision;
           out.changes = true;
-          out.type = EventType::kHealth;
+          out.type = ChangeType::kHealth;
           out.check = op.check->id;
           out.instance = stored;
           overlay[op.key] = stored;
@@ -298,7 +298,7 @@ void Catalog::RunBatch(std::vector<Op> batch) {
           if (overlay.contains(op.key)) break;
           const Record* r = FindLocked(op.key);
           if (r == nullptr || r->lease != op.lease) break;
-          remove(op, out, EventType::kExpired, r->instance);
+          remove(op, out, ChangeType::kExpired, r->instance);
           break;
         }
       }
@@ -352,7 +352,7 @@ void Catalog::RunBatch(std::vector<Op> batch) {
       continue;
     }
     std::move(op.done)(WriteResult{std::move(out.instance),
-                                   out.changes && out.type == EventType::kRegistered,
+                                   out.changes && out.type == ChangeType::kRegistered,
                                    out.renew_only ? revision : out.revision});
   }
   hub_.Wake(std::move(wakeups));

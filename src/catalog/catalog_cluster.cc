@@ -246,11 +246,11 @@ void Catalog::ApplyEvents(std::vector<Event> events, uint64_t revision) {
     std::unique_lock lock(mu_);
     for (Event& event : events) {
       // etcd says "updated"; a change of check states alone is a health event.
-      if (event.type == EventType::kUpdated) {
+      if (event.type == ChangeType::kUpdated) {
         const Record* before = FindLocked(KeyOf(*event.instance));
         if (before != nullptr &&
             OnlyCheckStatesDiffer(*before->instance, *event.instance, &event.check)) {
-          event.type = EventType::kHealth;
+          event.type = ChangeType::kHealth;
         }
       }
       ApplyEventLocked(event);
@@ -268,7 +268,7 @@ void Catalog::ApplyEventLocked(const Event& event) {
   const Instance& in = *event.instance;
   ServiceState& service = services_[ServiceKey{in.ns, in.service}];
   service.last_change = std::max(service.last_change, event.revision);
-  if (event.type == EventType::kDeregistered || event.type == EventType::kExpired) {
+  if (event.type == ChangeType::kDeregistered || event.type == ChangeType::kExpired) {
     EraseLocked(service, in.id);
     return;
   }

@@ -66,7 +66,7 @@ std::string FormatEvent(const Event& e) {
   o["service"] = e.instance->service;
   o["id"] = e.instance->id;
   o["instance"] = InstanceToJson(*e.instance);
-  if (e.type == EventType::kHealth) {
+  if (e.type == ChangeType::kHealth) {
     if (const Check* c = e.instance->FindCheck(e.check)) o["check"] = CheckToJson(*c);
   }
   // Built at its exact size: a retained text lives as long as its event, and

@@ -10,15 +10,15 @@
 namespace muster {
 namespace {
 
-EventType ToEventType(ChangeType type) {
+ChangeType ToEventType(ChangeType type) {
   switch (type) {
-    case ChangeType::kRegistered: return EventType::kRegistered;
-    case ChangeType::kUpdated: return EventType::kUpdated;
-    case ChangeType::kDeregistered: return EventType::kDeregistered;
-    case ChangeType::kExpired: return EventType::kExpired;
-    case ChangeType::kHealth: return EventType::kHealth;
+    case ChangeType::kRegistered: return ChangeType::kRegistered;
+    case ChangeType::kUpdated: return ChangeType::kUpdated;
+    case ChangeType::kDeregistered: return ChangeType::kDeregistered;
+    case ChangeType::kExpired: return ChangeType::kExpired;
+    case ChangeType::kHealth: return ChangeType::kHealth;
   }
-  return EventType::kUpdated;
+  return ChangeType::kUpdated;
 }
 
 absl::Status ShuttingDown() { return absl::UnavailableError("the registry is shutting down"); }
