@@ -39,7 +39,7 @@ class HealthCheckTest : public MusterdTest {
 
   // The next "health" event of `id` on the stream (skipping other events),
   // within `timeout`.
-  std::optional<WatchEvent> NextHealth(client::SseStream& stream, const std::string& id,
+  std::optional<WatchEvent> NextHealth(wire::SseStream& stream, const std::string& id,
                                        milliseconds timeout = milliseconds(10000)) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     while (std::chrono::steady_clock::now() < deadline) {
@@ -55,9 +55,9 @@ class HealthCheckTest : public MusterdTest {
 
   std::vector<std::string> Healthy() { return List("svc", "healthy=true").ids(); }
 
-  client::HttpResponse PutWithToken(const std::string& id, const std::string& body,
+  wire::HttpResponse PutWithToken(const std::string& id, const std::string& body,
                                     const std::string& token) {
-    client::HttpRequest req;
+    wire::HttpRequest req;
     req.method = "PUT";
     req.target = InstancePath("svc", id);
     req.body = body;

@@ -27,7 +27,7 @@ class WatchTest : public MusterdTest {
   // Registers and returns the modify_revision it was acknowledged with.
   uint64_t RegisterAt(const std::string& service, const std::string& id,
                       boost::json::object extra = {}, const std::string& query = "") {
-    client::HttpResponse r = Register(service, id, RegisterBody("10.0.0.1:80", extra), query);
+    wire::HttpResponse r = Register(service, id, RegisterBody("10.0.0.1:80", extra), query);
     EXPECT_TRUE(r.status == 200 || r.status == 201) << r.body;
     boost::json::value v = JsonOf(r);
     if (!v.is_object() || !v.as_object().contains("modify_revision")) return 0;
@@ -43,7 +43,7 @@ TEST_F(WatchTest, BlockingQueryWakesOnRegister) {
   ListResult woken;
   Clock::duration took{};
   std::thread waiter([&] {
-    client::HttpClient own(musterd_.address());
+    wire::HttpClient own(musterd_.address());
     const auto start = Clock::now();
     auto r = own.Get(ListPath("orders", "index=" + std::to_string(before.revision) + "&wait=30s"),
                      seconds(40));
@@ -113,7 +113,7 @@ TEST_F(WatchTest, BlockingQueryWakesOnDeregister) {
   const ListResult before = List("orders");
   ListResult woken;
   std::thread waiter([&] {
-    client::HttpClient own(musterd_.address());
+    wire::HttpClient own(musterd_.address());
     auto r = own.Get(ListPath("orders", "index=" + std::to_string(before.revision) + "&wait=30s"),
                      seconds(40));
     if (!r.ok()) {
@@ -220,7 +220,7 @@ TEST_F(WatchTest, SlowReaderGetsEveryEventInOrder) {
     ASSERT_TRUE(e.has_value());
     ASSERT_EQ(e->revision, want);
   }
-  client::HttpResponse health = Must(client().Get("/healthz"));
+  wire::HttpResponse health = Must(client().Get("/healthz"));
   boost::json::value v = JsonOf(health);
   ASSERT_TRUE(v.is_object() && v.as_object().contains("watches")) << health.body;
   const boost::json::object& watches = v.as_object().at("watches").as_object();
@@ -351,20 +351,20 @@ TEST_F(ShortHistoryWatchTest, FromOlderThanHistoryIsGone) {
   ASSERT_EQ(revisions.size(), 24u);
 
   // Over plain HTTP: 410 with the documented error code.
-  client::HttpResponse gone = Must(
+  wire::HttpResponse gone = Must(
       client().Get("/api/v1/watch?from=" + std::to_string(revisions.front()), seconds(5)));
   EXPECT_EQ(gone.status, 410) << gone.body;
   EXPECT_EQ(ErrorCodeOf(gone), "gone") << gone.body;
-  client::HttpResponse from_one = Must(client().Get("/api/v1/watch?from=1", seconds(5)));
+  wire::HttpResponse from_one = Must(client().Get("/api/v1/watch?from=1", seconds(5)));
   EXPECT_EQ(from_one.status, 410) << from_one.body;
 
   // Through SseStream: OutOfRange.
-  auto stream = client::SseStream::Open(musterd_.address(), "/api/v1/watch?from=1");
+  auto stream = wire::SseStream::Open(musterd_.address(), "/api/v1/watch?from=1");
   ASSERT_FALSE(stream.ok());
   EXPECT_EQ(stream.status().code(), absl::StatusCode::kOutOfRange) << stream.status();
 
   // Last-Event-ID before the history is gone as well.
-  auto by_id = client::SseStream::Open(musterd_.address(), "/api/v1/watch",
+  auto by_id = wire::SseStream::Open(musterd_.address(), "/api/v1/watch",
                                        {{"Last-Event-ID", std::to_string(revisions.front())}});
   ASSERT_FALSE(by_id.ok());
   EXPECT_EQ(by_id.status().code(), absl::StatusCode::kOutOfRange) << by_id.status();
