@@ -18,7 +18,7 @@ namespace muster {
 // musterd's watch stream sends it as its own event ("health"). A Registry
 // subscription never delivers it: to a subscriber a health change is
 // kUpdated, the instance carrying its new health and check states
-// (docs/sdk.md, "Change kinds").
+// (docs/sdk-registries.md, "Change kinds").
 enum class ChangeType { kRegistered, kUpdated, kDeregistered, kExpired, kHealth };
 
 // "registered", "updated", "deregistered", "expired", "health": the names the

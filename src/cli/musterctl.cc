@@ -11,7 +11,10 @@
 //   4  invalid argument (HTTP 400, 405, 413): the registry refused the input
 //   5  unavailable: the registry cannot be reached, the connection broke or
 //      a watch stream ended, or HTTP 503
-//   6  deadline exceeded: no answer within --timeout
+//   6  deadline exceeded: no answer within --timeout, or HTTP 504 (cluster
+//      mode: etcd did not answer in time)
+// An HTTP error's code is the one musterd named in its error body
+// (core/wire/errors.h); the HTTP status decides only when it names none.
 
 #include <signal.h>
 

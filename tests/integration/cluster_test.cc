@@ -112,7 +112,7 @@ class ClusterTest : public ::testing::Test {
 // heartbeat and a deregistration through B act on it; both nodes agree on the
 // revisions, which are etcd's.
 TEST_F(ClusterTest, NodesShareOneCatalog) {
-  auto stream = wire::SseStream::Open(nodes_[1]->address(), "/api/v1/watch?service=orders");
+  auto stream = wire::SseStream::Open(nodes_[1]->address(), wire::WatchTarget("", {"orders"}));
   ASSERT_THAT(stream, IsOk());
 
   auto registered = Must(node(0).Put(InstancePath("orders", "o-1"), RegisterBody("10.0.0.1:80")));
@@ -145,7 +145,7 @@ TEST_F(ClusterTest, NodesShareOneCatalog) {
 // A lease that lapses in etcd expires the instance on every node, and
 // watchers hear "expired".
 TEST_F(ClusterTest, ExpiryReachesEveryNode) {
-  auto stream = wire::SseStream::Open(nodes_[1]->address(), "/api/v1/watch?service=short");
+  auto stream = wire::SseStream::Open(nodes_[1]->address(), wire::WatchTarget("", {"short"}));
   ASSERT_THAT(stream, IsOk());
   auto registered = Must(node(0).Put(InstancePath("short", "s-1"),
                                      RegisterBody("10.0.0.1:80", {{"ttl_seconds", 1}})));
@@ -381,7 +381,7 @@ TEST_F(ClusterTest, OnlyTheLeaderRunsChecksAndANewLeaderTakesOver) {
   EXPECT_EQ(active(leader), 1u);
   EXPECT_EQ(active(other), 0u);
 
-  auto stream = wire::SseStream::Open(nodes_[other]->address(), "/api/v1/watch?service=web");
+  auto stream = wire::SseStream::Open(nodes_[other]->address(), wire::WatchTarget("", {"web"}));
   ASSERT_THAT(stream, IsOk());
   target.set_status(500);
   std::optional<WatchEvent> down;

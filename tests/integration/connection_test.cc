@@ -101,7 +101,7 @@ ClientRun RunClient(const std::string& address, int requests) {
   for (int i = 0; i < requests; ++i) {
     wire::HttpClient fresh(address);
     const auto start = std::chrono::steady_clock::now();
-    auto r = fresh.Get("/api/v1/services", kClientTimeout);
+    auto r = fresh.Get(wire::ServicesPath(), kClientTimeout);
     const auto took = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start);
     if (!r.ok() || r->status != 200) {
       if (run.failures++ == 0) run.first_failure = r.ok() ? r->body : r.status().ToString();
@@ -175,7 +175,7 @@ class ConnectionLimitWatchTest : public MusterdTest {
 TEST_F(ConnectionLimitWatchTest, BusyConnectionsAreNotShedAndNewOnesRefused) {
   std::vector<std::unique_ptr<wire::SseStream>> watches;
   for (int i = 0; i < 64; ++i) {
-    watches.push_back(Watch("/api/v1/watch?service=orders"));
+    watches.push_back(Watch(wire::WatchTarget("", {"orders"})));
     ASSERT_NE(watches.back(), nullptr);
   }
   RawConnection extra(musterd_.port());

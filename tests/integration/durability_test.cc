@@ -136,7 +136,7 @@ TEST_F(DurabilityTest, KillNineKeepsEveryAcknowledgedChange) {
 
   // The history does not survive a restart: resuming from before it is 410.
   auto stream = wire::SseStream::Open(musterd_.address(),
-                                        "/api/v1/watch?from=" + std::to_string(max_revision));
+                                        wire::WatchTarget("", {}, max_revision));
   ASSERT_FALSE(stream.ok());
   EXPECT_EQ(stream.status().code(), absl::StatusCode::kOutOfRange) << stream.status();
 }
@@ -216,7 +216,7 @@ TEST_F(DurabilityTest, SigtermExitsZeroAndKeepsData) {
 
 // SIGTERM with an open watch stream and an open blocking query still exits 0 promptly.
 TEST_F(DurabilityTest, SigtermWithOpenWatchersExitsZero) {
-  auto stream = Watch("/api/v1/watch");
+  auto stream = Watch(wire::WatchPath());
   ASSERT_NE(stream, nullptr);
   std::thread blocked([&] {
     wire::HttpClient own(musterd_.address());

@@ -124,7 +124,7 @@ TEST_F(GeerpcTest, NativeDeregisterRemovesServer) {
 
 // A watch on service geerpc sees a POST as a registration.
 TEST_F(GeerpcTest, PostIsSeenByWatchers) {
-  auto stream = Watch("/api/v1/watch?service=geerpc");
+  auto stream = Watch(wire::WatchTarget("", {"geerpc"}));
   ASSERT_NE(stream, nullptr);
   ASSERT_EQ(Announce("tcp@127.0.0.1:9999").status, 200);
   auto e = NextEvent(*stream, std::chrono::seconds(10));

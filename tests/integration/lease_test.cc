@@ -28,7 +28,7 @@ class LeaseTest : public MusterdTest {};
 // Without heartbeats a ttl=1 instance expires: it leaves the list, an
 // "expired" event carries its last state, and a late heartbeat is 404.
 TEST_F(LeaseTest, InstanceWithoutHeartbeatsExpires) {
-  auto stream = Watch("/api/v1/watch?service=orders");
+  auto stream = Watch(wire::WatchTarget("", {"orders"}));
   ASSERT_NE(stream, nullptr);
   ASSERT_EQ(Register("orders", "forever", RegisterBody("10.0.0.1:80", {{"ttl_seconds", 0}})).status,
             201);
@@ -79,7 +79,7 @@ TEST_F(LeaseTest, ExpiredInstanceLeavesTheList) {
 
 // Heartbeats every few hundred ms keep a ttl=1 instance alive for 3 s.
 TEST_F(LeaseTest, HeartbeatsKeepInstanceAlive) {
-  auto stream = Watch("/api/v1/watch?service=orders");
+  auto stream = Watch(wire::WatchTarget("", {"orders"}));
   ASSERT_NE(stream, nullptr);
   ASSERT_EQ(Register("orders", "kept", RegisterBody("10.0.0.1:80", {{"ttl_seconds", 1}})).status,
             201);

@@ -74,7 +74,7 @@ TEST_F(HistoryBytesTest, LargeUpdatesKeepHistoryAndMemoryBounded) {
   const size_t rss_before = RssBytes(musterd_.pid());
 
   // A watcher of everything, reading as fast as it can.
-  auto stream = Watch("/api/v1/watch?service=big&from=" + std::to_string(first + 1));
+  auto stream = Watch(wire::WatchTarget("", {"big"}, first + 1));
   ASSERT_NE(stream, nullptr);
   const uint64_t last_expected = first + kInstances * kUpdatesPerInstance;
   std::atomic<uint64_t> watched{0};
@@ -119,11 +119,11 @@ TEST_F(HistoryBytesTest, LargeUpdatesKeepHistoryAndMemoryBounded) {
 
   // A watcher from before the retained history must list again...
   wire::HttpResponse gone =
-      Must(client().Get("/api/v1/watch?service=big&from=" + std::to_string(oldest - 1), seconds(5)));
+      Must(client().Get(wire::WatchTarget("", {"big"}, oldest - 1), seconds(5)));
   EXPECT_EQ(gone.status, 410) << gone.body;
   EXPECT_EQ(ErrorCodeOf(gone), "gone") << gone.body;
   // ...and one from the oldest retained revision replays from there.
-  auto kept = Watch("/api/v1/watch?service=big&from=" + std::to_string(oldest));
+  auto kept = Watch(wire::WatchTarget("", {"big"}, oldest));
   ASSERT_NE(kept, nullptr);
   auto e = NextEvent(*kept, seconds(10));
   ASSERT_TRUE(e.has_value());
@@ -159,7 +159,7 @@ TEST_F(StalledWatchersTest, WatchersThatDoNotReadHoldLittleAndAreClosed) {
   }
   // One reader first, so that every event's text is made (and counted in the
   // history) before the stalled ones come.
-  auto reader = Watch("/api/v1/watch?service=big&from=" + std::to_string(first));
+  auto reader = Watch(wire::WatchTarget("", {"big"}, first));
   ASSERT_NE(reader, nullptr);
   for (int i = 0; i < 400; ++i) ASSERT_TRUE(NextEvent(*reader, seconds(10)).has_value());
   const size_t rss_before = RssBytes(musterd_.pid());
@@ -167,7 +167,7 @@ TEST_F(StalledWatchersTest, WatchersThatDoNotReadHoldLittleAndAreClosed) {
   constexpr int kStalled = 40;
   std::vector<std::unique_ptr<wire::SseStream>> stalled;
   for (int i = 0; i < kStalled; ++i) {
-    stalled.push_back(Watch("/api/v1/watch?service=big&from=" + std::to_string(first)));
+    stalled.push_back(Watch(wire::WatchTarget("", {"big"}, first)));
     ASSERT_NE(stalled.back(), nullptr);
   }
   // Each has written what its socket takes and waits with the rest.

@@ -190,7 +190,7 @@ TEST_F(SdkTest, HeartbeaterRegistersAgainAfterDeregistration) {
 TEST_F(SdkTest, HeartbeaterKeepsLeaseAlive) {
   Heartbeater heartbeater(registry_.get(), EchoInstance("e1", 1), {});
   ASSERT_THAT(heartbeater.Start(), IsOk());
-  auto stream = Watch("/api/v1/watch?service=echo");
+  auto stream = Watch(wire::WatchTarget("", {"echo"}));
   ASSERT_NE(stream, nullptr);
   // Nothing happens to the instance for 3 s (the time passing is the point).
   auto event = stream->Next(seconds(3));

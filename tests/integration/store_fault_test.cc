@@ -150,7 +150,7 @@ class StoreFaultTest : public MusterdTest {
     // that lost changes it was told of.
     EXPECT_GT(CurrentRevision(), max_revision);
     auto resumed = wire::SseStream::Open(musterd_.address(),
-                                           "/api/v1/watch?from=" + std::to_string(max_revision + 1));
+                                           wire::WatchTarget("", {}, max_revision + 1));
     ASSERT_FALSE(resumed.ok());
     EXPECT_EQ(resumed.status().code(), absl::StatusCode::kOutOfRange) << resumed.status();
     wire::HttpResponse fresh = Register("orders", "after-recovery", RegisterBody("10.0.0.9:80"));
@@ -419,7 +419,7 @@ TEST_F(DiskFullTest, RefusesWritesServesReadsAndResumes) {
   ASSERT_EQ(Put("orders", "a", RegisterBody("10.0.0.1:80", {{"ttl_seconds", 0}})).status, 201);
   ASSERT_EQ(Put("orders", "b", RegisterBody("10.0.0.2:80", {{"ttl_seconds", 0}})).status, 201);
   ASSERT_EQ(Put("orders", "keeper", RegisterBody("10.0.0.3:80", {{"ttl_seconds", 2}})).status, 201);
-  auto stream = wire::SseStream::Open(musterd_.address(), "/api/v1/watch?service=orders");
+  auto stream = wire::SseStream::Open(musterd_.address(), wire::WatchTarget("", {"orders"}));
   ASSERT_TRUE(stream.ok()) << stream.status();
 
   Fill(0);
@@ -436,7 +436,7 @@ TEST_F(DiskFullTest, RefusesWritesServesReadsAndResumes) {
   }
   EXPECT_EQ(ParseList(Must(client_->Get(ListPath("orders")))).ids(),
             (std::vector<std::string>{"a", "b", "keeper"}));
-  wire::HttpResponse services = Must(client_->Get("/api/v1/services"));
+  wire::HttpResponse services = Must(client_->Get(wire::ServicesPath()));
   EXPECT_EQ(services.status, 200) << services.body;
   wire::HttpResponse health = Must(client_->Get("/healthz"));
   EXPECT_EQ(health.status, 200);

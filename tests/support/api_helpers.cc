@@ -127,14 +127,14 @@ std::optional<WatchEvent> ParseEvent(const wire::SseEvent& event) {
   out.sse_id = event.id;
   out.sse_event = event.event;
   // What a client of the wire makes of it (core/wire/answers.h) ...
-  auto decoded = wire::DecodeWatchEvent(event.event, event.data);
-  if (!decoded.ok() || !decoded->has_value()) {
-    ADD_FAILURE() << "not a change event (" << (decoded.ok() ? "unknown kind" : decoded.status().ToString())
+  auto change = wire::DecodeWatchEvent(event.event, event.data);
+  if (!change.ok() || !change->has_value()) {
+    ADD_FAILURE() << "not a change event (" << (change.ok() ? "unknown kind" : change.status().ToString())
                   << "): event " << event.event << ", data " << event.data.substr(0, 500);
     return std::nullopt;
   }
-  out.revision = (*decoded)->revision;
-  out.instance = std::move((*decoded)->instance);
+  out.revision = (*change)->revision;
+  out.instance = std::move((*change)->instance);
   // ... and the fields around the instance, checked one by one.
   boost::system::error_code ec;
   json::value v = json::parse(event.data, ec);

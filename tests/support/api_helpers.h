@@ -15,6 +15,7 @@
 
 #include "absl/status/statusor.h"
 #include "core/wire/http_client.h"
+#include "core/wire/paths.h"
 #include "muster/instance.h"
 
 namespace muster::testing {

@@ -13,7 +13,7 @@ namespace {
 
 // An id or service with '/', '?', '%', a space or UTF-8 stays one segment.
 TEST(WireTargetTest, SegmentsRoundTripThroughMusterdsParser) {
-  for (const std::string& id :
+  for (const std::string id :
        {"a/b", "a?b", "100%", "a b", "\xC3\xA9t\xC3\xA9", "../x", "a#b", "a+b", "%2F"}) {
     const std::string service = "svc/" + id;
     auto t = ParseTarget(wire::HeartbeatTarget(InstanceKey{"ns?" + id, service, id}));
