@@ -520,6 +520,34 @@ TEST_F(MusterRegistryTest, EscapedIdsReachMusterdWhole) {
             404);
 }
 
+// musterd sends a check's change of state as a "health" event; a subscriber
+// sees it as kUpdated (muster/change.h), the instance carrying the new state.
+TEST_F(MusterRegistryTest, HealthChangeReachesSubscribersAsUpdate) {
+  SilentListener target;  // completes TCP connections (the backlog): the check passes
+  Registry& registry = Make({musterd_.address()});
+  UpdateRecorder& recorder = NewRecorder();
+  ASSERT_THAT(registry.Subscribe(Query("svc"), recorder.Callback()), IsOk());
+  Instance in = TestInstance("checked");
+  in.address = target.address();
+  Check tcp;
+  tcp.id = "tcp";
+  tcp.type = CheckType::kTcp;
+  tcp.interval = milliseconds(200);
+  in.checks.push_back(tcp);
+  ASSERT_THAT(registry.Register(in, call_), IsOk());
+  auto passing = [](const Change& c) {
+    return c.instance.id == "checked" && c.instance.checks.size() == 1 &&
+           c.instance.checks[0].status == Health::kPassing;
+  };
+  ASSERT_TRUE(recorder.WaitForChange(passing, kWait));
+  for (const Change& c : recorder.changes()) {
+    EXPECT_NE(c.type, ChangeType::kHealth);
+    if (passing(c)) {
+      EXPECT_EQ(c.type, ChangeType::kUpdated);
+    }
+  }
+}
+
 class MusterRegistryLimitsTest : public MusterRegistryTest {
  protected:
   std::vector<std::string> MusterdArgs() const override {
