@@ -1,4 +1,3 @@
-// The benchmark scenarios against musterd (see muster_target.h).
 #include "registry/muster_target.h"
 
 #include <algorithm>
@@ -17,6 +16,7 @@
 #include "registry/scale.h"
 #include "registry/sse_fanout.h"
 #include "registry/sse_watch.h"
+#include "core/wire/paths.h"
 
 namespace muster::bench {
 
@@ -60,7 +60,7 @@ void MusterTarget::RegisterMany(const Params& p, int count, int ttl_seconds,
   LoadResult r = RunHttpLoad(endpoint_, p.setup_connections, 0, [&](int) -> std::optional<HttpRequest> {
     if (next >= count) return std::nullopt;
     const int k = next++;
-    return HttpRequest{"PUT", "/api/v1/services/" + service_of(k) + "/instances/i-" + std::to_string(k),
+    return HttpRequest{"PUT", wire::InstancePath(service_of(k), "i-" + std::to_string(k)),
                        InstanceBody(k, ttl_seconds)};
   });
   if (r.failed > 0 || r.ok != static_cast<uint64_t>(count)) {
@@ -76,8 +76,8 @@ Figures MusterTarget::Register(const Params& p) {
                              [&](int c) -> std::optional<HttpRequest> {
                                const int k = seq[static_cast<size_t>(c)]++;
                                return HttpRequest{"PUT",
-                                                  "/api/v1/services/reg-" + std::to_string(c) +
-                                                      "/instances/i-" + std::to_string(k),
+                                                  wire::InstancePath("reg-" + std::to_string(c),
+                                                                     "i-" + std::to_string(k)),
                                                   InstanceBody(k, 30)};
                              });
   Figures f = LoadFigures(r);
@@ -95,8 +95,8 @@ Figures MusterTarget::Heartbeat(const Params& p) {
                              [&](int) -> std::optional<HttpRequest> {
                                const int k = next++ % p.heartbeat_instances;
                                return HttpRequest{"PUT",
-                                                  "/api/v1/services/" + service_of(k) +
-                                                      "/instances/i-" + std::to_string(k) + "/heartbeat",
+                                                  wire::HeartbeatPath(service_of(k),
+                                                                      "i-" + std::to_string(k)),
                                                   ""};
                              });
   Figures f = LoadFigures(r);
@@ -107,7 +107,7 @@ Figures MusterTarget::Heartbeat(const Params& p) {
 Figures MusterTarget::Discover(const Params& p) {
   Start();
   RegisterMany(p, p.discover_instances, 30, [](int) { return std::string("disc"); });
-  const HttpRequest list{"GET", "/api/v1/services/disc/instances", ""};
+  const HttpRequest list{"GET", wire::InstancesPath("disc"), ""};
   std::string body;
   if (HttpOnce(endpoint_, list, &body) != 200) throw std::runtime_error("musterd: list failed");
   size_t ids = 0;
@@ -155,7 +155,7 @@ Figures MusterTarget::Expiry(const Params& p) {
         LoadResult reg = RunHttpLoad(endpoint_, p.setup_connections, 0, [&](int) -> std::optional<HttpRequest> {
           if (next >= p.expiry_instances) return std::nullopt;
           const int k = next++;
-          return HttpRequest{"PUT", "/api/v1/services/exp/instances/i-" + std::to_string(k),
+          return HttpRequest{"PUT", wire::InstancePath("exp", "i-" + std::to_string(k)),
                              InstanceBody(k, p.expiry_ttl_seconds)};
         });
         return reg.failed > 0 ? "registration: " + reg.first_error : "";
@@ -218,7 +218,7 @@ Figures MusterTarget::Scale(const Params& p) {
   process_->Terminate(120);
   const auto restart = Clock::now();
   Spawn();
-  const HttpRequest list{"GET", "/api/v1/services/" + service_of(0) + "/instances", ""};
+  const HttpRequest list{"GET", wire::InstancesPath(service_of(0)), ""};
   std::string body;
   const unsigned status = HttpOnce(endpoint_, list, &body);
   r.restart_ms = std::chrono::duration<double, std::milli>(Clock::now() - restart).count();

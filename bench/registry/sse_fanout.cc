@@ -18,6 +18,7 @@
 #include "registry/http_load.h"
 #include "registry/scenario.h"
 #include "registry/sse_watch.h"
+#include "core/wire/paths.h"
 
 namespace muster::bench {
 namespace asio = boost::asio;
@@ -86,7 +87,7 @@ asio::awaitable<void> Driver(tcp::endpoint server, int watchers, int changes, St
   boost::beast::flat_buffer buffer;
   for (int k = 0; k < changes; ++k) {
     const std::string request = FormatRequest(
-        {"PUT", "/api/v1/services/fan/instances/w-" + std::to_string(k), InstanceBody(k, 30)});
+        {"PUT", wire::InstancePath("fan", "w-" + std::to_string(k)), InstanceBody(k, 30)});
     const auto sent = Clock::now();
     co_await asio::async_write(writer, asio::buffer(request), asio::use_awaitable);
     http::response<http::string_body> answer;

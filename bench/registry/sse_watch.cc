@@ -10,6 +10,7 @@
 #include <boost/asio/write.hpp>
 
 #include "registry/http_load.h"
+#include "core/wire/paths.h"
 
 namespace muster::bench {
 namespace asio = boost::asio;
@@ -25,7 +26,7 @@ asio::awaitable<void> SseWatch(tcp::endpoint server, std::string service, std::s
   bool opened = false;
   try {
     co_await socket.async_connect(server, asio::use_awaitable);
-    const std::string request = FormatRequest({"GET", "/api/v1/watch?service=" + service, ""});
+    const std::string request = FormatRequest({"GET", wire::WatchTarget("", {service}), ""});
     co_await asio::async_write(socket, asio::buffer(request), asio::use_awaitable);
     std::string data;
     const size_t head = co_await asio::async_read_until(socket, asio::dynamic_buffer(data), "\r\n\r\n",

@@ -29,6 +29,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "muster/change.h"
 #include "muster/clock.h"
 #include "muster/instance.h"
 
@@ -52,15 +53,6 @@ struct ServiceQuery {
 struct ServiceList {
   uint64_t revision = 0;
   std::vector<Instance> instances;
-};
-
-enum class ChangeType { kRegistered, kUpdated, kDeregistered, kExpired };
-
-// One change to one instance; for kDeregistered/kExpired, `instance` is its last state.
-struct Change {
-  uint64_t revision = 0;
-  ChangeType type = ChangeType::kRegistered;
-  Instance instance;
 };
 
 // What a subscription delivers. The first update of a subscription is a

@@ -236,13 +236,13 @@ void ClusterWriter::ApplyEvents(std::vector<Event> events, uint64_t revision) {
     for (Event& event : events) {
       const Instance& in = *event.instance;
       // etcd says "updated"; a change of check states alone is a health event.
-      if (event.type == EventType::kUpdated) {
+      if (event.type == ChangeType::kUpdated) {
         const CatalogView::Record* before = view.FindLocked(KeyOf(in));
         if (before != nullptr && OnlyCheckStatesDiffer(*before->instance, in, &event.check)) {
-          event.type = EventType::kHealth;
+          event.type = ChangeType::kHealth;
         }
       }
-      if (event.type == EventType::kDeregistered || event.type == EventType::kExpired) {
+      if (event.type == ChangeType::kDeregistered || event.type == ChangeType::kExpired) {
         view.EraseLocked(KeyOf(in), event.revision);
       } else {
         view.PutLocked(event.instance, event.revision);

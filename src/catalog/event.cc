@@ -4,22 +4,6 @@
 
 namespace muster {
 
-std::string_view ToString(EventType type) {
-  switch (type) {
-    case EventType::kRegistered:
-      return "registered";
-    case EventType::kUpdated:
-      return "updated";
-    case EventType::kDeregistered:
-      return "deregistered";
-    case EventType::kExpired:
-      return "expired";
-    case EventType::kHealth:
-      return "health";
-  }
-  return "updated";
-}
-
 namespace {
 
 // Upper bound on what the text holds besides the instance's JSON and the
@@ -33,7 +17,7 @@ size_t ApproximateTextBytes(const Event& e) {
   size_t bytes = kEventTextFixed + JsonStringBytes(e.instance->ns) +
                  JsonStringBytes(e.instance->service) + JsonStringBytes(e.instance->id) +
                  ApproximateJsonBytes(*e.instance);
-  if (e.type == EventType::kHealth) {
+  if (e.type == ChangeType::kHealth) {
     if (const Check* c = e.instance->FindCheck(e.check)) bytes += ApproximateJsonBytes(*c);
   }
   return bytes;

@@ -9,15 +9,10 @@
 #include <string_view>
 #include <utility>
 
+#include "muster/change.h"
 #include "muster/instance.h"
 
 namespace muster {
-
-// kHealth: an active check changed state (after rise/fall), and with it
-// possibly the instance's health.
-enum class EventType { kRegistered, kUpdated, kDeregistered, kExpired, kHealth };
-
-std::string_view ToString(EventType type);
 
 // An event's text as a server sends it (e.g. an SSE frame), made once by
 // whichever reader needs it first and shared by every copy of the event: ten
@@ -36,11 +31,11 @@ struct EventText {
 
 struct Event {
   Event() = default;
-  Event(uint64_t rev, EventType t, std::shared_ptr<const Instance> in, std::string check_id = {})
+  Event(uint64_t rev, ChangeType t, std::shared_ptr<const Instance> in, std::string check_id = {})
       : revision(rev), type(t), instance(std::move(in)), check(std::move(check_id)) {}
 
   uint64_t revision = 0;
-  EventType type = EventType::kRegistered;
+  ChangeType type = ChangeType::kRegistered;
   // The instance after the change; for deregistered/expired, its last state.
   std::shared_ptr<const Instance> instance;
   // kHealth: the id of the check that changed (its state and output are in

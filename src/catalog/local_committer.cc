@@ -208,7 +208,7 @@ void LocalCommitter::RunBatch(std::vector<Op> batch) {
       const CatalogView::Record* r = view.FindLocked(key);
       return r ? r->instance : nullptr;
     };
-    auto remove = [&](Op& op, Outcome& out, EventType type, std::shared_ptr<const Instance> last) {
+    auto remove = [&](Op& op, Outcome& out, ChangeType type, std::shared_ptr<const Instance> last) {
       out.changes = true;
       out.type = type;
       out.instance = std::move(last);
@@ -252,8 +252,8 @@ void LocalCommitter::RunBatch(std::vector<Op> batch) {
           decided.Stamp(out.revision);
           auto stored = std::make_shared<const Instance>(*std::move(decided.stored));
           out.changes = true;
-          out.type = decided.kind == RegistrationKind::kUpdate ? EventType::kUpdated
-                                                              : EventType::kRegistered;
+          out.type = decided.kind == RegistrationKind::kUpdate ? ChangeType::kUpdated
+                                                              : ChangeType::kRegistered;
           out.instance = stored;
           overlay[op.key] = stored;
           mutations.push_back({op.key, std::move(stored)});
@@ -264,7 +264,7 @@ void LocalCommitter::RunBatch(std::vector<Op> batch) {
             out.status = NotRegistered(op.key);
             break;
           }
-          remove(op, out, EventType::kDeregistered, std::move(cur));
+          remove(op, out, ChangeType::kDeregistered, std::move(cur));
           break;
         case Op::kCheck: {
           if (!cur) {
@@ -290,7 +290,7 @@ void LocalCommitter::RunBatch(std::vector<Op> batch) {
           out.revision = ++revision;
           stored->modify_revision = out.revision;
           out.changes = true;
-          out.type = EventType::kHealth;
+          out.type = ChangeType::kHealth;
           out.check = op.check->id;
           out.instance = stored;
           overlay[op.key] = stored;
@@ -302,7 +302,7 @@ void LocalCommitter::RunBatch(std::vector<Op> batch) {
           if (overlay.contains(op.key)) break;
           const CatalogView::Record* r = view.FindLocked(op.key);
           if (r == nullptr || r->lease != op.lease) break;
-          remove(op, out, EventType::kExpired, r->instance);
+          remove(op, out, ChangeType::kExpired, r->instance);
           break;
         }
       }
@@ -356,7 +356,7 @@ void LocalCommitter::RunBatch(std::vector<Op> batch) {
       continue;
     }
     std::move(op.done)(WriteResult{std::move(out.instance),
-                                   out.changes && out.type == EventType::kRegistered,
+                                   out.changes && out.type == ChangeType::kRegistered,
                                    out.renew_only ? revision : out.revision});
   }
   view.hub().Wake(std::move(wakeups));

@@ -95,7 +95,7 @@ class LocalCommitter final : public WritePath {
     absl::Status status;
     bool changes = false;  // writes a mutation and an event
     bool renew_only = false;
-    EventType type = EventType::kRegistered;
+    ChangeType type = ChangeType::kRegistered;
     std::shared_ptr<const Instance> instance;
     uint64_t revision = 0;
     std::string check;  // kHealth events

@@ -11,7 +11,10 @@
 //   4  invalid argument (HTTP 400, 405, 413): the registry refused the input
 //   5  unavailable: the registry cannot be reached, the connection broke or
 //      a watch stream ended, or HTTP 503
-//   6  deadline exceeded: no answer within --timeout
+//   6  deadline exceeded: no answer within --timeout, or HTTP 504 (cluster
+//      mode: etcd did not answer in time)
+// An HTTP error's code is the one musterd named in its error body
+// (core/wire/errors.h); the HTTP status decides only when it names none.
 
 #include <signal.h>
 
@@ -35,18 +38,20 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "client/http_client.h"
 #include "core/duration.h"
 #include "muster/instance.h"
 #include "core/json_codec.h"
 #include "core/strings.h"
 #include "core/validation.h"
+#include "core/wire/answers.h"
+#include "core/wire/http_client.h"
+#include "core/wire/paths.h"
 
 namespace muster::cli {
 namespace {
 
 namespace json = boost::json;
-using client::HttpResponse;
+using wire::HttpResponse;
 
 enum ExitCode : int {
   kExitOk = 0,
@@ -91,51 +96,16 @@ struct GlobalOptions {
   std::chrono::milliseconds timeout() const { return *ParseDuration(timeout_text); }
 };
 
-// Query parameters in the order they are sent; values are percent-encoded.
-using Query = std::vector<std::pair<std::string, std::string>>;
-
-// Percent-encodes everything but the RFC 3986 unreserved characters, so that a
-// value is safe both as a path segment and as a query value.
-std::string PercentEncode(std::string_view text) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : text) {
-    bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                      c == '-' || c == '.' || c == '_' || c == '~';
-    if (unreserved) {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 0xF];
-    }
-  }
-  return out;
-}
-
-// "/api/v1/services/<service>/instances/<id>", with the segments encoded.
-std::string InstancePath(const std::string& service, const std::string& id) {
-  return muster::StrCat("/api/v1/services/", PercentEncode(service), "/instances/",
-                        PercentEncode(id));
+// The key of the instance a subcommand names, in --namespace (empty: the
+// server's default).
+InstanceKey KeyOf(const GlobalOptions& options, std::string_view service, std::string_view id) {
+  return InstanceKey{options.ns, std::string(service), std::string(id)};
 }
 
 // Splits "k=v" at the first '='. The CLI validator has already checked the form.
 std::pair<std::string, std::string> SplitKeyValue(const std::string& text) {
   size_t eq = text.find('=');
   return {text.substr(0, eq), text.substr(eq + 1)};
-}
-
-// The request target for `path` and `query`, with ?namespace= added when one is set.
-std::string Target(const GlobalOptions& options, const std::string& path, Query query) {
-  if (!options.ns.empty()) query.emplace_back("namespace", options.ns);
-  std::string target = path;
-  char sep = '?';
-  for (const auto& [key, value] : query) {
-    target += sep;
-    muster::StrAppend(&target, PercentEncode(key), "=", PercentEncode(value));
-    sep = '&';
-  }
-  return target;
 }
 
 // ---------------------------------------------------------------------------
@@ -230,11 +200,10 @@ std::string FormatTtl(uint64_t seconds) {
 // Subcommands. Each takes the global options and its own arguments, prints
 // its result and returns the status that decides the exit code.
 
-// One request of a subcommand.
+// One request of a subcommand; `target` from core/wire/paths.h.
 struct Request {
   std::string method;
-  std::string path;
-  Query query;
+  std::string target;
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers = {};
 };
@@ -246,12 +215,12 @@ using Render = std::function<absl::Status(const HttpResponse&, const json::objec
 // --json, else through `render`. A non-2xx answer becomes the error status the
 // server described.
 absl::Status CallAndPrint(const GlobalOptions& options, Request request, const Render& render) {
-  client::HttpRequest http_request;
+  wire::HttpRequest http_request;
   http_request.method = std::move(request.method);
-  http_request.target = Target(options, request.path, std::move(request.query));
+  http_request.target = std::move(request.target);
   http_request.body = std::move(request.body);
   http_request.headers = std::move(request.headers);
-  client::HttpClient http(options.address);
+  wire::HttpClient http(options.address);
   auto response = http.Do(http_request, options.timeout());
   if (!response.ok()) return response.status();
   if (response->status < 200 || response->status > 299) return StatusFromResponse(*response);
@@ -336,8 +305,8 @@ absl::Status RunRegister(const GlobalOptions& options, const RegisterArgs& args)
 
   return CallAndPrint(
       options,
-      {"PUT", InstancePath(args.instance.service, args.instance.id), {}, json::serialize(body),
-       std::move(headers)},
+      {"PUT", wire::InstanceTarget(KeyOf(options, args.instance.service, args.instance.id)),
+       json::serialize(body), std::move(headers)},
       [&](const HttpResponse& response, const json::object& answer) {
         auto stored = InstanceFromJson(answer);
         if (!stored.ok()) return UnexpectedAnswer(MessageOf(stored.status()));
@@ -348,7 +317,7 @@ absl::Status RunRegister(const GlobalOptions& options, const RegisterArgs& args)
 }
 
 absl::Status RunDeregister(const GlobalOptions& options, const InstanceArgs& args) {
-  return CallAndPrint(options, {"DELETE", InstancePath(args.service, args.id), {}, {}},
+  return CallAndPrint(options, {"DELETE", wire::InstanceTarget(KeyOf(options, args.service, args.id)), {}},
                       [&](const HttpResponse&, const json::object& answer) {
                         std::cout << "deregistered " << Describe(args) << " at revision "
                                   << GetUnsigned(answer, "revision") << '\n';
@@ -358,7 +327,7 @@ absl::Status RunDeregister(const GlobalOptions& options, const InstanceArgs& arg
 
 absl::Status RunHeartbeat(const GlobalOptions& options, const InstanceArgs& args) {
   return CallAndPrint(
-      options, {"PUT", InstancePath(args.service, args.id) + "/heartbeat", {}, {}},
+      options, {"PUT", wire::HeartbeatTarget(KeyOf(options, args.service, args.id)), {}},
       [&](const HttpResponse&, const json::object& answer) {
         uint64_t ttl = GetUnsigned(answer, "ttl_seconds");
         std::cout << "renewed " << Describe(args) << ": "
@@ -369,7 +338,7 @@ absl::Status RunHeartbeat(const GlobalOptions& options, const InstanceArgs& args
 
 absl::Status RunChecks(const GlobalOptions& options, const InstanceArgs& args) {
   return CallAndPrint(
-      options, {"GET", InstancePath(args.service, args.id) + "/checks", {}, {}},
+      options, {"GET", wire::ChecksTarget(KeyOf(options, args.service, args.id)), {}},
       [&](const HttpResponse&, const json::object& answer) -> absl::Status {
         auto checks = GetArray(answer, "checks");
         if (!checks.ok()) return checks.status();
@@ -403,50 +372,42 @@ struct ListArgs {
 };
 
 absl::Status RunList(const GlobalOptions& options, const ListArgs& args) {
-  Query query;
-  if (!args.version.empty()) query.emplace_back("version", args.version);
-  if (args.healthy) query.emplace_back("healthy", "true");
-  for (const auto& kv : args.metadata) {
-    auto [key, value] = SplitKeyValue(kv);
-    query.emplace_back("meta." + key, value);
-  }
-  std::string path = muster::StrCat("/api/v1/services/", PercentEncode(args.service), "/instances");
+  wire::ListParams params;
+  params.ns = options.ns;
+  params.version = args.version;
+  if (args.healthy) params.healthy = true;
+  for (const auto& kv : args.metadata) params.metadata.push_back(SplitKeyValue(kv));
   return CallAndPrint(
-      options, {"GET", std::move(path), std::move(query), {}},
-      [](const HttpResponse&, const json::object& answer) -> absl::Status {
-        auto instances = GetArray(answer, "instances");
-        if (!instances.ok()) return instances.status();
+      options, {"GET", wire::ListTarget(args.service, params), {}},
+      [](const HttpResponse& response, const json::object&) -> absl::Status {
+        auto list = wire::DecodeListAnswer(response.body);
+        if (!list.ok()) return UnexpectedAnswer(MessageOf(list.status()));
         std::vector<std::vector<std::string>> rows;
-        for (const json::value& v : **instances) {
-          auto in = InstanceFromJson(v);
-          if (!in.ok()) return UnexpectedAnswer(MessageOf(in.status()));
-          rows.push_back({in->id, in->address, in->version.empty() ? "-" : in->version,
-                          std::to_string(in->weight), std::string(ToString(in->status)),
-                          std::string(ToString(in->health)), FormatTtl(in->ttl_seconds),
-                          FormatMetadata(in->metadata)});
+        for (const Instance& in : list->instances) {
+          rows.push_back({in.id, in.address, in.version.empty() ? "-" : in.version,
+                          std::to_string(in.weight), std::string(ToString(in.status)),
+                          std::string(ToString(in.health)), FormatTtl(in.ttl_seconds),
+                          FormatMetadata(in.metadata)});
         }
         PrintTable({"ID", "ADDRESS", "VERSION", "WEIGHT", "STATUS", "HEALTH", "TTL", "METADATA"},
                    rows);
-        std::cout << "revision " << GetUnsigned(answer, "revision") << '\n';
+        std::cout << "revision " << list->revision << '\n';
         return absl::OkStatus();
       });
 }
 
 absl::Status RunServices(const GlobalOptions& options) {
   return CallAndPrint(
-      options, {"GET", "/api/v1/services", {}, {}},
-      [](const HttpResponse&, const json::object& answer) -> absl::Status {
-        auto services = GetArray(answer, "services");
-        if (!services.ok()) return services.status();
+      options, {"GET", wire::ServicesTarget(options.ns), {}},
+      [](const HttpResponse& response, const json::object&) -> absl::Status {
+        auto answer = wire::DecodeServicesAnswer(response.body);
+        if (!answer.ok()) return UnexpectedAnswer(MessageOf(answer.status()));
         std::vector<std::vector<std::string>> rows;
-        for (const json::value& v : **services) {
-          if (!v.is_object()) return UnexpectedAnswer("a service is not a JSON object");
-          const json::object& s = v.get_object();
-          rows.push_back({GetString(s, "name"), std::to_string(GetUnsigned(s, "instances")),
-                          std::to_string(GetUnsigned(s, "healthy"))});
+        for (const wire::ServiceCount& s : answer->services) {
+          rows.push_back({s.name, std::to_string(s.instances), std::to_string(s.healthy)});
         }
         PrintTable({"NAME", "INSTANCES", "HEALTHY"}, rows);
-        std::cout << "revision " << GetUnsigned(answer, "revision") << '\n';
+        std::cout << "revision " << answer->revision << '\n';
         return absl::OkStatus();
       });
 }
@@ -471,49 +432,39 @@ void InstallInterruptHandler() {
   sigaction(SIGTERM, &action, nullptr);
 }
 
-// "REV TYPE SERVICE/ID ADDRESS" for one change event.
-absl::StatusOr<std::string> FormatEvent(const std::string& data) {
-  auto event = ParseObject(data);
-  if (!event.ok()) return event.status();
-  std::string address;
-  if (const json::value* in = event->if_contains("instance"); in != nullptr && in->is_object()) {
-    address = GetString(in->get_object(), "address");
-  }
-  std::string line =
-      muster::StrCat(GetUnsigned(*event, "revision"), " ", GetString(*event, "type"), " ",
-                     GetString(*event, "service"), "/", GetString(*event, "id"), " ", address);
-  // A health event names the check and its new state.
-  if (const json::value* c = event->if_contains("check"); c != nullptr && c->is_object()) {
-    muster::StrAppend(&line, " check ", GetString(c->get_object(), "id"), " ",
-                      GetString(c->get_object(), "status"));
+// "REV TYPE SERVICE/ID ADDRESS" for one change event; a health event names
+// the check and its new state.
+std::string FormatEvent(const wire::WatchEvent& event) {
+  const Instance& in = event.instance;
+  std::string line = muster::StrCat(event.revision, " ", ToString(event.type), " ", in.service,
+                                    "/", in.id, " ", in.address);
+  if (const Check* c = event.check.empty() ? nullptr : in.FindCheck(event.check)) {
+    muster::StrAppend(&line, " check ", c->id, " ", ToString(c->status));
   }
   return line;
 }
 
 absl::Status RunWatch(const GlobalOptions& options, const WatchArgs& args) {
-  Query query;
-  for (const auto& service : args.services) query.emplace_back("service", service);
-  if (args.from_flag->count() > 0) query.emplace_back("from", std::to_string(args.from));
-  auto stream = client::SseStream::Open(options.address, Target(options, "/api/v1/watch", query),
-                                        {}, options.timeout());
+  std::optional<uint64_t> from;
+  if (args.from_flag->count() > 0) from = args.from;
+  auto stream = wire::SseStream::Open(options.address,
+                                      wire::WatchTarget(options.ns, args.services, from), {},
+                                      options.timeout());
   if (!stream.ok()) return stream.status();
   InstallInterruptHandler();
   while (!interrupted.load()) {
     auto event = (*stream)->Next(kWatchPoll);
     if (absl::IsDeadlineExceeded(event.status())) continue;  // idle: check for Ctrl-C
     if (!event.ok()) return event.status();
-    if (event->event == "compacted") {
-      return absl::OutOfRangeError(
-          "the watch fell behind the registry's history (compacted): list again and watch "
-          "from the list's revision + 1");
-    }
+    // OutOfRange when the watch fell behind the history (compacted).
+    auto decoded = wire::DecodeWatchEvent(event->event, event->data);
+    if (!decoded.ok()) return decoded.status();
+    if (!decoded->has_value()) continue;  // not a change event
     if (options.json) {
       std::cout << event->data << std::endl;
       continue;
     }
-    auto line = FormatEvent(event->data);
-    if (!line.ok()) return line.status();
-    std::cout << *line << std::endl;
+    std::cout << FormatEvent(**decoded) << std::endl;
   }
   return absl::OkStatus();
 }

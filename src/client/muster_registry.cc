@@ -54,9 +54,11 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "client/http_client.h"
+#include "core/wire/http_client.h"
 #include "client/subscription_view.h"
 #include "core/json_codec.h"
+#include "core/wire/answers.h"
+#include "core/wire/paths.h"
 #include "core/limits.h"
 #include "client/service_query.h"
 #include "core/strings.h"
@@ -92,36 +94,6 @@ Limits ClientLimits() {
   return limits;
 }
 
-std::string InstanceTarget(const InstanceKey& key, std::string_view suffix = "") {
-  return StrCat("/api/v1/services/", key.service, "/instances/", key.id, suffix,
-                "?namespace=", key.ns);
-}
-
-std::string ListTarget(const ServiceQuery& query) {
-  std::string target =
-      StrCat("/api/v1/services/", query.service, "/instances?namespace=", query.ns);
-  if (!query.version.empty()) StrAppend(&target, "&version=", query.version);
-  return target;
-}
-
-std::string WatchTarget(const ServiceQuery& query, uint64_t from) {
-  return StrCat("/api/v1/watch?service=", query.service, "&namespace=", query.ns, "&from=", from);
-}
-
-// The error a non-success answer stands for: client::StatusFromResponse's,
-// except for the two answers musterd gives for its store's transient
-// failures (http_types.cc): 504 is DeadlineExceeded and 409 Aborted, not
-// Internal and FailedPrecondition (which a Registry reserves for "closed").
-absl::Status ErrorOf(const client::HttpResponse& response) {
-  absl::Status status = client::StatusFromResponse(response);
-  if (status.ok()) {
-    return absl::InternalError(StrCat("unexpected HTTP ", response.status, " from musterd"));
-  }
-  if (response.status == 504) return absl::DeadlineExceededError(status.message());
-  if (response.status == 409) return absl::AbortedError(status.message());
-  return status;
-}
-
 // Answers that ask to try again: musterd cannot serve now (503), its store
 // did not answer in time (504), or a concurrent change got in the way (409).
 // Every call is idempotent, so they are retried as transport errors are.
@@ -129,75 +101,26 @@ bool AsksToRetry(int http_status) {
   return http_status == 503 || http_status == 504 || http_status == 409;
 }
 
+// The error a non-success answer stands for: the code and message musterd
+// put in its error body (core/wire/errors.h), e.g. DeadlineExceeded for a
+// 504 and Aborted for a 409 in cluster mode.
+absl::Status ErrorOf(const wire::HttpResponse& response) {
+  absl::Status status = wire::StatusFromResponse(response);
+  if (status.ok()) {
+    return absl::InternalError(StrCat("unexpected HTTP ", response.status, " from musterd"));
+  }
+  return status;
+}
+
 bool IsRetryable(const absl::Status& status) {
   return absl::IsUnavailable(status) || absl::IsDeadlineExceeded(status);
 }
 
-absl::StatusOr<uint64_t> RevisionOf(const boost::json::object& object) {
-  const boost::json::value* v = object.if_contains("revision");
-  if (v != nullptr && v->is_uint64()) return v->get_uint64();
-  if (v != nullptr && v->is_int64() && v->get_int64() >= 0) {
-    return static_cast<uint64_t>(v->get_int64());
-  }
-  return absl::InternalError("musterd's answer has no valid \"revision\"");
-}
-
-absl::StatusOr<boost::json::object> ParseObject(std::string_view text, std::string_view what) {
-  boost::system::error_code ec;
-  boost::json::value v = boost::json::parse(text, ec);
-  if (ec || !v.is_object()) {
-    return absl::InternalError(StrCat("musterd sent a malformed ", what));
-  }
-  return std::move(v.as_object());
-}
-
-// {"revision": N, "instances": [Instance...]}
-absl::StatusOr<ServiceList> ParseServiceList(std::string_view body) {
-  auto object = ParseObject(body, "list answer");
-  if (!object.ok()) return object.status();
-  ServiceList out;
-  auto revision = RevisionOf(*object);
-  if (!revision.ok()) return revision.status();
-  out.revision = *revision;
-  const boost::json::value* instances = object->if_contains("instances");
-  if (instances == nullptr || !instances->is_array()) {
-    return absl::InternalError("musterd's list answer has no \"instances\" array");
-  }
-  for (const boost::json::value& v : instances->get_array()) {
-    auto instance = InstanceFromJson(v);
-    if (!instance.ok()) {
-      return absl::InternalError(StrCat("musterd listed a malformed instance: ",
-                                        MessageOf(instance.status())));
-    }
-    out.instances.push_back(*std::move(instance));
-  }
-  return out;
-}
-
-std::optional<ChangeType> ChangeTypeOf(std::string_view name) {
-  if (name == "registered") return ChangeType::kRegistered;
-  // A check changed state: to a subscriber the instance was updated (its
-  // health and check states are in the event's instance).
-  if (name == "updated" || name == "health") return ChangeType::kUpdated;
-  if (name == "deregistered") return ChangeType::kDeregistered;
-  if (name == "expired") return ChangeType::kExpired;
-  return std::nullopt;
-}
-
-// The data of a change event: {"revision": N, "type": "...", "instance": {...}}.
-absl::StatusOr<Change> ParseChange(ChangeType type, std::string_view data) {
-  auto object = ParseObject(data, "watch event");
-  if (!object.ok()) return object.status();
-  auto revision = RevisionOf(*object);
-  if (!revision.ok()) return revision.status();
-  const boost::json::value* instance = object->if_contains("instance");
-  if (instance == nullptr) return absl::InternalError("a watch event has no \"instance\"");
-  auto decoded = InstanceFromJson(*instance);
-  if (!decoded.ok()) {
-    return absl::InternalError(
-        StrCat("a watch event has a malformed instance: ", MessageOf(decoded.status())));
-  }
-  return Change{*revision, type, *std::move(decoded)};
+std::string ListTarget(const ServiceQuery& query) {
+  wire::ListParams params;
+  params.ns = query.ns;
+  params.version = query.version;
+  return wire::ListTarget(query.service, params);
 }
 
 // Delay before retry round `n` (0-based): initial * 2^n capped at `max`, then
@@ -237,7 +160,7 @@ class MusterRegistry final : public Registry {
   absl::StatusOr<Instance> Register(const Instance& instance,
                                     const CallOptions& options) override {
     if (auto s = ValidateInstance(instance, limits_); !s.ok()) return s;
-    auto response = Call({"PUT", InstanceTarget(KeyOf(instance)), SerializeInstance(instance), {}},
+    auto response = Call({"PUT", wire::InstanceTarget(KeyOf(instance)), SerializeInstance(instance), {}},
                          options.timeout, nullptr);
     if (!response.ok()) return response.status();
     if (response->status != 200 && response->status != 201) return ErrorOf(*response);
@@ -251,7 +174,7 @@ class MusterRegistry final : public Registry {
 
   absl::Status Deregister(const InstanceKey& key, const CallOptions& options) override {
     if (auto s = ValidateKey(key, limits_); !s.ok()) return s;
-    auto response = Call({"DELETE", InstanceTarget(key), {}, {}}, options.timeout, nullptr);
+    auto response = Call({"DELETE", wire::InstanceTarget(key), {}, {}}, options.timeout, nullptr);
     if (!response.ok()) return response.status();
     return response->status == 200 ? absl::OkStatus() : ErrorOf(*response);
   }
@@ -259,7 +182,7 @@ class MusterRegistry final : public Registry {
   absl::Status UpdateService(const InstanceKey& key, const CallOptions& options) override {
     if (auto s = ValidateKey(key, limits_); !s.ok()) return s;
     auto response =
-        Call({"PUT", InstanceTarget(key, "/heartbeat"), {}, {}}, options.timeout, nullptr);
+        Call({"PUT", wire::HeartbeatTarget(key), {}, {}}, options.timeout, nullptr);
     if (!response.ok()) return response.status();
     return response->status == 200 ? absl::OkStatus() : ErrorOf(*response);
   }
@@ -336,7 +259,7 @@ class MusterRegistry final : public Registry {
   struct Endpoint {
     explicit Endpoint(std::string a) : address(std::move(a)) {}
 
-    std::unique_ptr<client::HttpClient> Acquire() {
+    std::unique_ptr<wire::HttpClient> Acquire() {
       {
         std::lock_guard lock(mu);
         if (!idle.empty()) {
@@ -345,10 +268,10 @@ class MusterRegistry final : public Registry {
           return client;
         }
       }
-      return std::make_unique<client::HttpClient>(address);
+      return std::make_unique<wire::HttpClient>(address);
     }
 
-    void Release(std::unique_ptr<client::HttpClient> client, size_t max_idle) {
+    void Release(std::unique_ptr<wire::HttpClient> client, size_t max_idle) {
       std::lock_guard lock(mu);
       if (idle.size() < max_idle) idle.push_back(std::move(client));
     }
@@ -360,7 +283,7 @@ class MusterRegistry final : public Registry {
 
     const std::string address;
     std::mutex mu;
-    std::vector<std::unique_ptr<client::HttpClient>> idle ABSL_GUARDED_BY(mu);
+    std::vector<std::unique_ptr<wire::HttpClient>> idle ABSL_GUARDED_BY(mu);
   };
 
   struct Subscription {
@@ -384,7 +307,7 @@ class MusterRegistry final : public Registry {
   // the first answer that does not ask to retry; Unavailable,
   // DeadlineExceeded or Aborted when no attempt got one; Cancelled when
   // `cancel` was set; FailedPrecondition once closed.
-  absl::StatusOr<client::HttpResponse> Call(const client::HttpRequest& request,
+  absl::StatusOr<wire::HttpResponse> Call(const wire::HttpRequest& request,
                                             milliseconds timeout,
                                             const std::atomic<bool>* cancel) {
     if (closed_) return Closed();
@@ -417,7 +340,7 @@ class MusterRegistry final : public Registry {
 
       const size_t index = (start + static_cast<size_t>(attempt)) % n;
       Endpoint& endpoint = *endpoints_[index];
-      std::unique_ptr<client::HttpClient> connection = endpoint.Acquire();
+      std::unique_ptr<wire::HttpClient> connection = endpoint.Acquire();
       auto response = connection->Do(request, attempt_timeout);
       if (response.ok()) {
         if (!closed_) endpoint.Release(std::move(connection), options_.max_idle_connections);
@@ -444,7 +367,9 @@ class MusterRegistry final : public Registry {
     auto response = Call({"GET", ListTarget(query), {}, {}}, timeout, cancel);
     if (!response.ok()) return response.status();
     if (response->status != 200) return ErrorOf(*response);
-    return ParseServiceList(response->body);
+    auto answer = wire::DecodeListAnswer(response->body);
+    if (!answer.ok()) return answer.status();
+    return ServiceList{answer->revision, std::move(answer->instances)};
   }
 
   // Waits `duration`; false when the registry closed or `cancel` was set first.
@@ -480,15 +405,16 @@ class MusterRegistry final : public Registry {
 
   // Opens the watch stream from revision `from`, trying every address from the
   // preferred one on. OutOfRange (410) is returned at once.
-  absl::StatusOr<std::unique_ptr<client::SseStream>> OpenWatch(const Subscription& sub,
+  absl::StatusOr<std::unique_ptr<wire::SseStream>> OpenWatch(const Subscription& sub,
                                                                uint64_t from) {
     const size_t n = endpoints_.size();
     const size_t start = preferred_.load(std::memory_order_relaxed);
     absl::Status last;
     for (size_t i = 0; i < n && !sub.stop; ++i) {
       const size_t index = (start + i) % n;
-      auto stream = client::SseStream::Open(endpoints_[index]->address,
-                                            WatchTarget(sub.query, from), {}, kWatchOpenTimeout);
+      auto stream = wire::SseStream::Open(endpoints_[index]->address,
+                                            wire::WatchTarget(sub.query.ns, {sub.query.service}, from),
+                                            {}, kWatchOpenTimeout);
       if (stream.ok()) {
         preferred_.store(index, std::memory_order_relaxed);
         return stream;
@@ -584,21 +510,22 @@ class MusterRegistry final : public Registry {
   // (OutOfRange), sends something malformed (Internal), stays silent for
   // stream_idle_timeout (DeadlineExceeded) or the subscription stops. `last`
   // follows the revisions seen; `progress` is set once any event arrived.
-  absl::Status Read(Subscription& sub, client::SseStream& stream, client::SubscriptionView& view,
+  absl::Status Read(Subscription& sub, wire::SseStream& stream, client::SubscriptionView& view,
                     uint64_t& last, bool& progress) {
     // Adds one event to `update`.
-    auto take = [&](const client::SseEvent& event, WatchUpdate& update) -> absl::Status {
-      if (event.event == "compacted") {
-        return absl::OutOfRangeError("the watch fell behind musterd's history");
-      }
-      std::optional<ChangeType> type = ChangeTypeOf(event.event);
-      if (!type) return absl::OkStatus();  // not a change: ignored
-      auto change = ParseChange(*type, event.data);
-      if (!change.ok()) return change.status();
+    auto take = [&](const wire::SseEvent& event, WatchUpdate& update) -> absl::Status {
+      // OutOfRange for "compacted", Internal for a malformed event.
+      auto decoded = wire::DecodeWatchEvent(event.event, event.data);
+      if (!decoded.ok()) return decoded.status();
+      if (!decoded->has_value()) return absl::OkStatus();  // not a change: ignored
+      wire::WatchEvent& e = **decoded;
       progress = true;
-      if (change->revision <= last) return absl::OkStatus();  // seen already
-      last = change->revision;
-      if (std::optional<Change> seen = view.Apply(*change)) {
+      if (e.revision <= last) return absl::OkStatus();  // seen already
+      last = e.revision;
+      // A check changed state: to a subscriber the instance was updated (its
+      // health and check states are in the event's instance; muster/change.h).
+      const ChangeType type = e.type == ChangeType::kHealth ? ChangeType::kUpdated : e.type;
+      if (std::optional<Change> seen = view.Apply(Change{e.revision, type, std::move(e.instance)})) {
         update.changes.push_back(*std::move(seen));
         update.revision = last;
       }

@@ -16,9 +16,11 @@ std::optional<Change> SubscriptionView::Apply(const Change& change) {
   const bool was_in = ids_.contains(id);
   switch (change.type) {
     case ChangeType::kRegistered:
-    case ChangeType::kUpdated: {
+    case ChangeType::kUpdated:
+    case ChangeType::kHealth: {
       if (Matches(change.instance)) {
         Change out = change;
+        // A health change is an update to a subscriber (muster/change.h).
         out.type = was_in ? ChangeType::kUpdated : ChangeType::kRegistered;
         if (!was_in) ids_.insert(id);
         return out;

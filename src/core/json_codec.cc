@@ -4,7 +4,6 @@
 
 #include "core/duration.h"
 #include "core/strings.h"
-#include "core/utf8.h"
 #include "core/validation.h"
 
 namespace muster {
@@ -315,53 +314,6 @@ absl::StatusOr<Instance> ParseRegistration(std::string_view body, std::string_vi
   if (active && !ttl_check && !o.contains("ttl_seconds")) in.ttl_seconds = 0;
   if (auto s = ValidateInstance(in, limits); !s.ok()) return s;
   return in;
-}
-
-std::string_view ErrorCodeName(absl::StatusCode code) {
-  switch (code) {
-    case absl::StatusCode::kOk:
-      return "ok";
-    case absl::StatusCode::kCancelled:
-      return "cancelled";
-    case absl::StatusCode::kInvalidArgument:
-      return "invalid_argument";
-    case absl::StatusCode::kDeadlineExceeded:
-      return "deadline_exceeded";
-    case absl::StatusCode::kNotFound:
-      return "not_found";
-    case absl::StatusCode::kAlreadyExists:
-      return "already_exists";
-    case absl::StatusCode::kPermissionDenied:
-      return "permission_denied";
-    case absl::StatusCode::kResourceExhausted:
-      return "resource_exhausted";
-    case absl::StatusCode::kFailedPrecondition:
-      return "failed_precondition";
-    case absl::StatusCode::kAborted:
-      return "aborted";
-    case absl::StatusCode::kOutOfRange:
-      return "out_of_range";
-    case absl::StatusCode::kUnimplemented:
-      return "unimplemented";
-    case absl::StatusCode::kUnavailable:
-      return "unavailable";
-    case absl::StatusCode::kDataLoss:
-      return "data_loss";
-    case absl::StatusCode::kUnauthenticated:
-      return "unauthenticated";
-    default:
-      return "internal";
-  }
-}
-
-std::string ErrorBody(std::string_view code, std::string_view message) {
-  json::object err;
-  err["code"] = code;
-  // Messages quote what clients sent, which need not be UTF-8.
-  err["message"] = ToValidUtf8(message);
-  json::object o;
-  o["error"] = std::move(err);
-  return json::serialize(o);
 }
 
 }  // namespace muster

@@ -1,4 +1,4 @@
-// JSON encoding of instances and errors, shared by musterd, musterctl and the SDK.
+// JSON encoding of instances, shared by musterd, musterctl and the SDK.
 #pragma once
 
 #include <string>
@@ -31,11 +31,5 @@ absl::StatusOr<Instance> ParseInstance(std::string_view text);
 absl::StatusOr<Instance> ParseRegistration(std::string_view body, std::string_view ns,
                                            std::string_view service, std::string_view id,
                                            const Limits& limits);
-
-// "invalid_argument", "not_found", ... for a status code.
-std::string_view ErrorCodeName(absl::StatusCode code);
-
-// {"error": {"code": code, "message": message}}
-std::string ErrorBody(std::string_view code, std::string_view message);
 
 }  // namespace muster

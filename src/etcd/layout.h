@@ -27,8 +27,8 @@
 
 #include "absl/status/statusor.h"
 #include "kv.pb.h"
+#include "muster/change.h"
 #include "muster/instance.h"
-#include "muster/registry.h"
 
 namespace muster::etcd {
 

@@ -9,6 +9,7 @@
 #include "core/json_codec.h"
 #include "core/utf8.h"
 #include "core/validation.h"
+#include "core/wire/errors.h"
 
 // GCC 12 takes Asio's coroutine frames, allocated by the frame's own
 // operator new and freed by its matching operator delete, for a mismatched
@@ -25,14 +26,13 @@ namespace {
 using TimerClock = asio::steady_timer::clock_type;
 
 Response MethodNotAllowed(std::string_view allow) {
-  Response res = ErrorResponse(http::status::method_not_allowed, "method_not_allowed",
-                               StrCat("this path allows only ", allow));
+  Response res = ErrorResponse(wire::kMethodNotAllowed, StrCat("this path allows only ", allow));
   res.set(http::field::allow, allow);
   return res;
 }
 
 Response BadArgument(std::string_view message) {
-  return ErrorResponse(http::status::bad_request, "invalid_argument", message);
+  return ErrorResponse(absl::InvalidArgumentError(std::string(message)));
 }
 
 std::optional<uint64_t> ParseUnsigned(std::string_view text) {
@@ -68,8 +68,7 @@ awaitable<ApiHandler::Reply> ApiHandler::Handle(Request& req) {
     co_return Healthz();
   }
   if (seg.size() < 3 || seg[0] != "api" || seg[1] != "v1") {
-    co_return ErrorResponse(http::status::not_found, "not_found",
-                            StrCat("no such path: ", Utf8Prefix(path, 200)));
+    co_return ErrorResponse(absl::NotFoundError(StrCat("no such path: ", Utf8Prefix(path, 200))));
   }
 
   std::string ns = t->Param("namespace").value_or(std::string(kDefaultNamespace));
@@ -115,8 +114,7 @@ awaitable<ApiHandler::Reply> ApiHandler::Handle(Request& req) {
       }
     }
   }
-  co_return ErrorResponse(http::status::not_found, "not_found",
-                          StrCat("no such path: ", Utf8Prefix(path, 200)));
+  co_return ErrorResponse(absl::NotFoundError(StrCat("no such path: ", Utf8Prefix(path, 200))));
 }
 
 awaitable<Response> ApiHandler::Register(const Request& req, const Target& t, const std::string& ns) {
@@ -158,8 +156,8 @@ Response ApiHandler::Checks(const Target& t, const std::string& ns) {
   InstanceKey key{ns, t.segments[3], t.segments[5]};
   std::shared_ptr<const Instance> in = catalog_.Get(key);
   if (in == nullptr) {
-    return ErrorResponse(http::status::not_found, "not_found",
-                         StrCat("instance ", key.id, " of service ", key.service, " is not registered"));
+    return ErrorResponse(absl::NotFoundError(
+        StrCat("instance ", key.id, " of service ", key.service, " is not registered")));
   }
   std::vector<HealthChecker::LiveCheck> live;
   if (checker_ != nullptr) live = checker_->Live(key);
@@ -348,7 +346,7 @@ ApiHandler::Reply ApiHandler::Watch(const Request& req, const Target& t, const s
   const WatchHub& hub = catalog_.hub();
   if (watch.from && *watch.from < hub.oldest_retained()) {
     return ErrorResponse(
-        http::status::gone, "gone",
+        wire::kGone,
         StrCat("revision ", *watch.from, " is older than the retained history (oldest ",
                hub.oldest_retained(), "); list again and watch from its revision + 1"));
   }

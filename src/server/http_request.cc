@@ -25,7 +25,7 @@ std::string Lower(std::string_view s) {
 std::string_view View(boost::core::string_view s) { return {s.data(), s.size()}; }
 
 Response BadRequest(std::string_view message) {
-  return ErrorResponse(http::status::bad_request, "bad_request", message);
+  return ErrorResponse(wire::kBadRequest, message);
 }
 
 // The host of a Host field, without port or IPv6 brackets, lower case, and
@@ -81,9 +81,9 @@ std::optional<Response> CheckFraming(const Request& req) {
                                "\" does not end the body: chunked must be its last coding, once"));
     }
     if (codings.size() > 1) {
-      return ErrorResponse(http::status::not_implemented, "unimplemented",
+      return ErrorResponse(absl::UnimplementedError(
                            StrCat("transfer coding \"", Utf8Prefix(codings.front(), 64),
-                                  "\" is not supported; send the body chunked or with Content-Length"));
+                                  "\" is not supported; send the body chunked or with Content-Length")));
     }
   }
   if (content_lengths > 1 || View(req[http::field::content_length]).find(',') != std::string_view::npos) {
@@ -152,11 +152,10 @@ std::optional<Response> ReadHeader(std::string_view header, RequestParser& parse
 
 std::optional<Response> ReadFailure(const beast::error_code& ec, size_t body_limit) {
   if (ec == http::error::body_limit) {
-    return ErrorResponse(http::status::payload_too_large, "payload_too_large",
-                         StrCat("the body is over ", body_limit, " bytes"));
+    return ErrorResponse(wire::kPayloadTooLarge, StrCat("the body is over ", body_limit, " bytes"));
   }
   if (ec == http::error::header_limit) {
-    return ErrorResponse(http::status::request_header_fields_too_large, "bad_request",
+    return ErrorResponse(http::status::request_header_fields_too_large, wire::kBadRequest.name,
                          "the request header is over 16 KiB");
   }
   if (ec.category() == http::make_error_code(http::error::bad_method).category() &&

@@ -1,6 +1,7 @@
 #include "server/http_types.h"
 
 #include "core/json_codec.h"
+#include "core/wire/errors.h"
 #include "core/strings.h"
 #include "core/utf8.h"
 
@@ -21,7 +22,7 @@ Response JsonResponse(http::status status, const boost::json::value& body) {
 Response ErrorResponse(http::status status, std::string_view code, std::string_view message) {
   Response res{status, 11};
   res.set(http::field::content_type, "application/json");
-  res.body() = ErrorBody(code, message);
+  res.body() = wire::ErrorBody(code, message);
   res.body().push_back('\n');
   return res;
 }
@@ -39,39 +40,13 @@ std::string ResponseHead(const Response& response) {
   return head;
 }
 
-http::status HttpStatusFor(absl::StatusCode code) {
-  switch (code) {
-    case absl::StatusCode::kOk:
-      return http::status::ok;
-    case absl::StatusCode::kInvalidArgument:
-    case absl::StatusCode::kFailedPrecondition:
-    case absl::StatusCode::kOutOfRange:
-      return http::status::bad_request;
-    case absl::StatusCode::kUnauthenticated:
-      return http::status::unauthorized;
-    case absl::StatusCode::kPermissionDenied:
-      return http::status::forbidden;
-    case absl::StatusCode::kNotFound:
-      return http::status::not_found;
-    case absl::StatusCode::kAlreadyExists:
-    case absl::StatusCode::kAborted:
-      return http::status::conflict;
-    case absl::StatusCode::kResourceExhausted:
-      return http::status::too_many_requests;
-    case absl::StatusCode::kUnimplemented:
-      return http::status::not_implemented;
-    case absl::StatusCode::kUnavailable:
-      return http::status::service_unavailable;
-    case absl::StatusCode::kDeadlineExceeded:
-      return http::status::gateway_timeout;
-    default:
-      return http::status::internal_server_error;
-  }
+Response ErrorResponse(const wire::ErrorCode& error, std::string_view message) {
+  return ErrorResponse(static_cast<http::status>(error.http_status), error.name, message);
 }
 
 Response ErrorResponse(const absl::Status& status) {
-  return ErrorResponse(HttpStatusFor(status.code()), ErrorCodeName(status.code()),
-                       MessageOf(status));
+  return ErrorResponse(static_cast<http::status>(wire::HttpStatusFor(status.code())),
+                       wire::ErrorCodeName(status.code()), MessageOf(status));
 }
 
 }  // namespace muster

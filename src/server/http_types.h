@@ -10,6 +10,7 @@
 #include <boost/json.hpp>
 
 #include "absl/status/status.h"
+#include "core/wire/errors.h"
 
 namespace muster {
 
@@ -34,17 +35,19 @@ struct Response : http::response<http::string_body> {
 
 Response JsonResponse(http::status status, const boost::json::value& body);
 
-// {"error": {"code", "message"}} with the given status.
+// {"error": {"code", "message"}} with the given status. The codes and their
+// statuses are core/wire/errors.h's; prefer the overloads below.
 Response ErrorResponse(http::status status, std::string_view code, std::string_view message);
+
+// An HTTP-level refusal of core/wire/errors.h (wire::kMethodNotAllowed, ...).
+Response ErrorResponse(const wire::ErrorCode& error, std::string_view message);
 
 // The status line and header fields of `response` as they go on the wire,
 // ending with the empty line. The payload follows it as it is.
 std::string ResponseHead(const Response& response);
 
-// The one place where a canonical status code becomes an HTTP status.
-http::status HttpStatusFor(absl::StatusCode code);
-
-// An error response for a failed status.
+// An error response for a failed status, with the code's HTTP status from
+// core/wire/errors.h (the one table of code <-> status).
 Response ErrorResponse(const absl::Status& status);
 
 }  // namespace muster

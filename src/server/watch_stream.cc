@@ -8,6 +8,8 @@
 
 #include "absl/cleanup/cleanup.h"
 #include "core/json_codec.h"
+#include "core/wire/answers.h"
+#include "core/wire/errors.h"
 #include "core/strings.h"
 
 namespace muster {
@@ -59,16 +61,8 @@ awaitable<bool> WriteAll(beast::tcp_stream& stream, std::string_view text,
 }  // namespace
 
 std::string FormatEvent(const Event& e) {
-  json::object o;
-  o["revision"] = e.revision;
-  o["type"] = ToString(e.type);
-  o["namespace"] = e.instance->ns;
-  o["service"] = e.instance->service;
-  o["id"] = e.instance->id;
-  o["instance"] = InstanceToJson(*e.instance);
-  if (e.type == EventType::kHealth) {
-    if (const Check* c = e.instance->FindCheck(e.check)) o["check"] = CheckToJson(*c);
-  }
+  const Check* check = e.type == ChangeType::kHealth ? e.instance->FindCheck(e.check) : nullptr;
+  const json::object o = wire::EventToJson(e.revision, e.type, *e.instance, check);
   // Built at its exact size: a retained text lives as long as its event, and
   // appending would leave up to twice its length allocated.
   const std::string data = json::serialize(o);
@@ -259,8 +253,8 @@ awaitable<void> WatchStreams::Serve(const WatchFilter& filter, std::optional<uin
     WatchHub::ReadResult r = hub_.Read(w->next, w->filter, kEventsPerRead, kBytesPerRead);
     if (r.compacted) {
       co_await WriteAll(stream,
-                        StrCat("event: compacted\ndata: ",
-                               ErrorBody("gone", StrCat("the stream fell behind the retained "
+                        StrCat("event: ", wire::kCompactedEvent, "\ndata: ",
+                               wire::ErrorBody(wire::kGone.name, StrCat("the stream fell behind the retained "
                                                         "history at revision ", w->next,
                                                         "; list again and watch anew")),
                                "\n\n"),

@@ -10,16 +10,6 @@
 namespace muster {
 namespace {
 
-EventType ToEventType(ChangeType type) {
-  switch (type) {
-    case ChangeType::kRegistered: return EventType::kRegistered;
-    case ChangeType::kUpdated: return EventType::kUpdated;
-    case ChangeType::kDeregistered: return EventType::kDeregistered;
-    case ChangeType::kExpired: return EventType::kExpired;
-  }
-  return EventType::kUpdated;
-}
-
 absl::Status ShuttingDown() { return absl::UnavailableError("the registry is shutting down"); }
 
 }  // namespace
@@ -158,7 +148,7 @@ void EtcdStore::Deliver(Feed* feed, const std::vector<mvccpb::Event>& events, in
     if (change.type == ChangeType::kExpired || change.type == ChangeType::kDeregistered) {
       store_.Forget(KeyOf(change.instance));
     }
-    out.push_back(Event{change.revision, ToEventType(change.type),
+    out.push_back(Event{change.revision, change.type,
                         std::make_shared<const Instance>(std::move(change.instance)), {}});
   }
   feed->Apply(std::move(out), static_cast<uint64_t>(revision));

@@ -20,7 +20,7 @@ using ::testing::IsEmpty;
 class ApiTest : public MusterdTest {
  protected:
   // The instance in a register answer.
-  Instance InstanceOf(const client::HttpResponse& r) {
+  Instance InstanceOf(const wire::HttpResponse& r) {
     auto in = InstanceFromJson(JsonOf(r));
     if (!in.ok()) {
       ADD_FAILURE() << "not an instance (" << in.status() << "): " << r.body;
@@ -30,7 +30,7 @@ class ApiTest : public MusterdTest {
   }
 
   // {"revision": N} of a deregister answer.
-  uint64_t RevisionOf(const client::HttpResponse& r) {
+  uint64_t RevisionOf(const wire::HttpResponse& r) {
     json::value v = JsonOf(r);
     if (!v.is_object() || !v.as_object().contains("revision")) {
       ADD_FAILURE() << "no revision in " << r.body;
@@ -43,7 +43,7 @@ class ApiTest : public MusterdTest {
   json::value Services(const std::string& query = "") {
     std::string target = "/api/v1/services";
     if (!query.empty()) target += "?" + query;
-    client::HttpResponse r = Must(client().Get(target));
+    wire::HttpResponse r = Must(client().Get(target));
     EXPECT_EQ(r.status, 200) << r.body;
     return JsonOf(r);
   }
@@ -51,7 +51,7 @@ class ApiTest : public MusterdTest {
 
 // A new instance answers 201 with the stored instance, defaults filled in.
 TEST_F(ApiTest, RegisterNewInstanceAnswers201WithStoredInstance) {
-  client::HttpResponse r = Register(
+  wire::HttpResponse r = Register(
       "orders", "orders-1",
       RegisterBody("10.1.2.3:8080", {{"version", "1.4.2"}, {"metadata", {{"zone", "eu-1"}}}}));
   ASSERT_EQ(r.status, 201) << r.body;
@@ -73,11 +73,11 @@ TEST_F(ApiTest, RegisterNewInstanceAnswers201WithStoredInstance) {
 
 // Replacing an instance answers 200; modify_revision moves, create_revision stays.
 TEST_F(ApiTest, ReplacingInstanceAnswers200AndMovesModifyRevision) {
-  client::HttpResponse first = Register("orders", "orders-1", RegisterBody("10.1.2.3:8080"));
+  wire::HttpResponse first = Register("orders", "orders-1", RegisterBody("10.1.2.3:8080"));
   ASSERT_EQ(first.status, 201) << first.body;
   Instance before = InstanceOf(first);
 
-  client::HttpResponse second =
+  wire::HttpResponse second =
       Register("orders", "orders-1", RegisterBody("10.1.2.3:8080", {{"weight", 5}}));
   ASSERT_EQ(second.status, 200) << second.body;
   Instance after = InstanceOf(second);
@@ -94,12 +94,12 @@ TEST_F(ApiTest, ReplacingInstanceAnswers200AndMovesModifyRevision) {
 // Registering exactly the same instance again creates no revision.
 TEST_F(ApiTest, IdenticalReRegisterKeepsRevisions) {
   std::string body = RegisterBody("10.1.2.3:8080", {{"version", "1.0"}, {"weight", 7}});
-  client::HttpResponse first = Register("orders", "orders-1", body);
+  wire::HttpResponse first = Register("orders", "orders-1", body);
   ASSERT_EQ(first.status, 201) << first.body;
   Instance before = InstanceOf(first);
   uint64_t revision_before = CurrentRevision();
 
-  client::HttpResponse again = Register("orders", "orders-1", body);
+  wire::HttpResponse again = Register("orders", "orders-1", body);
   EXPECT_EQ(again.status, 200) << again.body;
   Instance after = InstanceOf(again);
   EXPECT_EQ(after.create_revision, before.create_revision);
@@ -110,19 +110,19 @@ TEST_F(ApiTest, IdenticalReRegisterKeepsRevisions) {
 
 // Every change raises the one registry-wide revision by exactly one.
 TEST_F(ApiTest, EveryChangeRaisesRevisionByOne) {
-  client::HttpResponse a = Register("orders", "a", RegisterBody("10.0.0.1:80"));
+  wire::HttpResponse a = Register("orders", "a", RegisterBody("10.0.0.1:80"));
   ASSERT_EQ(a.status, 201) << a.body;
   uint64_t base = InstanceOf(a).create_revision;
 
-  client::HttpResponse b = Register("billing", "b", RegisterBody("10.0.0.2:80"));
+  wire::HttpResponse b = Register("billing", "b", RegisterBody("10.0.0.2:80"));
   ASSERT_EQ(b.status, 201) << b.body;
   EXPECT_EQ(InstanceOf(b).create_revision, base + 1);
 
-  client::HttpResponse a2 = Register("orders", "a", RegisterBody("10.0.0.1:81"));
+  wire::HttpResponse a2 = Register("orders", "a", RegisterBody("10.0.0.1:81"));
   ASSERT_EQ(a2.status, 200) << a2.body;
   EXPECT_EQ(InstanceOf(a2).modify_revision, base + 2);
 
-  client::HttpResponse gone = Deregister("billing", "b");
+  wire::HttpResponse gone = Deregister("billing", "b");
   ASSERT_EQ(gone.status, 200) << gone.body;
   EXPECT_EQ(RevisionOf(gone), base + 3);
   EXPECT_EQ(CurrentRevision(), base + 3);
@@ -130,11 +130,11 @@ TEST_F(ApiTest, EveryChangeRaisesRevisionByOne) {
 
 // Deregister answers 200 with the new revision, and the instance is gone.
 TEST_F(ApiTest, DeregisterAnswers200AndRemovesInstance) {
-  client::HttpResponse reg = Register("orders", "orders-1", RegisterBody("10.1.2.3:8080"));
+  wire::HttpResponse reg = Register("orders", "orders-1", RegisterBody("10.1.2.3:8080"));
   ASSERT_EQ(reg.status, 201) << reg.body;
   uint64_t registered_at = InstanceOf(reg).modify_revision;
 
-  client::HttpResponse r = Deregister("orders", "orders-1");
+  wire::HttpResponse r = Deregister("orders", "orders-1");
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_GT(RevisionOf(r), registered_at);
   ListResult list = List("orders");
@@ -146,10 +146,10 @@ TEST_F(ApiTest, DeregisterAnswers200AndRemovesInstance) {
 TEST_F(ApiTest, DeregisterUnknownInstanceIsNotFound) {
   ASSERT_EQ(Register("orders", "orders-1", RegisterBody("10.1.2.3:8080")).status, 201);
   ASSERT_EQ(Deregister("orders", "orders-1").status, 200);
-  client::HttpResponse again = Deregister("orders", "orders-1");
+  wire::HttpResponse again = Deregister("orders", "orders-1");
   EXPECT_EQ(again.status, 404) << again.body;
   EXPECT_EQ(ErrorCodeOf(again), "not_found") << again.body;
-  client::HttpResponse never = Deregister("orders", "never-registered");
+  wire::HttpResponse never = Deregister("orders", "never-registered");
   EXPECT_EQ(never.status, 404) << never.body;
   EXPECT_EQ(ErrorCodeOf(never), "not_found") << never.body;
 }
@@ -161,27 +161,27 @@ TEST_F(ApiTest, HeartbeatAnswersIdAndTtl) {
             201);
   uint64_t revision = CurrentRevision();
 
-  client::HttpResponse put = Heartbeat("orders", "orders-1");
+  wire::HttpResponse put = Heartbeat("orders", "orders-1");
   ASSERT_EQ(put.status, 200) << put.body;
   json::value v = JsonOf(put);
   ASSERT_TRUE(v.is_object()) << put.body;
   EXPECT_EQ(v.as_object().at("id").as_string(), "orders-1");
   EXPECT_EQ(U64(v.as_object().at("ttl_seconds")), 20u);
 
-  client::HttpResponse post = Must(client().Post(HeartbeatPath("orders", "orders-1"), ""));
+  wire::HttpResponse post = Must(client().Post(HeartbeatPath("orders", "orders-1"), ""));
   EXPECT_EQ(post.status, 200) << post.body;
   EXPECT_EQ(CurrentRevision(), revision);
 }
 
 // A heartbeat for an unknown instance is 404: the client must register again.
 TEST_F(ApiTest, HeartbeatUnknownInstanceIsNotFound) {
-  client::HttpResponse r = Heartbeat("orders", "nobody");
+  wire::HttpResponse r = Heartbeat("orders", "nobody");
   EXPECT_EQ(r.status, 404) << r.body;
   EXPECT_EQ(ErrorCodeOf(r), "not_found") << r.body;
 
   ASSERT_EQ(Register("orders", "orders-1", RegisterBody("10.1.2.3:8080")).status, 201);
   ASSERT_EQ(Deregister("orders", "orders-1").status, 200);
-  client::HttpResponse after = Heartbeat("orders", "orders-1");
+  wire::HttpResponse after = Heartbeat("orders", "orders-1");
   EXPECT_EQ(after.status, 404) << after.body;
   EXPECT_EQ(ErrorCodeOf(after), "not_found") << after.body;
 }
@@ -391,7 +391,7 @@ TEST_F(ApiTest, NamespacesIsolateServices) {
 
 // A body may repeat the path's id, service and namespace.
 TEST_F(ApiTest, RegisterBodyMayRepeatPathIdentity) {
-  client::HttpResponse r = Register(
+  wire::HttpResponse r = Register(
       "orders", "orders-1",
       RegisterBody("10.0.0.1:80",
                    {{"id", "orders-1"}, {"service", "orders"}, {"namespace", "team-a"}}),
@@ -413,7 +413,7 @@ TEST_F(ApiTest, ListedInstanceCanBeSentBackUnchanged) {
   ASSERT_EQ(list.instances.size(), 1u);
   const Instance listed = list.instances[0];
 
-  client::HttpResponse again = Register("orders", "orders-1", SerializeInstance(listed));
+  wire::HttpResponse again = Register("orders", "orders-1", SerializeInstance(listed));
   EXPECT_EQ(again.status, 200) << again.body;
   Instance after = InstanceOf(again);
   EXPECT_TRUE(after.SameSpec(listed));
@@ -424,7 +424,7 @@ TEST_F(ApiTest, ListedInstanceCanBeSentBackUnchanged) {
 // A name of exactly 128 characters is accepted.
 TEST_F(ApiTest, AcceptsNamesOf128Characters) {
   std::string name(128, 'n');
-  client::HttpResponse r = Register(name, name, RegisterBody("10.0.0.1:80"));
+  wire::HttpResponse r = Register(name, name, RegisterBody("10.0.0.1:80"));
   EXPECT_EQ(r.status, 201) << r.body;
   EXPECT_THAT(List(name).ids(), ElementsAre(name));
 }
@@ -441,9 +441,9 @@ TEST_F(ApiTest, AcceptsIpv6AndHostNameAddresses) {
 
 // /healthz answers ok with the current revision.
 TEST_F(ApiTest, HealthzAnswersOkWithRevision) {
-  client::HttpResponse reg = Register("orders", "a", RegisterBody("10.0.0.1:80"));
+  wire::HttpResponse reg = Register("orders", "a", RegisterBody("10.0.0.1:80"));
   ASSERT_EQ(reg.status, 201);
-  client::HttpResponse r = Must(client().Get("/healthz"));
+  wire::HttpResponse r = Must(client().Get("/healthz"));
   ASSERT_EQ(r.status, 200) << r.body;
   json::value v = JsonOf(r);
   ASSERT_TRUE(v.is_object()) << r.body;

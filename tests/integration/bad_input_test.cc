@@ -133,7 +133,7 @@ class BadInputTest : public MusterdTest, public ::testing::WithParamInterface<Ba
     MusterdTest::SetUp();
     if (HasFatalFailure()) return;
     // The instance every case must leave exactly as it is.
-    client::HttpResponse r = Register(
+    wire::HttpResponse r = Register(
         "orders", "orders-1",
         RegisterBody(kAddress, {{"version", "1.0"}, {"weight", 7}, {"metadata", {{"zone", "a"}}}}));
     ASSERT_EQ(r.status, 201) << r.body;
@@ -149,8 +149,8 @@ class BadInputTest : public MusterdTest, public ::testing::WithParamInterface<Ba
 // registry (the stored instance, the services, the revision) is unchanged.
 TEST_P(BadInputTest, FailsWithDocumentedErrorAndChangesNothing) {
   const BadRequest& c = GetParam();
-  client::HttpRequest request{c.method, c.target, c.body, {}};
-  client::HttpResponse r = Must(client().Do(request, std::chrono::seconds(5)));
+  wire::HttpRequest request{c.method, c.target, c.body, {}};
+  wire::HttpResponse r = Must(client().Do(request, std::chrono::seconds(5)));
   EXPECT_EQ(r.status, c.want_status) << r.body.substr(0, 500);
   EXPECT_THAT(r.Header("Content-Type").value_or(""), ::testing::HasSubstr("application/json"));
   EXPECT_EQ(ErrorCodeOf(r), c.want_code) << r.body.substr(0, 500);
@@ -161,10 +161,10 @@ TEST_P(BadInputTest, FailsWithDocumentedErrorAndChangesNothing) {
   }
 
   // A fresh connection, in case the server closed this one after the error.
-  client::HttpClient fresh(musterd_.address());
-  client::HttpResponse list = Must(fresh.Get(ListPath("orders")));
+  wire::HttpClient fresh(musterd_.address());
+  wire::HttpResponse list = Must(fresh.Get(ListPath("orders")));
   EXPECT_EQ(json::parse(list.body), json::parse(baseline_list_));
-  client::HttpResponse services = Must(fresh.Get("/api/v1/services"));
+  wire::HttpResponse services = Must(fresh.Get("/api/v1/services"));
   EXPECT_EQ(json::parse(services.body), json::parse(baseline_services_));
 }
 
@@ -191,7 +191,7 @@ TEST_F(MethodTest, WrongMethodIs405WithAllowHeader) {
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.method + " " + c.target);
-    client::HttpResponse r = Must(client().Do({c.method, c.target, "", {}}));
+    wire::HttpResponse r = Must(client().Do({c.method, c.target, "", {}}));
     EXPECT_EQ(r.status, 405) << r.body;
     EXPECT_EQ(ErrorCodeOf(r), "method_not_allowed") << r.body;
     std::string allow = r.Header("Allow").value_or("");
@@ -203,14 +203,14 @@ TEST_F(MethodTest, WrongMethodIs405WithAllowHeader) {
 
 // A header over the 16 KiB limit is refused as a bad request, not a crash.
 TEST_F(MethodTest, OversizedHeaderIsRejected) {
-  client::HttpRequest request{"GET", "/healthz", "", {{"X-Filler", std::string(20 * 1024, 'x')}}};
+  wire::HttpRequest request{"GET", "/healthz", "", {{"X-Filler", std::string(20 * 1024, 'x')}}};
   auto r = client().Do(request);
   // The server may answer 400/431 or close the connection; either way it lives on.
   if (r.ok()) {
     EXPECT_GE(r->status, 400) << r->body;
     EXPECT_LT(r->status, 500) << r->body;
   }
-  client::HttpClient fresh(musterd_.address());
+  wire::HttpClient fresh(musterd_.address());
   EXPECT_EQ(Must(fresh.Get("/healthz")).status, 200);
 }
 

@@ -16,7 +16,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "client/http_client.h"
+#include "core/wire/http_client.h"
 #include "muster/registry.h"
 #include "support/api_helpers.h"
 #include "support/check_targets.h"
@@ -45,7 +45,7 @@ class ClusterTest : public ::testing::Test {
       nodes_.push_back(std::make_unique<MusterdProcess>(MUSTERD_PATH));
       absl::Status started = nodes_.back()->Start(NodeArgs());
       ASSERT_TRUE(started.ok()) << started;
-      clients_.push_back(std::make_unique<client::HttpClient>(nodes_.back()->address()));
+      clients_.push_back(std::make_unique<wire::HttpClient>(nodes_.back()->address()));
     }
   }
 
@@ -62,7 +62,7 @@ class ClusterTest : public ::testing::Test {
             "--etcd-prefix", "/cluster-test", "--election-ttl",   "2s"};
   }
 
-  client::HttpClient& node(int i) { return *clients_[i]; }
+  wire::HttpClient& node(int i) { return *clients_[i]; }
 
   ListResult List(int i, const std::string& service) {
     return ParseList(Must(node(i).Get(ListPath(service))));
@@ -105,14 +105,14 @@ class ClusterTest : public ::testing::Test {
 
   std::unique_ptr<EtcdCluster> etcd_;
   std::vector<std::unique_ptr<MusterdProcess>> nodes_;
-  std::vector<std::unique_ptr<client::HttpClient>> clients_;
+  std::vector<std::unique_ptr<wire::HttpClient>> clients_;
 };
 
 // A registration on node A is listed by node B and pushed to B's watchers; a
 // heartbeat and a deregistration through B act on it; both nodes agree on the
 // revisions, which are etcd's.
 TEST_F(ClusterTest, NodesShareOneCatalog) {
-  auto stream = client::SseStream::Open(nodes_[1]->address(), "/api/v1/watch?service=orders");
+  auto stream = wire::SseStream::Open(nodes_[1]->address(), wire::WatchTarget("", {"orders"}));
   ASSERT_THAT(stream, IsOk());
 
   auto registered = Must(node(0).Put(InstancePath("orders", "o-1"), RegisterBody("10.0.0.1:80")));
@@ -145,7 +145,7 @@ TEST_F(ClusterTest, NodesShareOneCatalog) {
 // A lease that lapses in etcd expires the instance on every node, and
 // watchers hear "expired".
 TEST_F(ClusterTest, ExpiryReachesEveryNode) {
-  auto stream = client::SseStream::Open(nodes_[1]->address(), "/api/v1/watch?service=short");
+  auto stream = wire::SseStream::Open(nodes_[1]->address(), wire::WatchTarget("", {"short"}));
   ASSERT_THAT(stream, IsOk());
   auto registered = Must(node(0).Put(InstancePath("short", "s-1"),
                                      RegisterBody("10.0.0.1:80", {{"ttl_seconds", 1}})));
@@ -208,7 +208,7 @@ TEST_F(ClusterTest, EtcdMemberDeathLosesNothingAcknowledged) {
   std::vector<std::thread> workers;
   for (int w = 0; w < 2; ++w) {
     workers.emplace_back([&, w] {
-      client::HttpClient http(nodes_[w]->address());
+      wire::HttpClient http(nodes_[w]->address());
       for (int i = 0; !stop.load(); ++i) {
         const std::string id = "n" + std::to_string(w) + "-" + std::to_string(i);
         auto put = http.Put(InstancePath("load", id),
@@ -381,7 +381,7 @@ TEST_F(ClusterTest, OnlyTheLeaderRunsChecksAndANewLeaderTakesOver) {
   EXPECT_EQ(active(leader), 1u);
   EXPECT_EQ(active(other), 0u);
 
-  auto stream = client::SseStream::Open(nodes_[other]->address(), "/api/v1/watch?service=web");
+  auto stream = wire::SseStream::Open(nodes_[other]->address(), wire::WatchTarget("", {"web"}));
   ASSERT_THAT(stream, IsOk());
   target.set_status(500);
   std::optional<WatchEvent> down;
@@ -410,12 +410,12 @@ TEST_F(ClusterTest, OnlyTheLeaderRunsChecksAndANewLeaderTakesOver) {
 // listed by node B, and a repeated announcement through B only renews it.
 TEST_F(ClusterTest, GeerpcAnnouncementsCrossNodes) {
   auto announce = [&](int i, const std::string& address) {
-    client::HttpRequest request{"POST", "/_geerpc_/registry", "", {}};
+    wire::HttpRequest request{"POST", "/_geerpc_/registry", "", {}};
     request.headers.emplace_back("X-Geerpc-Server", address);
     return Must(node(i).Do(request));
   };
   auto servers = [&](int i) {
-    client::HttpResponse r = Must(node(i).Get("/_geerpc_/registry"));
+    wire::HttpResponse r = Must(node(i).Get("/_geerpc_/registry"));
     return r.Header("X-Geerpc-Servers").value_or("");
   };
   ASSERT_EQ(announce(0, "tcp@127.0.0.1:9001").status, 200);

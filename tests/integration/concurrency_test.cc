@@ -44,7 +44,7 @@ TEST_F(ConcurrencyTest, ConcurrentClientsEndInAcknowledgedState) {
   std::vector<uint64_t> change_revisions;    // one per acknowledged change
 
   auto worker = [&](int t) {
-    client::HttpClient http(musterd_.address());
+    wire::HttpClient http(musterd_.address());
     std::mt19937 rng(1234 + t);
     std::map<std::string, Acked> state;
     std::vector<uint64_t> revisions;
@@ -140,7 +140,7 @@ TEST_F(ConcurrencyTest, ConcurrentClientsEndInAcknowledgedState) {
 TEST_F(ConcurrencyTest, ReadersSeeMonotonicRevisionsDuringWrites) {
   std::atomic<bool> done{false};
   auto reader = [&] {
-    client::HttpClient http(musterd_.address());
+    wire::HttpClient http(musterd_.address());
     uint64_t last = 0;
     while (!done.load()) {
       auto r = http.Get(ListPath("load"));
@@ -162,7 +162,7 @@ TEST_F(ConcurrencyTest, ReadersSeeMonotonicRevisionsDuringWrites) {
     }
   };
   auto writer = [&](int t) {
-    client::HttpClient http(musterd_.address());
+    wire::HttpClient http(musterd_.address());
     for (int i = 0; i < 40; ++i) {
       const std::string id = "w" + std::to_string(t) + "-" + std::to_string(i % 4);
       auto r = i % 3 == 2 ? http.Delete(InstancePath("load", id))

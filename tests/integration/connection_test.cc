@@ -57,7 +57,7 @@ TEST_F(ConnectionTest, StalledClientsDoNotBlockOthers) {
     ASSERT_TRUE(stalled.back()->connected());
     ASSERT_TRUE(stalled.back()->Send("GET /healthz HTTP/1.1\r\nHo"));
   }
-  client::HttpResponse r = Must(client().Put(InstancePath("orders", "o1", ""),
+  wire::HttpResponse r = Must(client().Put(InstancePath("orders", "o1", ""),
                                              R"({"address":"127.0.0.1:9000"})", milliseconds(2000)));
   EXPECT_EQ(r.status, 201) << r.body;
   EXPECT_EQ(List("orders").instances.size(), 1u);
@@ -99,9 +99,9 @@ constexpr milliseconds kClientTimeout{2000};
 ClientRun RunClient(const std::string& address, int requests) {
   ClientRun run;
   for (int i = 0; i < requests; ++i) {
-    client::HttpClient fresh(address);
+    wire::HttpClient fresh(address);
     const auto start = std::chrono::steady_clock::now();
-    auto r = fresh.Get("/api/v1/services", kClientTimeout);
+    auto r = fresh.Get(wire::ServicesPath(), kClientTimeout);
     const auto took = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start);
     if (!r.ok() || r->status != 200) {
       if (run.failures++ == 0) run.first_failure = r.ok() ? r->body : r.status().ToString();
@@ -124,7 +124,7 @@ void ExpectServedDuring(const std::string& attack, const std::string& address, i
 
 // /healthz's "connections", and the body it came in for failure messages.
 std::pair<boost::json::object, std::string> ConnectionStats(const std::string& address) {
-  client::HttpResponse health = Must(client::HttpClient(address).Get("/healthz"));
+  wire::HttpResponse health = Must(wire::HttpClient(address).Get("/healthz"));
   const boost::json::value v = JsonOf(health);
   if (!v.is_object() || !v.as_object().contains("connections")) return {{}, health.body};
   return {v.as_object().at("connections").as_object(), health.body};
@@ -173,9 +173,9 @@ class ConnectionLimitWatchTest : public MusterdTest {
 // Connections that stream a watch are never shed; when every connection
 // within the bound streams, a new one is answered 503 and closed.
 TEST_F(ConnectionLimitWatchTest, BusyConnectionsAreNotShedAndNewOnesRefused) {
-  std::vector<std::unique_ptr<client::SseStream>> watches;
+  std::vector<std::unique_ptr<wire::SseStream>> watches;
   for (int i = 0; i < 64; ++i) {
-    watches.push_back(Watch("/api/v1/watch?service=orders"));
+    watches.push_back(Watch(wire::WatchTarget("", {"orders"})));
     ASSERT_NE(watches.back(), nullptr);
   }
   RawConnection extra(musterd_.port());
@@ -187,7 +187,7 @@ TEST_F(ConnectionLimitWatchTest, BusyConnectionsAreNotShedAndNewOnesRefused) {
   watches.pop_back();  // room for the register below, once musterd sees it gone
   ASSERT_TRUE(WaitFor(
       [&] {
-        auto r = client::HttpClient(musterd_.address())
+        auto r = wire::HttpClient(musterd_.address())
                      .Put(InstancePath("orders", "o1"), RegisterBody("127.0.0.1:9000"));
         return r.ok() && r->status == 201;
       },
@@ -223,7 +223,7 @@ TEST_F(PerClientLimitTest, OneAddressCannotTakeEveryConnection) {
   EXPECT_TRUE(over.ClosedWithin(milliseconds(3000)));
   EXPECT_THAT(over.received(), ::testing::HasSubstr("503 Service Unavailable")) << over.received();
   // 127.0.0.1 is another client.
-  EXPECT_EQ(Must(client::HttpClient(musterd_.address()).Get("/healthz")).status, 200);
+  EXPECT_EQ(Must(wire::HttpClient(musterd_.address()).Get("/healthz")).status, 200);
   const auto [c, body] = ConnectionStats(musterd_.address());
   EXPECT_EQ(U64(c.at("refused")), 1u) << body;
 }

@@ -60,7 +60,7 @@ TEST_F(DurabilityTest, KillNineKeepsEveryAcknowledgedChange) {
   std::map<Key, Instance> acked;  // the acknowledged state
   uint64_t max_revision = 0;
   auto worker = [&](int t) {
-    client::HttpClient http(musterd_.address());
+    wire::HttpClient http(musterd_.address());
     for (int i = t; i < kInstances; i += kThreads) {
       const std::string service = services[i % 2];
       const std::string id = "inst-" + std::to_string(i);
@@ -130,13 +130,13 @@ TEST_F(DurabilityTest, KillNineKeepsEveryAcknowledgedChange) {
   // Revisions never go backwards: the registry resumes at or after the last one.
   EXPECT_GE(CurrentRevision(), max_revision);
   EXPECT_GE(List("orders").revision, max_revision);
-  client::HttpResponse fresh = Register("orders", "after-crash", RegisterBody("10.0.0.9:80"));
+  wire::HttpResponse fresh = Register("orders", "after-crash", RegisterBody("10.0.0.9:80"));
   ASSERT_EQ(fresh.status, 201) << fresh.body;
   EXPECT_GT(U64(JsonOf(fresh).at("create_revision")), max_revision);
 
   // The history does not survive a restart: resuming from before it is 410.
-  auto stream = client::SseStream::Open(musterd_.address(),
-                                        "/api/v1/watch?from=" + std::to_string(max_revision));
+  auto stream = wire::SseStream::Open(musterd_.address(),
+                                        wire::WatchTarget("", {}, max_revision));
   ASSERT_FALSE(stream.ok());
   EXPECT_EQ(stream.status().code(), absl::StatusCode::kOutOfRange) << stream.status();
 }
@@ -151,7 +151,7 @@ TEST_F(DurabilityTest, KillNineDuringWritesKeepsAcknowledgedChanges) {
   std::atomic<int> total{0};
   std::atomic<bool> stop{false};
   auto writer = [&](int t) {
-    client::HttpClient http(musterd_.address());
+    wire::HttpClient http(musterd_.address());
     for (int i = 0; !stop.load(); ++i) {
       const Key key{"orders", "w" + std::to_string(t) + "-" + std::to_string(i)};
       auto r = http.Put(InstancePath(key.first, key.second),
@@ -199,7 +199,7 @@ TEST_F(DurabilityTest, KillNineDuringWritesKeepsAcknowledgedChanges) {
 
 // SIGTERM stops musterd with exit status 0, and what it acknowledged is kept.
 TEST_F(DurabilityTest, SigtermExitsZeroAndKeepsData) {
-  client::HttpResponse reg = Register("orders", "a", RegisterBody("10.0.0.1:80", {{"weight", 4}}));
+  wire::HttpResponse reg = Register("orders", "a", RegisterBody("10.0.0.1:80", {{"weight", 4}}));
   ASSERT_EQ(reg.status, 201) << reg.body;
   const uint64_t revision = U64(JsonOf(reg).at("modify_revision"));
 
@@ -216,10 +216,10 @@ TEST_F(DurabilityTest, SigtermExitsZeroAndKeepsData) {
 
 // SIGTERM with an open watch stream and an open blocking query still exits 0 promptly.
 TEST_F(DurabilityTest, SigtermWithOpenWatchersExitsZero) {
-  auto stream = Watch("/api/v1/watch");
+  auto stream = Watch(wire::WatchPath());
   ASSERT_NE(stream, nullptr);
   std::thread blocked([&] {
-    client::HttpClient own(musterd_.address());
+    wire::HttpClient own(musterd_.address());
     // Any outcome is fine here; only that the server does not wait for it.
     (void)own.Get(ListPath("orders", "index=1&wait=5m"), seconds(30));
   });

@@ -27,7 +27,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "client/http_client.h"
+#include "core/wire/http_client.h"
 #include "muster/registry.h"
 #include "rpc.grpc.pb.h"
 #include "support/api_helpers.h"
@@ -458,7 +458,7 @@ TEST_F(EtcdTlsTest, MusterdClusterModeOverTls) {
        pki().client_key, "--etcd-dial-timeout", "5s", "--election-ttl", "2s"});
   ASSERT_TRUE(started.ok()) << started;
 
-  client::HttpClient http(musterd_->address());
+  wire::HttpClient http(musterd_->address());
   auto registered = Must(http.Put(InstancePath("tls-svc", "via-musterd"),
                                   RegisterBody("10.0.0.8:80")));
   ASSERT_EQ(registered.status, 201) << registered.body;

@@ -19,10 +19,10 @@ using ::testing::IsEmpty;
 class GeerpcTest : public MusterdTest {
  protected:
   // POST PATH with header NAME: ADDRESS.
-  client::HttpResponse Announce(const std::string& address,
+  wire::HttpResponse Announce(const std::string& address,
                                 const std::string& header = "X-Geerpc-Server",
                                 const std::string& path = "/_geerpc_/registry") {
-    client::HttpRequest request{"POST", path, "", {}};
+    wire::HttpRequest request{"POST", path, "", {}};
     if (!address.empty()) request.headers.emplace_back(header, address);
     return Must(client().Do(request));
   }
@@ -30,7 +30,7 @@ class GeerpcTest : public MusterdTest {
   // GET PATH and the named header of the answer ("" when absent).
   std::string Servers(const std::string& header = "X-Geerpc-Servers",
                       const std::string& path = "/_geerpc_/registry") {
-    client::HttpResponse r = Must(client().Get(path));
+    wire::HttpResponse r = Must(client().Get(path));
     EXPECT_EQ(r.status, 200) << r.body;
     return r.Header(header).value_or("");
   }
@@ -39,7 +39,7 @@ class GeerpcTest : public MusterdTest {
 // POST registers addresses; GET answers them sorted and comma-joined.
 TEST_F(GeerpcTest, PostRegistersAndGetListsSortedAddresses) {
   for (const char* address : {"tcp@127.0.0.1:9999", "tcp@127.0.0.1:9001", "http@10.0.0.1:80"}) {
-    client::HttpResponse r = Announce(address);
+    wire::HttpResponse r = Announce(address);
     EXPECT_EQ(r.status, 200) << address << ": " << r.body;
     EXPECT_TRUE(r.body.empty()) << r.body;
   }
@@ -56,7 +56,7 @@ TEST_F(GeerpcTest, RepeatedPostIsListedOnce) {
 
 // A POST without the server header is 400.
 TEST_F(GeerpcTest, PostWithoutHeaderIs400) {
-  client::HttpResponse r = Announce("");
+  wire::HttpResponse r = Announce("");
   EXPECT_EQ(r.status, 400) << r.body;
   EXPECT_THAT(List("geerpc").ids(), IsEmpty());
 }
@@ -100,7 +100,7 @@ TEST_F(GeerpcTest, GetListsOnlyAddressesGeeRpcAnnounces) {
   ASSERT_EQ(Register("geerpc", "crlf", with_addr("tcp@10.0.0.3:3\r\nSet-Cookie: a=b")).status, 201);
   ASSERT_EQ(Register("geerpc", "empty", with_addr("")).status, 201);
   ASSERT_EQ(Announce("tcp@127.0.0.1:9003").status, 200);
-  client::HttpResponse r = Must(client().Get("/_geerpc_/registry"));
+  wire::HttpResponse r = Must(client().Get("/_geerpc_/registry"));
   EXPECT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.Header("X-Geerpc-Servers").value_or(""),
             "127.0.0.1:9001,127.0.0.1:9001,127.0.0.1:9001,tcp@127.0.0.1:9003");
@@ -124,7 +124,7 @@ TEST_F(GeerpcTest, NativeDeregisterRemovesServer) {
 
 // A watch on service geerpc sees a POST as a registration.
 TEST_F(GeerpcTest, PostIsSeenByWatchers) {
-  auto stream = Watch("/api/v1/watch?service=geerpc");
+  auto stream = Watch(wire::WatchTarget("", {"geerpc"}));
   ASSERT_NE(stream, nullptr);
   ASSERT_EQ(Announce("tcp@127.0.0.1:9999").status, 200);
   auto e = NextEvent(*stream, std::chrono::seconds(10));
@@ -145,9 +145,9 @@ class GeerpcCustomTest : public GeerpcTest {
 // --geerpc-header-prefix X-Myrpc- renames both headers.
 TEST_F(GeerpcCustomTest, CustomHeaderPrefixIsUsed) {
   const std::string path = "/_myrpc_/registry";
-  client::HttpResponse ok = Announce("tcp@127.0.0.1:7000", "X-Myrpc-Server", path);
+  wire::HttpResponse ok = Announce("tcp@127.0.0.1:7000", "X-Myrpc-Server", path);
   EXPECT_EQ(ok.status, 200) << ok.body;
-  client::HttpResponse old = Announce("tcp@127.0.0.1:7001", "X-Geerpc-Server", path);
+  wire::HttpResponse old = Announce("tcp@127.0.0.1:7001", "X-Geerpc-Server", path);
   EXPECT_EQ(old.status, 400) << "the default header must not count: " << old.body;
   EXPECT_EQ(Servers("X-Myrpc-Servers", path), "tcp@127.0.0.1:7000");
 }

@@ -39,7 +39,7 @@ class HealthCheckTest : public MusterdTest {
 
   // The next "health" event of `id` on the stream (skipping other events),
   // within `timeout`.
-  std::optional<WatchEvent> NextHealth(client::SseStream& stream, const std::string& id,
+  std::optional<WatchEvent> NextHealth(wire::SseStream& stream, const std::string& id,
                                        milliseconds timeout = milliseconds(10000)) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     while (std::chrono::steady_clock::now() < deadline) {
@@ -55,9 +55,9 @@ class HealthCheckTest : public MusterdTest {
 
   std::vector<std::string> Healthy() { return List("svc", "healthy=true").ids(); }
 
-  client::HttpResponse PutWithToken(const std::string& id, const std::string& body,
+  wire::HttpResponse PutWithToken(const std::string& id, const std::string& body,
                                     const std::string& token) {
-    client::HttpRequest req;
+    wire::HttpRequest req;
     req.method = "PUT";
     req.target = InstancePath("svc", id);
     req.body = body;
@@ -68,7 +68,7 @@ class HealthCheckTest : public MusterdTest {
 
 TEST_F(HealthCheckTest, HttpCheckDrivesHealthEventsAndHealthyLists) {
   HttpTarget target;
-  auto watch = Watch("/api/v1/watch?service=svc");
+  auto watch = Watch(wire::WatchTarget("", {"svc"}));
   ASSERT_NE(watch, nullptr);
   ASSERT_NO_FATAL_FAILURE(RegisterWithChecks(
       "web-1",
@@ -103,7 +103,7 @@ TEST_F(HealthCheckTest, HttpCheckDrivesHealthEventsAndHealthyLists) {
   EXPECT_EQ(List("svc").ids(), std::vector<std::string>{"web-1"});  // still registered
 
   // The live state shows the latest output.
-  auto checks = Must(client().Get("/api/v1/services/svc/instances/web-1/checks"));
+  auto checks = Must(client().Get(wire::ChecksPath("svc", "web-1")));
   ASSERT_EQ(checks.status, 200) << checks.body;
   const json::value answer = JsonOf(checks);
   const json::object& c0 = answer.at("checks").at(0).as_object();
@@ -132,7 +132,7 @@ TEST_F(HealthCheckTest, FallThresholdDampsASingleFailure) {
   for (int i = 0; i < 200 && target.requests() < seen + 5; ++i) std::this_thread::sleep_for(milliseconds(20));
   ASSERT_GE(target.requests(), seen + 5) << "the check stopped running";
   EXPECT_EQ(Healthy(), std::vector<std::string>{"web-1"});
-  auto checks = JsonOf(Must(client().Get("/api/v1/services/svc/instances/web-1/checks")));
+  auto checks = JsonOf(Must(client().Get(wire::ChecksPath("svc", "web-1"))));
   const json::object& live = checks.at("checks").at(0).at("live").as_object();
   EXPECT_EQ(live.at("status").as_string(), "passing");
   EXPECT_EQ(live.at("last_result").as_string(), "critical");
@@ -141,7 +141,7 @@ TEST_F(HealthCheckTest, FallThresholdDampsASingleFailure) {
 
 TEST_F(HealthCheckTest, TcpCheckFollowsThePort) {
   TcpTarget target;
-  auto watch = Watch("/api/v1/watch?service=svc");
+  auto watch = Watch(wire::WatchTarget("", {"svc"}));
   ASSERT_NE(watch, nullptr);
   ASSERT_NO_FATAL_FAILURE(RegisterWithChecks(
       "db-1", json::array{Check({{"type", "tcp"}, {"rise", 1}, {"fall", 1}})}, target.address()));
@@ -161,7 +161,7 @@ TEST_F(HealthCheckTest, TcpCheckFollowsThePort) {
 TEST_F(HealthCheckTest, DeregisterCriticalAfterRemovesTheInstance) {
   TcpTarget target;
   target.Close();
-  auto watch = Watch("/api/v1/watch?service=svc");
+  auto watch = Watch(wire::WatchTarget("", {"svc"}));
   ASSERT_NE(watch, nullptr);
   ASSERT_NO_FATAL_FAILURE(RegisterWithChecks(
       "gone-1",
@@ -191,7 +191,7 @@ TEST_F(HealthCheckTest, StatesSurviveARestartAndChecksResume) {
   target.set_status(503);
   ASSERT_TRUE(musterd_.Restart().ok());
   Reconnect();
-  auto watch = Watch("/api/v1/watch?service=svc");
+  auto watch = Watch(wire::WatchTarget("", {"svc"}));
   ASSERT_NE(watch, nullptr);
   // Read back as it was, then the resumed check finds the target down.
   auto listed = List("svc");
@@ -237,7 +237,7 @@ TEST_F(HealthCheckTest, GrpcCheckFollowsTheHealthService) {
   GrpcHealthTarget target;
   ASSERT_TRUE(target.started());
   target.SetServing("orders.v1.Orders", true);
-  auto watch = Watch("/api/v1/watch?service=svc");
+  auto watch = Watch(wire::WatchTarget("", {"svc"}));
   ASSERT_NE(watch, nullptr);
   ASSERT_NO_FATAL_FAILURE(RegisterWithChecks(
       "rpc-1",

@@ -167,12 +167,12 @@ TEST_F(HttpFramingTest, HeadIsAnsweredAsGetWithoutABody) {
   RawConnection conn(musterd_.port());
   ASSERT_TRUE(conn.Send("HEAD /api/v1/services/s/instances HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"));
   EXPECT_TRUE(conn.ClosedWithin(kWait));
-  client::HttpResponse get = Must(client().Get(ListPath("s")));
+  wire::HttpResponse get = Must(client().Get(ListPath("s")));
   EXPECT_THAT(conn.received(), HasSubstr("Content-Length: " + std::to_string(get.body.size()) + "\r\n"));
 }
 
 TEST_F(HttpFramingTest, MethodNotAllowedListsHead) {
-  client::HttpResponse r = Must(client().Delete("/healthz"));
+  wire::HttpResponse r = Must(client().Delete("/healthz"));
   EXPECT_EQ(r.status, 405);
   EXPECT_EQ(r.Header("Allow").value_or(""), "GET, HEAD") << r.body;
 }
@@ -209,7 +209,7 @@ TEST_F(HttpFramingTest, ErrorBodiesAreValidUtf8) {
   }
   // An address cut at 64 bytes for the message, in the middle of a character.
   const std::string address = std::string(63, 'a') + "\xC3\xA9" + "bbb";
-  client::HttpResponse r = Register("s", "x", R"({"address":")" + address + R"("})");
+  wire::HttpResponse r = Register("s", "x", R"({"address":")" + address + R"("})");
   EXPECT_EQ(r.status, 400) << r.body;
   EXPECT_TRUE(IsValidUtf8(r.body)) << r.body;
 }

@@ -28,13 +28,13 @@ class LeaseTest : public MusterdTest {};
 // Without heartbeats a ttl=1 instance expires: it leaves the list, an
 // "expired" event carries its last state, and a late heartbeat is 404.
 TEST_F(LeaseTest, InstanceWithoutHeartbeatsExpires) {
-  auto stream = Watch("/api/v1/watch?service=orders");
+  auto stream = Watch(wire::WatchTarget("", {"orders"}));
   ASSERT_NE(stream, nullptr);
   ASSERT_EQ(Register("orders", "forever", RegisterBody("10.0.0.1:80", {{"ttl_seconds", 0}})).status,
             201);
   // The lease cannot start before the request is sent.
   const auto sent_at = Clock::now();
-  client::HttpResponse reg =
+  wire::HttpResponse reg =
       Register("orders", "short", RegisterBody("10.0.0.2:80", {{"ttl_seconds", 1}, {"weight", 3}}));
   ASSERT_EQ(reg.status, 201) << reg.body;
 
@@ -62,7 +62,7 @@ TEST_F(LeaseTest, InstanceWithoutHeartbeatsExpires) {
   EXPECT_THAT(list.ids(), ElementsAre("forever"));
   EXPECT_GE(list.revision, expired->revision);
 
-  client::HttpResponse late = Heartbeat("orders", "short");
+  wire::HttpResponse late = Heartbeat("orders", "short");
   EXPECT_EQ(late.status, 404) << late.body;
   EXPECT_EQ(ErrorCodeOf(late), "not_found") << late.body;
 }
@@ -79,7 +79,7 @@ TEST_F(LeaseTest, ExpiredInstanceLeavesTheList) {
 
 // Heartbeats every few hundred ms keep a ttl=1 instance alive for 3 s.
 TEST_F(LeaseTest, HeartbeatsKeepInstanceAlive) {
-  auto stream = Watch("/api/v1/watch?service=orders");
+  auto stream = Watch(wire::WatchTarget("", {"orders"}));
   ASSERT_NE(stream, nullptr);
   ASSERT_EQ(Register("orders", "kept", RegisterBody("10.0.0.1:80", {{"ttl_seconds", 1}})).status,
             201);
@@ -89,7 +89,7 @@ TEST_F(LeaseTest, HeartbeatsKeepInstanceAlive) {
   const auto until = Clock::now() + seconds(3);
   int beats = 0;
   while (Clock::now() < until) {
-    client::HttpResponse beat = Heartbeat("orders", "kept");
+    wire::HttpResponse beat = Heartbeat("orders", "kept");
     ASSERT_EQ(beat.status, 200) << "heartbeat " << beats << ": " << beat.body;
     ++beats;
     // The heartbeat interval doubles as the window in which no event may come.
@@ -132,11 +132,11 @@ TEST_F(LeaseTest, ExpiryWakesBlockingQuery) {
 // An expired instance can register again and is new (201).
 TEST_F(LeaseTest, ExpiredInstanceRegistersAgainAsNew) {
   const std::string body = RegisterBody("10.0.0.2:80", {{"ttl_seconds", 1}});
-  client::HttpResponse first = Register("orders", "short", body);
+  wire::HttpResponse first = Register("orders", "short", body);
   ASSERT_EQ(first.status, 201);
   ASSERT_TRUE(WaitFor([&] { return List("orders").instances.empty(); }, kExpiryBound,
                       milliseconds(50)));
-  client::HttpResponse again = Register("orders", "short", body);
+  wire::HttpResponse again = Register("orders", "short", body);
   EXPECT_EQ(again.status, 201) << again.body;
 }
 

@@ -52,7 +52,7 @@ class HistoryBytesTest : public MusterdTest {
   }
 
   boost::json::object Health() {
-    client::HttpResponse r = Must(client().Get("/healthz"));
+    wire::HttpResponse r = Must(client().Get("/healthz"));
     EXPECT_EQ(r.status, 200) << r.body;
     return JsonOf(r).as_object();
   }
@@ -67,14 +67,14 @@ TEST_F(HistoryBytesTest, LargeUpdatesKeepHistoryAndMemoryBounded) {
   constexpr int kInstances = 10;
   constexpr int kUpdatesPerInstance = 300;
   for (int i = 0; i < kInstances; ++i) {
-    client::HttpResponse r = Register("big", "i-" + std::to_string(i), BigBody(0));
+    wire::HttpResponse r = Register("big", "i-" + std::to_string(i), BigBody(0));
     ASSERT_EQ(r.status, 201) << r.body;
   }
   const uint64_t first = CurrentRevision();
   const size_t rss_before = RssBytes(musterd_.pid());
 
   // A watcher of everything, reading as fast as it can.
-  auto stream = Watch("/api/v1/watch?service=big&from=" + std::to_string(first + 1));
+  auto stream = Watch(wire::WatchTarget("", {"big"}, first + 1));
   ASSERT_NE(stream, nullptr);
   const uint64_t last_expected = first + kInstances * kUpdatesPerInstance;
   std::atomic<uint64_t> watched{0};
@@ -91,7 +91,7 @@ TEST_F(HistoryBytesTest, LargeUpdatesKeepHistoryAndMemoryBounded) {
   std::atomic<int> failures{0};
   for (int i = 0; i < kInstances; ++i) {
     writers.emplace_back([&, i] {
-      client::HttpClient own(musterd_.address());
+      wire::HttpClient own(musterd_.address());
       for (int v = 1; v <= kUpdatesPerInstance; ++v) {
         auto r = own.Put(InstancePath("big", "i-" + std::to_string(i)), BigBody(v));
         if (!r.ok() || r->status != 200) ++failures;
@@ -118,12 +118,12 @@ TEST_F(HistoryBytesTest, LargeUpdatesKeepHistoryAndMemoryBounded) {
   EXPECT_EQ(oldest, last_expected - events + 1);
 
   // A watcher from before the retained history must list again...
-  client::HttpResponse gone =
-      Must(client().Get("/api/v1/watch?service=big&from=" + std::to_string(oldest - 1), seconds(5)));
+  wire::HttpResponse gone =
+      Must(client().Get(wire::WatchTarget("", {"big"}, oldest - 1), seconds(5)));
   EXPECT_EQ(gone.status, 410) << gone.body;
   EXPECT_EQ(ErrorCodeOf(gone), "gone") << gone.body;
   // ...and one from the oldest retained revision replays from there.
-  auto kept = Watch("/api/v1/watch?service=big&from=" + std::to_string(oldest));
+  auto kept = Watch(wire::WatchTarget("", {"big"}, oldest));
   ASSERT_NE(kept, nullptr);
   auto e = NextEvent(*kept, seconds(10));
   ASSERT_TRUE(e.has_value());
@@ -154,20 +154,20 @@ class StalledWatchersTest : public HistoryBytesTest {
 TEST_F(StalledWatchersTest, WatchersThatDoNotReadHoldLittleAndAreClosed) {
   const uint64_t first = CurrentRevision() + 1;
   for (int v = 0; v < 400; ++v) {
-    client::HttpResponse r = Register("big", "i-" + std::to_string(v % 10), BigBody(v));
+    wire::HttpResponse r = Register("big", "i-" + std::to_string(v % 10), BigBody(v));
     ASSERT_TRUE(r.status == 200 || r.status == 201) << r.body;
   }
   // One reader first, so that every event's text is made (and counted in the
   // history) before the stalled ones come.
-  auto reader = Watch("/api/v1/watch?service=big&from=" + std::to_string(first));
+  auto reader = Watch(wire::WatchTarget("", {"big"}, first));
   ASSERT_NE(reader, nullptr);
   for (int i = 0; i < 400; ++i) ASSERT_TRUE(NextEvent(*reader, seconds(10)).has_value());
   const size_t rss_before = RssBytes(musterd_.pid());
 
   constexpr int kStalled = 40;
-  std::vector<std::unique_ptr<client::SseStream>> stalled;
+  std::vector<std::unique_ptr<wire::SseStream>> stalled;
   for (int i = 0; i < kStalled; ++i) {
-    stalled.push_back(Watch("/api/v1/watch?service=big&from=" + std::to_string(first)));
+    stalled.push_back(Watch(wire::WatchTarget("", {"big"}, first)));
     ASSERT_NE(stalled.back(), nullptr);
   }
   // Each has written what its socket takes and waits with the rest.

@@ -26,6 +26,7 @@
 
 #include "integration/musterd_fixture.h"
 #include "integration/tcp_forwarder.h"
+#include "core/wire/paths.h"
 #include "muster/registry.h"
 #include "support/musterd_process.h"
 #include "support/status_matchers.h"
@@ -458,6 +459,92 @@ TEST_F(MusterRegistryTest, AnswersThatAskToTryAgainKeepTheirCodes) {
     EXPECT_THAT(registry.Deregister(key, call_),
                 StatusIs(absl::StatusCode::kAborted, HasSubstr("canned 409")));
     EXPECT_EQ(server.requests(), 2);
+  }
+}
+
+// A refusal keeps the exact code musterd put in its error body: a script
+// check on a registry that disables them is PermissionDenied (403), where a
+// guess from the status alone made FailedPrecondition of it, the code a
+// Registry reserves for "closed".
+TEST_F(MusterRegistryTest, RefusalKeepsTheCodeOfTheErrorBody) {
+  Registry& registry = Make({musterd_.address()});
+  Instance in = TestInstance("scripted");
+  Check script;
+  script.id = "s";
+  script.type = CheckType::kScript;
+  script.target = "/bin/true";
+  in.checks.push_back(script);
+  EXPECT_THAT(registry.Register(in, call_),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("script checks are disabled")));
+}
+
+// Ids that would need escaping in a URL ('/', '?', '%', a space, UTF-8) are
+// refused by the SDK itself, naming the id, before anything is sent: names
+// are [A-Za-z0-9._-] on both sides. Nothing reaches musterd, so nothing is
+// registered under a truncated id (an unescaped "a?b" would be "a").
+TEST_F(MusterRegistryTest, IdsThatNeedEscapingAreRefusedBeforeSending) {
+  Registry& registry = Make({musterd_.address()});
+  for (const std::string id : {"a/b", "a?b", "a%2Fb", "a b", "\xC3\xA9t\xC3\xA9"}) {
+    EXPECT_THAT(registry.Register(TestInstance(id), call_),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("id may contain only")))
+        << id;
+    EXPECT_THAT(registry.UpdateService({"default", "svc", id}, call_),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("id may contain only")))
+        << id;
+  }
+  auto list = registry.ListServices(ServiceQuery{"default", "svc", ""}, call_);
+  ASSERT_THAT(list, IsOk());
+  EXPECT_TRUE(list->instances.empty());
+}
+
+// The same ids sent over the wire as core/wire/paths.h escapes them arrive
+// at musterd as the one segment they are, and musterd refuses them by name;
+// sent unescaped, '?' cuts the id short and '/' makes another path.
+TEST_F(MusterRegistryTest, EscapedIdsReachMusterdWhole) {
+  for (const std::string id : {"a/b", "a?b", "a%2Fb", "a b", "\xC3\xA9t\xC3\xA9"}) {
+    wire::HttpResponse r =
+        Must(client().Put(wire::InstanceTarget({"", "svc", id}), RegisterBody("127.0.0.1:80")));
+    EXPECT_EQ(r.status, 400) << id << ": " << r.body;
+    EXPECT_THAT(wire::StatusFromResponse(r),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("id may contain only")))
+        << id;
+  }
+  EXPECT_TRUE(List("svc").instances.empty());
+  // What an unescaped target did: "a?b" registered "a", "a/b" is no path.
+  EXPECT_EQ(Must(client().Put("/api/v1/services/svc/instances/a?b", RegisterBody("127.0.0.1:80")))
+                .status,
+            201);
+  EXPECT_EQ(List("svc").ids(), std::vector<std::string>{"a"});
+  EXPECT_EQ(Must(client().Put("/api/v1/services/svc/instances/a/b", RegisterBody("127.0.0.1:80")))
+                .status,
+            404);
+}
+
+// musterd sends a check's change of state as a "health" event; a subscriber
+// sees it as kUpdated (muster/change.h), the instance carrying the new state.
+TEST_F(MusterRegistryTest, HealthChangeReachesSubscribersAsUpdate) {
+  SilentListener target;  // completes TCP connections (the backlog): the check passes
+  Registry& registry = Make({musterd_.address()});
+  UpdateRecorder& recorder = NewRecorder();
+  ASSERT_THAT(registry.Subscribe(Query("svc"), recorder.Callback()), IsOk());
+  Instance in = TestInstance("checked");
+  in.address = target.address();
+  Check tcp;
+  tcp.id = "tcp";
+  tcp.type = CheckType::kTcp;
+  tcp.interval = milliseconds(200);
+  in.checks.push_back(tcp);
+  ASSERT_THAT(registry.Register(in, call_), IsOk());
+  auto passing = [](const Change& c) {
+    return c.instance.id == "checked" && c.instance.checks.size() == 1 &&
+           c.instance.checks[0].status == Health::kPassing;
+  };
+  ASSERT_TRUE(recorder.WaitForChange(passing, kWait));
+  for (const Change& c : recorder.changes()) {
+    EXPECT_NE(c.type, ChangeType::kHealth);
+    if (passing(c)) {
+      EXPECT_EQ(c.type, ChangeType::kUpdated);
+    }
   }
 }
 

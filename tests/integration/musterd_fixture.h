@@ -10,7 +10,7 @@
 
 #include <gtest/gtest.h>
 
-#include "client/http_client.h"
+#include "core/wire/http_client.h"
 #include "support/api_helpers.h"
 #include "support/musterd_process.h"
 
@@ -37,21 +37,21 @@ class MusterdTest : public ::testing::Test {
   }
 
   // A fresh client for the current address (after a restart the port is new).
-  void Reconnect() { client_ = std::make_unique<client::HttpClient>(musterd_.address()); }
+  void Reconnect() { client_ = std::make_unique<wire::HttpClient>(musterd_.address()); }
 
-  client::HttpClient& client() { return *client_; }
+  wire::HttpClient& client() { return *client_; }
 
-  client::HttpResponse Register(const std::string& service, const std::string& id,
+  wire::HttpResponse Register(const std::string& service, const std::string& id,
                                 const std::string& body, const std::string& query = "") {
     return Must(client_->Put(InstancePath(service, id, query), body));
   }
 
-  client::HttpResponse Deregister(const std::string& service, const std::string& id,
+  wire::HttpResponse Deregister(const std::string& service, const std::string& id,
                                   const std::string& query = "") {
     return Must(client_->Delete(InstancePath(service, id, query)));
   }
 
-  client::HttpResponse Heartbeat(const std::string& service, const std::string& id,
+  wire::HttpResponse Heartbeat(const std::string& service, const std::string& id,
                                  const std::string& query = "") {
     return Must(client_->Put(HeartbeatPath(service, id, query), ""));
   }
@@ -62,7 +62,7 @@ class MusterdTest : public ::testing::Test {
 
   // The registry's current revision, from /healthz.
   uint64_t CurrentRevision() {
-    client::HttpResponse r = Must(client_->Get("/healthz"));
+    wire::HttpResponse r = Must(client_->Get("/healthz"));
     EXPECT_EQ(r.status, 200) << r.body;
     boost::json::value v = JsonOf(r);
     if (!v.is_object() || !v.as_object().contains("revision")) {
@@ -73,9 +73,9 @@ class MusterdTest : public ::testing::Test {
   }
 
   // Opens a watch on `target` (e.g. "/api/v1/watch?service=orders").
-  std::unique_ptr<client::SseStream> Watch(
+  std::unique_ptr<wire::SseStream> Watch(
       const std::string& target, std::vector<std::pair<std::string, std::string>> headers = {}) {
-    auto stream = client::SseStream::Open(musterd_.address(), target, std::move(headers));
+    auto stream = wire::SseStream::Open(musterd_.address(), target, std::move(headers));
     if (!stream.ok()) {
       ADD_FAILURE() << "watch " << target << ": " << stream.status();
       return nullptr;
@@ -84,7 +84,7 @@ class MusterdTest : public ::testing::Test {
   }
 
   MusterdProcess musterd_;
-  std::unique_ptr<client::HttpClient> client_;
+  std::unique_ptr<wire::HttpClient> client_;
 };
 
 }  // namespace muster::testing

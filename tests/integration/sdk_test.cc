@@ -74,7 +74,7 @@ class SdkTest : public MusterdTest {
 
   // Whether musterd at `address` lists `id` of "echo".
   static bool ListedAt(const std::string& address, const std::string& id) {
-    client::HttpClient c(address);
+    wire::HttpClient c(address);
     auto r = c.Get(ListPath("echo"), seconds(2));
     if (!r.ok() || r->status != 200) return false;
     return ParseList(*r).Find(id) != nullptr;
@@ -92,7 +92,7 @@ TEST_F(SdkTest, DiscoverySeesRegistrationPushed) {
   ASSERT_THAT(first, IsOk());
   EXPECT_TRUE((*first)->instances->empty());
 
-  client::HttpResponse reg = Register("echo", "e1", RegisterBody("127.0.0.1:9001", {{"ttl_seconds", 0}}));
+  wire::HttpResponse reg = Register("echo", "e1", RegisterBody("127.0.0.1:9001", {{"ttl_seconds", 0}}));
   ASSERT_EQ(reg.status, 201) << reg.body;
   const uint64_t revision = U64(JsonOf(reg).as_object().at("modify_revision"));
   ASSERT_TRUE(WaitFor([&] { return CachedIds(discovery).size() == 1; }, seconds(5)));
@@ -190,7 +190,7 @@ TEST_F(SdkTest, HeartbeaterRegistersAgainAfterDeregistration) {
 TEST_F(SdkTest, HeartbeaterKeepsLeaseAlive) {
   Heartbeater heartbeater(registry_.get(), EchoInstance("e1", 1), {});
   ASSERT_THAT(heartbeater.Start(), IsOk());
-  auto stream = Watch("/api/v1/watch?service=echo");
+  auto stream = Watch(wire::WatchTarget("", {"echo"}));
   ASSERT_NE(stream, nullptr);
   // Nothing happens to the instance for 3 s (the time passing is the point).
   auto event = stream->Next(seconds(3));

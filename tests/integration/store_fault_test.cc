@@ -77,7 +77,7 @@ class StoreFaultTest : public MusterdTest {
     std::vector<std::thread> writers;
     for (int w = 0; w < kWriters; ++w) {
       writers.emplace_back([&, w] {
-        client::HttpClient http(musterd_.address());
+        wire::HttpClient http(musterd_.address());
         for (int i = w; i < count; i += kWriters) {
           const std::string id = "inst-" + std::to_string(i);
           auto r = http.Put(InstancePath("orders", id),
@@ -149,11 +149,11 @@ class StoreFaultTest : public MusterdTest {
     // saw it is told to list again (410) rather than resuming on a store
     // that lost changes it was told of.
     EXPECT_GT(CurrentRevision(), max_revision);
-    auto resumed = client::SseStream::Open(musterd_.address(),
-                                           "/api/v1/watch?from=" + std::to_string(max_revision + 1));
+    auto resumed = wire::SseStream::Open(musterd_.address(),
+                                           wire::WatchTarget("", {}, max_revision + 1));
     ASSERT_FALSE(resumed.ok());
     EXPECT_EQ(resumed.status().code(), absl::StatusCode::kOutOfRange) << resumed.status();
-    client::HttpResponse fresh = Register("orders", "after-recovery", RegisterBody("10.0.0.9:80"));
+    wire::HttpResponse fresh = Register("orders", "after-recovery", RegisterBody("10.0.0.9:80"));
     ASSERT_EQ(fresh.status, 201) << fresh.body;
     EXPECT_GT(U64(JsonOf(fresh).at("modify_revision")), max_revision + 1);
 
@@ -201,7 +201,7 @@ TEST_F(StoreFaultTest, TornLastRecordStarts) {
   const fs::path acknowledged = fs::path(musterd_.data_dir()) / "ACKNOWLEDGED";
   const std::string before = ReadFile(acknowledged);
   ASSERT_EQ(before.size(), 42u);
-  client::HttpResponse last = Register("orders", "in-flight", RegisterBody("10.0.0.9:80", {{"ttl_seconds", 0}}));
+  wire::HttpResponse last = Register("orders", "in-flight", RegisterBody("10.0.0.9:80", {{"ttl_seconds", 0}}));
   ASSERT_EQ(last.status, 201) << last.body;
   musterd_.Kill9();
   // Make that write the one a crash tore: its record cut in half, and not
@@ -246,11 +246,11 @@ TEST_F(StoreFaultTest, KillNineUnderRegisterDeregisterLoad) {
     std::vector<std::thread> writers;
     for (int w = 0; w < kWriters; ++w) {
       writers.emplace_back([&, w] {
-        client::HttpClient http(musterd_.address());
+        wire::HttpClient http(musterd_.address());
         for (int i = 0; !stop.load(); ++i) {
           const std::string id = "w" + std::to_string(w) + "-" + std::to_string(i % kKeys);
           KeyState& key = model[w][id];
-          absl::StatusOr<client::HttpResponse> r;
+          absl::StatusOr<wire::HttpResponse> r;
           if (key.present) {
             r = http.Delete(InstancePath("orders", id), seconds(5));
           } else {
@@ -358,7 +358,7 @@ class DiskFullTest : public ::testing::Test {
 
   absl::Status Start(const std::vector<std::string>& args = {}) {
     absl::Status s = musterd_.Start(args);
-    if (s.ok()) client_ = std::make_unique<client::HttpClient>(musterd_.address());
+    if (s.ok()) client_ = std::make_unique<wire::HttpClient>(musterd_.address());
     return s;
   }
   absl::Status CrashAndRestart(const std::vector<std::string>& args = {}) {
@@ -386,7 +386,7 @@ class DiskFullTest : public ::testing::Test {
   }
   void Unfill() { unlink((mount_point_ + "/filler").c_str()); }
 
-  client::HttpResponse Put(const std::string& service, const std::string& id, const std::string& body) {
+  wire::HttpResponse Put(const std::string& service, const std::string& id, const std::string& body) {
     return Must(client_->Put(InstancePath(service, id), body));
   }
 
@@ -397,7 +397,7 @@ class DiskFullTest : public ::testing::Test {
     return RegisterBody("10.0.0.1:80", {{"ttl_seconds", 0}, {"metadata", metadata}});
   }
 
-  static void ExpectDiskFull(const client::HttpResponse& r) {
+  static void ExpectDiskFull(const wire::HttpResponse& r) {
     EXPECT_EQ(r.status, 503) << r.body;
     EXPECT_EQ(ErrorCodeOf(r), "unavailable") << r.body;
     EXPECT_THAT(ErrorMessageOf(r), HasSubstr("the disk under --data-dir"));
@@ -406,7 +406,7 @@ class DiskFullTest : public ::testing::Test {
   }
 
   MusterdProcess musterd_;
-  std::unique_ptr<client::HttpClient> client_;
+  std::unique_ptr<wire::HttpClient> client_;
   std::string mount_point_;
   bool mounted_ = false;
 };
@@ -419,7 +419,7 @@ TEST_F(DiskFullTest, RefusesWritesServesReadsAndResumes) {
   ASSERT_EQ(Put("orders", "a", RegisterBody("10.0.0.1:80", {{"ttl_seconds", 0}})).status, 201);
   ASSERT_EQ(Put("orders", "b", RegisterBody("10.0.0.2:80", {{"ttl_seconds", 0}})).status, 201);
   ASSERT_EQ(Put("orders", "keeper", RegisterBody("10.0.0.3:80", {{"ttl_seconds", 2}})).status, 201);
-  auto stream = client::SseStream::Open(musterd_.address(), "/api/v1/watch?service=orders");
+  auto stream = wire::SseStream::Open(musterd_.address(), wire::WatchTarget("", {"orders"}));
   ASSERT_TRUE(stream.ok()) << stream.status();
 
   Fill(0);
@@ -430,21 +430,21 @@ TEST_F(DiskFullTest, RefusesWritesServesReadsAndResumes) {
   // Reads, and heartbeats beyond the TTL.
   const auto until = std::chrono::steady_clock::now() + milliseconds(3000);
   while (std::chrono::steady_clock::now() < until) {
-    client::HttpResponse hb = Must(client_->Put(HeartbeatPath("orders", "keeper"), ""));
+    wire::HttpResponse hb = Must(client_->Put(HeartbeatPath("orders", "keeper"), ""));
     ASSERT_EQ(hb.status, 200) << hb.body;
     std::this_thread::sleep_for(milliseconds(400));
   }
   EXPECT_EQ(ParseList(Must(client_->Get(ListPath("orders")))).ids(),
             (std::vector<std::string>{"a", "b", "keeper"}));
-  client::HttpResponse services = Must(client_->Get("/api/v1/services"));
+  wire::HttpResponse services = Must(client_->Get(wire::ServicesPath()));
   EXPECT_EQ(services.status, 200) << services.body;
-  client::HttpResponse health = Must(client_->Get("/healthz"));
+  wire::HttpResponse health = Must(client_->Get("/healthz"));
   EXPECT_EQ(health.status, 200);
   EXPECT_EQ(JsonOf(health).as_object().at("store_write_failing"), true) << health.body;
   ExpectDiskFull(Put("orders", "c", RegisterBody("10.0.0.4:80")));
 
   Unfill();
-  client::HttpResponse resumed;
+  wire::HttpResponse resumed;
   EXPECT_TRUE(WaitFor([&] {
     resumed = Put("orders", "c", RegisterBody("10.0.0.4:80", {{"ttl_seconds", 0}}));
     return resumed.status == 201;
@@ -470,10 +470,10 @@ TEST_F(DiskFullTest, FullDiskUnderTheLogDoesNotAbort) {
   ASSERT_TRUE(Start({"--min-free-disk-kb", "0"}).ok());
   Fill(100 << 10);
   std::vector<std::string> acked;
-  client::HttpResponse refused;
+  wire::HttpResponse refused;
   for (int i = 0; i < 20; ++i) {
     const std::string id = "big-" + std::to_string(i);
-    client::HttpResponse r = Put("big", id, BigBody());
+    wire::HttpResponse r = Put("big", id, BigBody());
     if (r.status == 201) {
       acked.push_back(id);
       continue;
@@ -490,7 +490,7 @@ TEST_F(DiskFullTest, FullDiskUnderTheLogDoesNotAbort) {
   EXPECT_EQ(ParseList(Must(client_->Get(ListPath("big")))).ids().size(), acked.size());
 
   Unfill();
-  client::HttpResponse resumed;
+  wire::HttpResponse resumed;
   EXPECT_TRUE(WaitFor([&] {
     resumed = Put("big", "after", BigBody());
     return resumed.status == 201;
@@ -519,7 +519,7 @@ TEST_F(DiskFullTest, StartsOnAFullDisk) {
   ExpectDiskFull(Put("orders", "i5", BigBody()));
 
   Unfill();
-  client::HttpResponse resumed;
+  wire::HttpResponse resumed;
   EXPECT_TRUE(WaitFor([&] {
     resumed = Put("orders", "i5", BigBody());
     return resumed.status == 201;

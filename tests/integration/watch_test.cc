@@ -27,7 +27,7 @@ class WatchTest : public MusterdTest {
   // Registers and returns the modify_revision it was acknowledged with.
   uint64_t RegisterAt(const std::string& service, const std::string& id,
                       boost::json::object extra = {}, const std::string& query = "") {
-    client::HttpResponse r = Register(service, id, RegisterBody("10.0.0.1:80", extra), query);
+    wire::HttpResponse r = Register(service, id, RegisterBody("10.0.0.1:80", extra), query);
     EXPECT_TRUE(r.status == 200 || r.status == 201) << r.body;
     boost::json::value v = JsonOf(r);
     if (!v.is_object() || !v.as_object().contains("modify_revision")) return 0;
@@ -43,7 +43,7 @@ TEST_F(WatchTest, BlockingQueryWakesOnRegister) {
   ListResult woken;
   Clock::duration took{};
   std::thread waiter([&] {
-    client::HttpClient own(musterd_.address());
+    wire::HttpClient own(musterd_.address());
     const auto start = Clock::now();
     auto r = own.Get(ListPath("orders", "index=" + std::to_string(before.revision) + "&wait=30s"),
                      seconds(40));
@@ -113,7 +113,7 @@ TEST_F(WatchTest, BlockingQueryWakesOnDeregister) {
   const ListResult before = List("orders");
   ListResult woken;
   std::thread waiter([&] {
-    client::HttpClient own(musterd_.address());
+    wire::HttpClient own(musterd_.address());
     auto r = own.Get(ListPath("orders", "index=" + std::to_string(before.revision) + "&wait=30s"),
                      seconds(40));
     if (!r.ok()) {
@@ -130,7 +130,7 @@ TEST_F(WatchTest, BlockingQueryWakesOnDeregister) {
 
 // register, update and deregister arrive in revision order with their types.
 TEST_F(WatchTest, StreamDeliversRegisterUpdateDeregisterInOrder) {
-  auto stream = Watch("/api/v1/watch?service=orders");
+  auto stream = Watch(wire::WatchTarget("", {"orders"}));
   ASSERT_NE(stream, nullptr);
   EXPECT_THAT(stream->response().Header("Content-Type").value_or(""),
               HasSubstr("text/event-stream"));
@@ -171,7 +171,7 @@ TEST_F(WatchTest, StreamDeliversRegisterUpdateDeregisterInOrder) {
 
 // An identical re-register is no change and sends no event.
 TEST_F(WatchTest, IdenticalReRegisterSendsNoEvent) {
-  auto stream = Watch("/api/v1/watch?service=orders");
+  auto stream = Watch(wire::WatchTarget("", {"orders"}));
   ASSERT_NE(stream, nullptr);
   const uint64_t r1 = RegisterAt("orders", "a");
   RegisterAt("orders", "a");
@@ -187,7 +187,7 @@ TEST_F(WatchTest, IdenticalReRegisterSendsNoEvent) {
 
 // Many quick changes arrive complete, one revision after the other.
 TEST_F(WatchTest, StreamHasNoGapsUnderManyChanges) {
-  auto stream = Watch("/api/v1/watch");
+  auto stream = Watch(wire::WatchPath());
   ASSERT_NE(stream, nullptr);
   std::vector<uint64_t> acked;
   for (int i = 0; i < 60; ++i) {
@@ -205,7 +205,7 @@ TEST_F(WatchTest, StreamHasNoGapsUnderManyChanges) {
 // socket buffers hold) still gets every one of them, in order, once it reads
 // again; /healthz counts the changes its socket could not take at once.
 TEST_F(WatchTest, SlowReaderGetsEveryEventInOrder) {
-  auto stream = Watch("/api/v1/watch?service=orders");
+  auto stream = Watch(wire::WatchTarget("", {"orders"}));
   ASSERT_NE(stream, nullptr);
   // About 33 KB of metadata per instance, 320 changes: over 10 MB, more
   // than loopback's socket buffers take while nobody reads.
@@ -220,7 +220,7 @@ TEST_F(WatchTest, SlowReaderGetsEveryEventInOrder) {
     ASSERT_TRUE(e.has_value());
     ASSERT_EQ(e->revision, want);
   }
-  client::HttpResponse health = Must(client().Get("/healthz"));
+  wire::HttpResponse health = Must(client().Get("/healthz"));
   boost::json::value v = JsonOf(health);
   ASSERT_TRUE(v.is_object() && v.as_object().contains("watches")) << health.body;
   const boost::json::object& watches = v.as_object().at("watches").as_object();
@@ -230,9 +230,9 @@ TEST_F(WatchTest, SlowReaderGetsEveryEventInOrder) {
 
 // service= filters the stream; repeated service= takes several; none takes all.
 TEST_F(WatchTest, StreamFiltersByService) {
-  auto orders = Watch("/api/v1/watch?service=orders");
-  auto two = Watch("/api/v1/watch?service=orders&service=billing");
-  auto all = Watch("/api/v1/watch");
+  auto orders = Watch(wire::WatchTarget("", {"orders"}));
+  auto two = Watch(wire::WatchTarget("", {"orders", "billing"}));
+  auto all = Watch(wire::WatchPath());
   ASSERT_TRUE(orders && two && all);
 
   const uint64_t billing = RegisterAt("billing", "x");
@@ -269,8 +269,8 @@ TEST_F(WatchTest, StreamFiltersByService) {
 
 // A watch sees its own namespace only.
 TEST_F(WatchTest, StreamIsScopedToItsNamespace) {
-  auto default_ns = Watch("/api/v1/watch");
-  auto team_a = Watch("/api/v1/watch?namespace=team-a");
+  auto default_ns = Watch(wire::WatchPath());
+  auto team_a = Watch(wire::WatchTarget("team-a", {}));
   ASSERT_TRUE(default_ns && team_a);
   const uint64_t in_a = RegisterAt("orders", "a", {}, "namespace=team-a");
   const uint64_t in_default = RegisterAt("orders", "b");
@@ -293,7 +293,7 @@ TEST_F(WatchTest, FromReplaysHistoryThenContinues) {
   const uint64_t r2 = RegisterAt("orders", "b");
   const uint64_t r3 = RegisterAt("orders", "c");
 
-  auto stream = Watch("/api/v1/watch?service=orders&from=" + std::to_string(r2));
+  auto stream = Watch(wire::WatchTarget("", {"orders"}, r2));
   ASSERT_NE(stream, nullptr);
   auto e2 = NextEvent(*stream, kEventTimeout);
   auto e3 = NextEvent(*stream, kEventTimeout);
@@ -314,7 +314,7 @@ TEST_F(WatchTest, LastEventIdResumesAfterThatEvent) {
   const uint64_t r1 = RegisterAt("orders", "a");
   const uint64_t r2 = RegisterAt("orders", "b");
   const uint64_t r3 = RegisterAt("orders", "c");
-  auto stream = Watch("/api/v1/watch?service=orders", {{"Last-Event-ID", std::to_string(r1)}});
+  auto stream = Watch(wire::WatchTarget("", {"orders"}), {{"Last-Event-ID", std::to_string(r1)}});
   ASSERT_NE(stream, nullptr);
   auto e2 = NextEvent(*stream, kEventTimeout);
   auto e3 = NextEvent(*stream, kEventTimeout);
@@ -327,7 +327,7 @@ TEST_F(WatchTest, LastEventIdResumesAfterThatEvent) {
 TEST_F(WatchTest, WatchFromListRevisionPlusOneSeesOnlyNewChanges) {
   RegisterAt("orders", "a");
   const ListResult list = List("orders");
-  auto stream = Watch("/api/v1/watch?service=orders&from=" + std::to_string(list.revision + 1));
+  auto stream = Watch(wire::WatchTarget("", {"orders"}, list.revision + 1));
   ASSERT_NE(stream, nullptr);
   const uint64_t next = RegisterAt("orders", "b");
   auto e = NextEvent(*stream, kEventTimeout);
@@ -351,27 +351,27 @@ TEST_F(ShortHistoryWatchTest, FromOlderThanHistoryIsGone) {
   ASSERT_EQ(revisions.size(), 24u);
 
   // Over plain HTTP: 410 with the documented error code.
-  client::HttpResponse gone = Must(
-      client().Get("/api/v1/watch?from=" + std::to_string(revisions.front()), seconds(5)));
+  wire::HttpResponse gone = Must(
+      client().Get(wire::WatchTarget("", {}, revisions.front()), seconds(5)));
   EXPECT_EQ(gone.status, 410) << gone.body;
   EXPECT_EQ(ErrorCodeOf(gone), "gone") << gone.body;
-  client::HttpResponse from_one = Must(client().Get("/api/v1/watch?from=1", seconds(5)));
+  wire::HttpResponse from_one = Must(client().Get(wire::WatchTarget("", {}, 1), seconds(5)));
   EXPECT_EQ(from_one.status, 410) << from_one.body;
 
   // Through SseStream: OutOfRange.
-  auto stream = client::SseStream::Open(musterd_.address(), "/api/v1/watch?from=1");
+  auto stream = wire::SseStream::Open(musterd_.address(), wire::WatchTarget("", {}, 1));
   ASSERT_FALSE(stream.ok());
   EXPECT_EQ(stream.status().code(), absl::StatusCode::kOutOfRange) << stream.status();
 
   // Last-Event-ID before the history is gone as well.
-  auto by_id = client::SseStream::Open(musterd_.address(), "/api/v1/watch",
+  auto by_id = wire::SseStream::Open(musterd_.address(), wire::WatchPath(),
                                        {{"Last-Event-ID", std::to_string(revisions.front())}});
   ASSERT_FALSE(by_id.ok());
   EXPECT_EQ(by_id.status().code(), absl::StatusCode::kOutOfRange) << by_id.status();
 
   // The last few revisions are still retained.
   const uint64_t recent = revisions[revisions.size() - 5];
-  auto kept = Watch("/api/v1/watch?from=" + std::to_string(recent));
+  auto kept = Watch(wire::WatchTarget("", {}, recent));
   ASSERT_NE(kept, nullptr);
   for (size_t i = revisions.size() - 5; i < revisions.size(); ++i) {
     auto e = NextEvent(*kept, kEventTimeout);
@@ -383,7 +383,7 @@ TEST_F(ShortHistoryWatchTest, FromOlderThanHistoryIsGone) {
 // A stream that carries an event more often than --watch-keepalive (1 s
 // here) needs no keep-alive; it gets them once it is quiet.
 TEST_F(ShortHistoryWatchTest, KeepAlivesOnlyWhenQuiet) {
-  auto stream = Watch("/api/v1/watch?service=orders");
+  auto stream = Watch(wire::WatchTarget("", {"orders"}));
   ASSERT_NE(stream, nullptr);
   const auto busy_until = Clock::now() + milliseconds(2500);
   for (int i = 0; Clock::now() < busy_until; ++i) {
@@ -401,7 +401,7 @@ TEST_F(ShortHistoryWatchTest, KeepAlivesOnlyWhenQuiet) {
 
 // An idle stream carries ": keep-alive" comments at --watch-keepalive.
 TEST_F(ShortHistoryWatchTest, IdleStreamSendsKeepAlives) {
-  auto stream = Watch("/api/v1/watch?service=orders");
+  auto stream = Watch(wire::WatchTarget("", {"orders"}));
   ASSERT_NE(stream, nullptr);
   // Waiting out the window is the point here: no event may arrive meanwhile.
   auto none = stream->Next(milliseconds(2500));

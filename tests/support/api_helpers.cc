@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 
 #include "core/json_codec.h"
+#include "core/wire/answers.h"
+#include "core/wire/paths.h"
 
 namespace muster::testing {
 namespace json = boost::json;
@@ -29,27 +31,27 @@ std::optional<uint64_t> ParseU64(std::string_view text) {
 
 std::string InstancePath(const std::string& service, const std::string& id,
                          const std::string& query) {
-  return WithQuery("/api/v1/services/" + service + "/instances/" + id, query);
+  return WithQuery(wire::InstancePath(service, id), query);
 }
 
 std::string HeartbeatPath(const std::string& service, const std::string& id,
                           const std::string& query) {
-  return WithQuery("/api/v1/services/" + service + "/instances/" + id + "/heartbeat", query);
+  return WithQuery(wire::HeartbeatPath(service, id), query);
 }
 
 std::string ListPath(const std::string& service, const std::string& query) {
-  return WithQuery("/api/v1/services/" + service + "/instances", query);
+  return WithQuery(wire::InstancesPath(service), query);
 }
 
-client::HttpResponse Must(absl::StatusOr<client::HttpResponse> response) {
+wire::HttpResponse Must(absl::StatusOr<wire::HttpResponse> response) {
   if (!response.ok()) {
     ADD_FAILURE() << "request failed: " << response.status();
-    return client::HttpResponse{};
+    return wire::HttpResponse{};
   }
   return *std::move(response);
 }
 
-json::value JsonOf(const client::HttpResponse& response) {
+json::value JsonOf(const wire::HttpResponse& response) {
   boost::system::error_code ec;
   json::value v = json::parse(response.body, ec);
   if (ec) {
@@ -62,7 +64,7 @@ json::value JsonOf(const client::HttpResponse& response) {
 
 namespace {
 
-std::string ErrorField(const client::HttpResponse& response, std::string_view field) {
+std::string ErrorField(const wire::HttpResponse& response, std::string_view field) {
   boost::system::error_code ec;
   json::value v = json::parse(response.body, ec);
   if (ec || !v.is_object()) return "";
@@ -75,11 +77,11 @@ std::string ErrorField(const client::HttpResponse& response, std::string_view fi
 
 }  // namespace
 
-std::string ErrorCodeOf(const client::HttpResponse& response) {
+std::string ErrorCodeOf(const wire::HttpResponse& response) {
   return ErrorField(response, "code");
 }
 
-std::string ErrorMessageOf(const client::HttpResponse& response) {
+std::string ErrorMessageOf(const wire::HttpResponse& response) {
   return ErrorField(response, "message");
 }
 
@@ -102,7 +104,7 @@ const Instance* ListResult::Find(std::string_view id) const {
   return it == instances.end() ? nullptr : &*it;
 }
 
-ListResult ParseList(const client::HttpResponse& response) {
+ListResult ParseList(const wire::HttpResponse& response) {
   ListResult out;
   out.status = response.status;
   if (auto index = response.Header("X-Muster-Index")) out.index_header = ParseU64(*index);
@@ -110,37 +112,30 @@ ListResult ParseList(const client::HttpResponse& response) {
     ADD_FAILURE() << "list answered HTTP " << response.status << ": " << response.body;
     return out;
   }
-  json::value v = JsonOf(response);
-  if (!v.is_object()) {
-    ADD_FAILURE() << "list body is not an object: " << response.body.substr(0, 500);
+  auto list = wire::DecodeListAnswer(response.body);
+  if (!list.ok()) {
+    ADD_FAILURE() << list.status() << ": " << response.body.substr(0, 500);
     return out;
   }
-  const json::object& o = v.as_object();
-  if (const json::value* rev = o.if_contains("revision")) {
-    out.revision = U64(*rev);
-  } else {
-    ADD_FAILURE() << "list body has no revision: " << response.body.substr(0, 500);
-  }
-  const json::value* instances = o.if_contains("instances");
-  if (instances == nullptr || !instances->is_array()) {
-    ADD_FAILURE() << "list body has no instances array: " << response.body.substr(0, 500);
-    return out;
-  }
-  for (const json::value& item : instances->as_array()) {
-    auto in = InstanceFromJson(item);
-    if (!in.ok()) {
-      ADD_FAILURE() << "bad instance in list (" << in.status() << "): " << json::serialize(item);
-      continue;
-    }
-    out.instances.push_back(*std::move(in));
-  }
+  out.revision = list->revision;
+  out.instances = std::move(list->instances);
   return out;
 }
 
-std::optional<WatchEvent> ParseEvent(const client::SseEvent& event) {
+std::optional<WatchEvent> ParseEvent(const wire::SseEvent& event) {
   WatchEvent out;
   out.sse_id = event.id;
   out.sse_event = event.event;
+  // What a client of the wire makes of it (core/wire/answers.h) ...
+  auto change = wire::DecodeWatchEvent(event.event, event.data);
+  if (!change.ok() || !change->has_value()) {
+    ADD_FAILURE() << "not a change event (" << (change.ok() ? "unknown kind" : change.status().ToString())
+                  << "): event " << event.event << ", data " << event.data.substr(0, 500);
+    return std::nullopt;
+  }
+  out.revision = (*change)->revision;
+  out.instance = std::move((*change)->instance);
+  // ... and the fields around the instance, checked one by one.
   boost::system::error_code ec;
   json::value v = json::parse(event.data, ec);
   if (ec || !v.is_object()) {
@@ -156,27 +151,10 @@ std::optional<WatchEvent> ParseEvent(const client::SseEvent& event) {
     }
     return std::string(f->as_string());
   };
-  const json::value* rev = o.if_contains("revision");
-  if (rev == nullptr) {
-    ADD_FAILURE() << "event has no revision: " << event.data.substr(0, 500);
-    return std::nullopt;
-  }
-  out.revision = U64(*rev);
   out.type = str("type");
   out.ns = str("namespace");
   out.service = str("service");
   out.id = str("id");
-  const json::value* instance = o.if_contains("instance");
-  if (instance == nullptr) {
-    ADD_FAILURE() << "event has no instance: " << event.data.substr(0, 500);
-    return std::nullopt;
-  }
-  auto in = InstanceFromJson(*instance);
-  if (!in.ok()) {
-    ADD_FAILURE() << "bad instance in event (" << in.status() << "): " << event.data;
-    return std::nullopt;
-  }
-  out.instance = *std::move(in);
   if (const json::value* check = o.if_contains("check")) {
     // Decoded the way the registry's own instances are (lenient).
     json::object holder{{"checks", json::array{*check}}};
@@ -190,7 +168,7 @@ std::optional<WatchEvent> ParseEvent(const client::SseEvent& event) {
   return out;
 }
 
-std::optional<WatchEvent> NextEvent(client::SseStream& stream, std::chrono::milliseconds timeout) {
+std::optional<WatchEvent> NextEvent(wire::SseStream& stream, std::chrono::milliseconds timeout) {
   auto event = stream.Next(timeout);
   if (!event.ok()) {
     ADD_FAILURE() << "no watch event: " << event.status();

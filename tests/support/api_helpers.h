@@ -14,11 +14,15 @@
 #include <boost/json.hpp>
 
 #include "absl/status/statusor.h"
-#include "client/http_client.h"
+#include "core/wire/http_client.h"
+#include "core/wire/paths.h"
 #include "muster/instance.h"
 
 namespace muster::testing {
 
+// Paths of core/wire/paths.h, SERVICE and ID escaped, then "?QUERY" as given
+// (raw: some tests send malformed queries on purpose; wire::Target builds an
+// escaped one).
 // "/api/v1/services/SERVICE/instances/ID[?QUERY]"
 std::string InstancePath(const std::string& service, const std::string& id,
                          const std::string& query = "");
@@ -30,14 +34,14 @@ std::string ListPath(const std::string& service, const std::string& query = "");
 
 // The response of a request that must reach the server. A transport error is
 // a test failure; the returned response then has status 0.
-client::HttpResponse Must(absl::StatusOr<client::HttpResponse> response);
+wire::HttpResponse Must(absl::StatusOr<wire::HttpResponse> response);
 
 // The body as JSON; null (and a test failure) when it does not parse.
-boost::json::value JsonOf(const client::HttpResponse& response);
+boost::json::value JsonOf(const wire::HttpResponse& response);
 
 // error.code and error.message of an error body; "" when absent.
-std::string ErrorCodeOf(const client::HttpResponse& response);
-std::string ErrorMessageOf(const client::HttpResponse& response);
+std::string ErrorCodeOf(const wire::HttpResponse& response);
+std::string ErrorMessageOf(const wire::HttpResponse& response);
 
 // A JSON number as uint64; 0 (and a test failure) when it is not a
 // non-negative integer.
@@ -54,7 +58,7 @@ struct ListResult {
   // The instance with this id, or nullptr.
   const Instance* Find(std::string_view id) const;
 };
-ListResult ParseList(const client::HttpResponse& response);
+ListResult ParseList(const wire::HttpResponse& response);
 
 // One change event of the watch stream.
 struct WatchEvent {
@@ -70,11 +74,11 @@ struct WatchEvent {
   std::optional<Check> check;
 };
 // Decodes the data of an event; a test failure and nullopt when malformed.
-std::optional<WatchEvent> ParseEvent(const client::SseEvent& event);
+std::optional<WatchEvent> ParseEvent(const wire::SseEvent& event);
 
 // The next change event within `timeout`; a test failure and nullopt when
 // none arrives or it is malformed.
-std::optional<WatchEvent> NextEvent(client::SseStream& stream, std::chrono::milliseconds timeout);
+std::optional<WatchEvent> NextEvent(wire::SseStream& stream, std::chrono::milliseconds timeout);
 
 // A register body: {"address": ADDRESS} plus the fields of `extra`.
 std::string RegisterBody(const std::string& address, boost::json::object extra = {});

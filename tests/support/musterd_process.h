@@ -5,7 +5,7 @@
 //   muster::testing::MusterdProcess musterd(MUSTERD_PATH);
 //   absl::Status started = musterd.Start({"--history", "16"});
 //   ASSERT_TRUE(started.ok()) << started;  // the message carries musterd's output
-//   muster::client::HttpClient client(musterd.address());
+//   muster::wire::HttpClient client(musterd.address());
 //   ...
 //   musterd.Kill9();
 //   ASSERT_TRUE(musterd.Restart().ok());

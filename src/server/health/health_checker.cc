@@ -175,7 +175,7 @@ void HealthChecker::OnChanges(const std::vector<Event>& events, bool reset) {
       for (auto& [key, in] : now) ReconcileLocked(key, std::move(in), started, ended);
     }
     for (const Event& e : events) {
-      const bool gone = e.type == EventType::kDeregistered || e.type == EventType::kExpired;
+      const bool gone = e.type == ChangeType::kDeregistered || e.type == ChangeType::kExpired;
       ReconcileLocked(KeyOf(*e.instance), gone ? nullptr : e.instance, started, ended);
     }
     // A check that never ran goes soon; one with a state (after a restart or
@@ -193,7 +193,7 @@ void HealthChecker::OnChanges(const std::vector<Event>& events, bool reset) {
   // A lapsed lease is the TTL check's transition: webhooks hear of it too.
   if (options_.notify) {
     for (const Event& e : events) {
-      if (e.type != EventType::kExpired) continue;
+      if (e.type != ChangeType::kExpired) continue;
       json::object event = EventBase("expired", *e.instance);
       event["revision"] = e.revision;
       event["ttl_seconds"] = e.instance->ttl_seconds;

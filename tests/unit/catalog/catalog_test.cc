@@ -158,8 +158,8 @@ TEST_F(CatalogTest, ReRegisterIsIdempotentAndUpdateBumpsModifyRevision) {
   EXPECT_EQ(updated->instance->weight, 7u);
   auto events = catalog_->hub().Read(1, WatchFilter{}, 10).events;
   ASSERT_EQ(events.size(), 2u);
-  EXPECT_EQ(events[0].type, EventType::kRegistered);
-  EXPECT_EQ(events[1].type, EventType::kUpdated);
+  EXPECT_EQ(events[0].type, ChangeType::kRegistered);
+  EXPECT_EQ(events[1].type, ChangeType::kUpdated);
 }
 
 // Deregistering an unknown instance is NotFound and raises no revision.
@@ -177,7 +177,7 @@ TEST_F(CatalogTest, DeregisterRemovesInstance) {
   EXPECT_EQ(r->revision, 2u);
   EXPECT_TRUE(Ids("orders").empty());
   EXPECT_EQ(catalog_->ServiceRevision("default", "orders"), 2u);
-  EXPECT_EQ(catalog_->hub().Read(2, WatchFilter{}, 10).events.at(0).type, EventType::kDeregistered);
+  EXPECT_EQ(catalog_->hub().Read(2, WatchFilter{}, 10).events.at(0).type, ChangeType::kDeregistered);
 }
 
 // A heartbeat for an instance that is not registered is NotFound.
@@ -194,7 +194,7 @@ TEST_F(CatalogTest, LeaseExpiryRemovesInstance) {
   ASSERT_TRUE(ListsAfterSweep("orders", {"long"}));
   auto events = catalog_->hub().Read(3, WatchFilter{}, 10).events;
   ASSERT_EQ(events.size(), 1u);
-  EXPECT_EQ(events[0].type, EventType::kExpired);
+  EXPECT_EQ(events[0].type, ChangeType::kExpired);
   EXPECT_EQ(events[0].instance->id, "short");
   EXPECT_THAT(HeartbeatNow(*catalog_, {"default", "orders", "short"}).status(),
               StatusIs(absl::StatusCode::kNotFound, ::testing::_));
@@ -454,7 +454,7 @@ TEST_F(CatalogTest, CheckStateSetsHealthAndPublishesAnEvent) {
 
   auto read = catalog_->hub().Read(passing->revision, WatchFilter{"default", {"orders"}}, 10);
   ASSERT_EQ(read.events.size(), 1u);
-  EXPECT_EQ(read.events[0].type, EventType::kHealth);
+  EXPECT_EQ(read.events[0].type, ChangeType::kHealth);
   EXPECT_EQ(read.events[0].check, "web");
   EXPECT_EQ(read.events[0].instance->checks[0].output, "HTTP 200 OK");
 
@@ -539,7 +539,7 @@ TEST_F(CatalogTest, CheckStatesSurviveARestart) {
 // The change listener hears every batch after the hub has it.
 TEST_F(CatalogTest, ChangeListenerHearsEveryChange) {
   std::mutex mu;
-  std::vector<std::pair<EventType, uint64_t>> heard;
+  std::vector<std::pair<ChangeType, uint64_t>> heard;
   catalog_->SetChangeListener([&](const std::vector<Event>& events, bool reset) {
     EXPECT_FALSE(reset);
     std::lock_guard lock(mu);
@@ -553,8 +553,8 @@ TEST_F(CatalogTest, ChangeListenerHearsEveryChange) {
   catalog_->SetChangeListener(nullptr);
   ASSERT_THAT(RegisterSync(*catalog_, MakeInstance("orders", "o2")).status(), IsOk());
   std::lock_guard lock(mu);
-  EXPECT_EQ(heard, (std::vector<std::pair<EventType, uint64_t>>{{EventType::kRegistered, 1},
-                                                                 {EventType::kDeregistered, 2}}));
+  EXPECT_EQ(heard, (std::vector<std::pair<ChangeType, uint64_t>>{{ChangeType::kRegistered, 1},
+                                                                 {ChangeType::kDeregistered, 2}}));
 }
 
 // After Stop, writes fail with Unavailable instead of hanging.

@@ -7,7 +7,7 @@
 namespace muster {
 namespace {
 
-Event MakeEvent(uint64_t revision, std::string service, EventType type = EventType::kRegistered) {
+Event MakeEvent(uint64_t revision, std::string service, ChangeType type = ChangeType::kRegistered) {
   auto in = std::make_shared<Instance>();
   in->service = std::move(service);
   in->id = "i" + std::to_string(revision);
@@ -109,7 +109,7 @@ Event BigEvent(uint64_t revision, std::string service, size_t metadata_bytes) {
   for (size_t k = 0; k < 64; ++k) {
     in->metadata["key" + std::to_string(k)] = std::string(metadata_bytes / 64, 'x');
   }
-  return Event{revision, EventType::kUpdated, in, {}};
+  return Event{revision, ChangeType::kUpdated, in, {}};
 }
 
 // An event counts what it holds: its instance with the metadata, and its

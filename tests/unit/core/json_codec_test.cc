@@ -314,35 +314,5 @@ TEST(JsonCodecTest, InstanceFromJsonRejectsWrongTypes) {
   EXPECT_THAT(ParseInstance("{"), StatusIs(kInvalid, HasSubstr("bad JSON")));
 }
 
-// Errors have exactly the documented shape {"error":{"code","message"}}.
-TEST(JsonCodecTest, ErrorBodyHasDocumentedShape) {
-  json::value v = json::parse(ErrorBody("invalid_argument", "weight must be 1..10000"));
-  ASSERT_TRUE(v.is_object());
-  const json::object& o = v.as_object();
-  ASSERT_EQ(o.size(), 1u);
-  ASSERT_TRUE(o.contains("error"));
-  const json::object& err = o.at("error").as_object();
-  EXPECT_EQ(err.size(), 2u);
-  EXPECT_EQ(err.at("code").as_string(), "invalid_argument");
-  EXPECT_EQ(err.at("message").as_string(), "weight must be 1..10000");
-}
-
-// Messages that quote user input stay valid JSON.
-TEST(JsonCodecTest, ErrorBodyEscapesMessage) {
-  std::string message = "unknown field \"a\\b\"\n\x01";
-  json::value v = json::parse(ErrorBody("invalid_argument", message));
-  EXPECT_EQ(v.at("error").at("message").as_string(), message);
-}
-
-// Status codes map to the error codes of docs/api.md.
-TEST(JsonCodecTest, ErrorCodeNamesMatchTheApi) {
-  EXPECT_EQ(ErrorCodeName(absl::StatusCode::kInvalidArgument), "invalid_argument");
-  EXPECT_EQ(ErrorCodeName(absl::StatusCode::kNotFound), "not_found");
-  EXPECT_EQ(ErrorCodeName(absl::StatusCode::kResourceExhausted), "resource_exhausted");
-  EXPECT_EQ(ErrorCodeName(absl::StatusCode::kUnavailable), "unavailable");
-  EXPECT_EQ(ErrorCodeName(absl::StatusCode::kDeadlineExceeded), "deadline_exceeded");
-  EXPECT_EQ(ErrorCodeName(absl::StatusCode::kInternal), "internal");
-}
-
 }  // namespace
 }  // namespace muster

@@ -50,7 +50,7 @@ TEST(MemoryBudgetTest, EventTextEstimateBoundsTheFormattedText) {
   c.type = CheckType::kHttp;
   c.output = "HTTP 200";
   in->checks.push_back(c);
-  for (EventType type : {EventType::kRegistered, EventType::kHealth}) {
+  for (ChangeType type : {ChangeType::kRegistered, ChangeType::kHealth}) {
     Event e{18446744073709551615u, type, in, "web"};
     const std::string text = FormatEvent(e);
     EXPECT_GE(ApproximateTextBytes(e), text.size());

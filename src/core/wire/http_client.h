@@ -1,6 +1,9 @@
-// A small blocking HTTP/1.1 client for musterctl, the tests and the SDK's
-// musterd backend: one keep-alive connection to one host:port, every call
-// bounded by a timeout. Not thread-safe: one HttpClient per thread.
+// A small blocking HTTP/1.1 client for musterctl, the tests, the benches and
+// the SDK's musterd backend: one keep-alive connection to one host:port, every
+// call bounded by a timeout. Not thread-safe: one HttpClient per thread. It is
+// the client side of the wire (paths.h builds its targets, errors.h and
+// answers.h read what comes back), in core so that musterctl needs nothing
+// private of the SDK.
 #pragma once
 
 #include <chrono>
@@ -15,7 +18,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
-namespace muster::client {
+namespace muster::wire {
 
 struct HttpRequest {
   std::string method = "GET";  // GET, PUT, POST, DELETE, ...
@@ -33,13 +36,8 @@ struct HttpResponse {
   std::optional<std::string> Header(std::string_view name) const;
 };
 
-// Maps an HTTP status to the canonical code a caller should see: 404 NotFound,
-// 400/405/413 InvalidArgument, 410 OutOfRange, 429 ResourceExhausted, 503 Unavailable,
-// other 5xx Internal, other 4xx FailedPrecondition.
-absl::StatusCode CodeForHttpStatus(int http_status);
-
-// The status to report for a non-2xx response: the code from CodeForHttpStatus and
-// the message from a JSON error body {"error":{"code","message"}} when present.
+// The status a response reports: DecodeError (errors.h) of its status and
+// body, so the code and message of a JSON error body, OK for 2xx.
 absl::Status StatusFromResponse(const HttpResponse& response);
 
 class HttpClient {
@@ -112,4 +110,4 @@ class SseStream {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace muster::client
+}  // namespace muster::wire

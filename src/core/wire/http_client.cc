@@ -1,6 +1,7 @@
-#include "client/http_client.h"
+#include "core/wire/http_client.h"
 
 #include "core/validation.h"
+#include "core/wire/errors.h"
 
 #include <algorithm>
 #include <array>
@@ -12,11 +13,10 @@
 #include <boost/json.hpp>
 #include <charconv>
 
-#include "absl/strings/ascii.h"
 #include "core/duration.h"
 #include "core/strings.h"
 
-namespace muster::client {
+namespace muster::wire {
 namespace {
 
 namespace asio = boost::asio;
@@ -33,8 +33,8 @@ constexpr uint64_t kMaxBodyBytes = 64ull << 20;
 constexpr uint32_t kMaxHeaderBytes = 64 << 10;
 // Bytes pulled from an event stream per read.
 constexpr size_t kStreamChunkBytes = 16 << 10;
-// Most of a non-JSON error body quoted in a status message.
-constexpr size_t kErrorBodyPrefix = 200;
+// Most of an error body an event stream reads for its message.
+constexpr size_t kMaxErrorBodyBytes = 12800;
 constexpr std::string_view kUserAgent = "muster-client/0.1";
 
 std::chrono::milliseconds Remaining(Clock::time_point deadline) {
@@ -237,60 +237,8 @@ std::optional<std::string> HttpResponse::Header(std::string_view name) const {
   return std::nullopt;
 }
 
-absl::StatusCode CodeForHttpStatus(int http_status) {
-  switch (http_status) {
-    case 400:
-    case 405:
-    case 413:
-      return absl::StatusCode::kInvalidArgument;
-    case 404:
-      return absl::StatusCode::kNotFound;
-    case 410:
-      return absl::StatusCode::kOutOfRange;
-    case 429:
-      return absl::StatusCode::kResourceExhausted;
-    case 503:
-      return absl::StatusCode::kUnavailable;
-    default:
-      break;
-  }
-  if (http_status >= 200 && http_status < 300) return absl::StatusCode::kOk;
-  if (http_status >= 500 && http_status < 600) return absl::StatusCode::kInternal;
-  if (http_status >= 400 && http_status < 500) return absl::StatusCode::kFailedPrecondition;
-  return absl::StatusCode::kUnknown;  // 1xx/3xx: nothing this client expects
-}
-
 absl::Status StatusFromResponse(const HttpResponse& response) {
-  absl::StatusCode code = CodeForHttpStatus(response.status);
-  if (code == absl::StatusCode::kOk) return absl::OkStatus();
-  error_code ec;
-  boost::json::value v = boost::json::parse(response.body, ec);
-  if (!ec && v.is_object()) {
-    const auto* err = v.get_object().if_contains("error");
-    if (err != nullptr && err->is_object()) {
-      const auto* message = err->get_object().if_contains("message");
-      if (message != nullptr && message->is_string() && !message->get_string().empty()) {
-        return absl::Status(code, std::string(message->get_string()));
-      }
-    }
-  }
-  // Not a JSON error: quote the start of the body on one line.
-  std::string prefix;
-  for (char c : absl::StripAsciiWhitespace(response.body)) {
-    if (prefix.size() == kErrorBodyPrefix) {
-      prefix += "...";
-      break;
-    }
-    bool space = absl::ascii_isspace(static_cast<unsigned char>(c));
-    if (!space) {
-      prefix += c;
-    } else if (prefix.back() != ' ') {
-      prefix += ' ';
-    }
-  }
-  return absl::Status(code, prefix.empty()
-                                ? muster::StrCat("HTTP ", response.status)
-                                : muster::StrCat("HTTP ", response.status, ": ", prefix));
+  return DecodeError(response.status, response.body);
 }
 
 // ---------------------------------------------------------------------------
@@ -541,7 +489,7 @@ absl::StatusOr<std::unique_ptr<SseStream>> SseStream::Open(
     while (!impl->ended) {
       absl::Status s = impl->ReadMore(deadline, timeout);
       if (absl::IsDeadlineExceeded(s)) return s;
-      if (!s.ok() || impl->pending.size() > kErrorBodyPrefix * 64) break;
+      if (!s.ok() || impl->pending.size() > kMaxErrorBodyBytes) break;
     }
     impl->response.body = std::move(impl->pending);
     absl::Status s = StatusFromResponse(impl->response);
@@ -567,4 +515,4 @@ absl::StatusOr<SseEvent> SseStream::Next(std::chrono::milliseconds timeout) {
 
 uint64_t SseStream::comments_seen() const { return impl_->comments; }
 
-}  // namespace muster::client
+}  // namespace muster::wire
