@@ -135,7 +135,14 @@ TEST_F(HistoryBytesTest, LargeUpdatesKeepHistoryAndMemoryBounded) {
   std::cout << "musterd RSS: " << rss_before / kMiB << " MiB before, " << rss_after / kMiB
             << " MiB after " << kInstances * kUpdatesPerInstance << " updates (history "
             << events << " events, " << bytes / kMiB << " MiB)\n";
+#if defined(__SANITIZE_ADDRESS__)
+  // ASan keeps freed memory in quarantine (256 MiB by default) and pads every
+  // block, so RSS says nothing of the bound in that build; the history's own
+  // byte count above is still checked.
+  (void)growth;
+#else
   EXPECT_LT(growth, 128 * kMiB) << "RSS grew from " << rss_before << " to " << rss_after;
+#endif
 }
 
 // Watchers that stop reading: the history holds enough large events.
