@@ -23,12 +23,11 @@
 
 #include <algorithm>
 #include <chrono>
-#include <condition_variable>
-#include <mutex>
 #include <thread>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
+#include "core/mutex.h"
 #include "core/strings.h"
 
 namespace muster {
@@ -54,14 +53,14 @@ struct Heartbeater::Impl {
   const HeartbeaterOptions options;
 
   // Serializes Start and Stop; guards the lifecycle flags and the thread.
-  std::mutex lifecycle_mu;
+  Mutex lifecycle_mu;
   bool started ABSL_GUARDED_BY(lifecycle_mu) = false;
   bool stopped ABSL_GUARDED_BY(lifecycle_mu) = false;
   std::thread thread ABSL_GUARDED_BY(lifecycle_mu);
 
   // Shared with the heartbeat thread.
-  mutable std::mutex mu;
-  std::condition_variable wake;
+  mutable Mutex mu;
+  CondVar wake;
   bool stopping ABSL_GUARDED_BY(mu) = false;
   Stats stats ABSL_GUARDED_BY(mu);
 
@@ -85,7 +84,7 @@ struct Heartbeater::Impl {
   }
 
   void Record(const absl::Status& status, bool registration) {
-    std::lock_guard lock(mu);
+    MutexLock lock(mu);
     if (status.ok()) {
       ++(registration ? stats.registrations : stats.heartbeats);
     } else {
@@ -96,8 +95,11 @@ struct Heartbeater::Impl {
 
   // Sleeps until `delay` has passed or Stop is called; false when stopping.
   bool Sleep(std::chrono::milliseconds delay) {
-    std::unique_lock lock(mu);
-    return !wake.wait_for(lock, delay, [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return stopping; });
+    const auto deadline = std::chrono::steady_clock::now() + delay;
+    MutexLock lock(mu);
+    while (!stopping && wake.WaitUntil(mu, deadline)) {
+    }
+    return !stopping;
   }
 
   // The heartbeat thread; `renewed`: when Start's registration was sent.
@@ -138,7 +140,7 @@ Heartbeater::Heartbeater(Registry* registry, Instance instance, HeartbeaterOptio
 Heartbeater::~Heartbeater() { Stop(); }
 
 absl::Status Heartbeater::Start() {
-  std::lock_guard lifecycle(impl_->lifecycle_mu);
+  MutexLock lifecycle(impl_->lifecycle_mu);
   if (impl_->started || impl_->stopped) {
     return absl::FailedPreconditionError(StrCat("heartbeater of ", impl_->key.service, "/",
                                                 impl_->key.id, " was already ",
@@ -156,21 +158,21 @@ absl::Status Heartbeater::Start() {
 }
 
 void Heartbeater::Stop() {
-  std::lock_guard lifecycle(impl_->lifecycle_mu);
+  MutexLock lifecycle(impl_->lifecycle_mu);
   if (impl_->stopped) return;
   impl_->stopped = true;  // a Start after this is refused, even if none came before
   if (!impl_->started) return;
   {
-    std::lock_guard lock(impl_->mu);
+    MutexLock lock(impl_->mu);
     impl_->stopping = true;
   }
-  impl_->wake.notify_all();
+  impl_->wake.NotifyAll();
   if (impl_->thread.joinable()) impl_->thread.join();
   if (impl_->options.deregister_on_stop) {
     absl::Status s = impl_->registry->Deregister(impl_->key, impl_->options.call);
     // NotFound: already gone (lapsed or removed by someone else) — the goal.
     if (!s.ok() && s.code() != absl::StatusCode::kNotFound) {
-      std::lock_guard lock(impl_->mu);
+      MutexLock lock(impl_->mu);
       ++impl_->stats.failures;
       impl_->stats.last_error = s;
     }
@@ -178,7 +180,7 @@ void Heartbeater::Stop() {
 }
 
 Heartbeater::Stats Heartbeater::stats() const {
-  std::lock_guard lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   return impl_->stats;
 }
 
