@@ -112,16 +112,29 @@ class ABSL_SCOPED_LOCKABLE MutexLock {
   bool held_ = true;
 };
 
-// Holds a SharedMutex shared (for reading) for its scope.
+// Holds a SharedMutex shared (for reading) for its scope; Unlock() and Lock()
+// as for MutexLock.
 class ABSL_SCOPED_LOCKABLE ReaderLock {
  public:
   explicit ReaderLock(SharedMutex& mu) ABSL_SHARED_LOCK_FUNCTION(mu) : mu_(mu) { mu_.ReaderLock(); }
-  ~ReaderLock() ABSL_UNLOCK_FUNCTION() { mu_.ReaderUnlock(); }
+  ~ReaderLock() ABSL_UNLOCK_FUNCTION() {
+    if (held_) mu_.ReaderUnlock();
+  }
   ReaderLock(const ReaderLock&) = delete;
   ReaderLock& operator=(const ReaderLock&) = delete;
 
+  void Unlock() ABSL_UNLOCK_FUNCTION() {
+    mu_.ReaderUnlock();
+    held_ = false;
+  }
+  void Lock() ABSL_SHARED_LOCK_FUNCTION() {
+    mu_.ReaderLock();
+    held_ = true;
+  }
+
  private:
   SharedMutex& mu_;
+  bool held_ = true;
 };
 
 // Holds a SharedMutex exclusively (for writing) for its scope.

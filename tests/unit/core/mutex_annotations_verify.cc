@@ -63,7 +63,15 @@ class Account {
   }
   int ReadShared() {
     ReaderLock lock(rw_);
-    return shared_;
+    int n = shared_;
+    lock.Unlock();
+    lock.Lock();
+    return n + shared_;
+  }
+  int ReadSharedAfterUnlock() {
+    ReaderLock lock(rw_);
+    lock.Unlock();
+    return shared_;  // expected-warning {{reading variable 'shared_' requires holding mutex 'rw_'}}
   }
   void WriteShared(int n) {
     WriterLock lock(rw_);

@@ -72,7 +72,8 @@ TEST(MutexTest, MutexLockCanDropAndRetake) {
   EXPECT_TRUE(LockableElsewhere(mu));
 }
 
-// Readers share a SharedMutex; a writer excludes readers and writers.
+// Readers share a SharedMutex; a writer excludes readers and writers; a
+// ReaderLock can drop its hold and take it back.
 TEST(MutexTest, SharedMutexSharesReadersAndExcludesWriters) {
   SharedMutex mu;
   auto reader_elsewhere = [&] {
@@ -104,6 +105,15 @@ TEST(MutexTest, SharedMutexSharesReadersAndExcludesWriters) {
     WriterLock lock(mu);
     EXPECT_FALSE(reader_elsewhere());
     EXPECT_FALSE(writer_elsewhere());
+  }
+  EXPECT_TRUE(writer_elsewhere());
+  {
+    ReaderLock lock(mu);
+    lock.Unlock();
+    EXPECT_TRUE(writer_elsewhere());
+    lock.Lock();
+    EXPECT_FALSE(writer_elsewhere());
+    EXPECT_TRUE(reader_elsewhere());
   }
   EXPECT_TRUE(writer_elsewhere());
 }
