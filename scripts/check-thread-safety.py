@@ -230,9 +230,10 @@ def main():
     for rel in failed:
         print(f"check-thread-safety: clang failed on {rel} without a diagnostic")
     elapsed = time.monotonic() - start
-    names = ", ".join(sorted(r for r, _ in skipped))
-    print(f"check-thread-safety: skipped {len(skipped)} translation units pending conversion "
-          f"(scripts/thread-safety-pending.txt): {names}")
+    if skipped:
+        names = ", ".join(sorted(r for r, _ in skipped))
+        print(f"check-thread-safety: skipped {len(skipped)} translation units pending conversion "
+              f"(scripts/thread-safety-pending.txt): {names}")
     if skipped_findings:
         print(f"check-thread-safety: ignored {len(skipped_findings)} findings inside pending files")
     print(f"check-thread-safety: {len(checked)} translation units checked, {len(findings)} findings, "
