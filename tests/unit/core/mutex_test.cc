@@ -148,7 +148,9 @@ TEST(MutexTest, CondVarTimedWaitsReportTimeout) {
   const auto start = steady_clock::now();
   bool woken = cv.WaitFor(mu, milliseconds(20));
   // A spurious wake-up is allowed; then it cannot have timed out yet.
-  if (!woken) EXPECT_GE(steady_clock::now() - start, milliseconds(20));
+  if (!woken) {
+    EXPECT_GE(steady_clock::now() - start, milliseconds(20));
+  }
   EXPECT_FALSE(cv.WaitUntil(mu, steady_clock::now() - milliseconds(1)));
   EXPECT_FALSE(LockableElsewhere(mu));
 }
