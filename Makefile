@@ -1,6 +1,7 @@
 # Muster — top-level entry points. Every target installs what it needs first.
 #   make run            build and run musterd with the embedded store (data in ./muster-data)
-#   make test           build and run every test
+#   make test           build and run every test, after make check-locks
+#   make check-locks    clang's thread-safety check of every translation unit
 #   make test-sanitize  run every test under ASan+UBSan, then under TSan
 #   make bench          benchmarks (QUICK=1 for a reduced run)
 #   make fuzz           run every libFuzzer target for FUZZ_SECONDS each (docs/fuzzing.md)
@@ -18,7 +19,7 @@ export CCACHE_NOHASHDIR := 1
 FUZZ_SECONDS ?= 300
 FUZZ_JOBS ?= $(JOBS)
 
-.PHONY: all deps build run test test-sanitize test-asan test-tsan bench clean fuzz fuzz-build fuzz-smoke
+.PHONY: all deps build run test check-locks test-sanitize test-asan test-tsan bench clean fuzz fuzz-build fuzz-smoke
 
 all: build
 
@@ -34,9 +35,14 @@ build: deps build/build.ninja
 run: build
 	./build/musterd --data-dir ./muster-data $(ARGS)
 
-# The fuzz targets' fixed short runs first, so that the closing lines are
-# the whole suite's.
-test: build fuzz-smoke
+# The lock annotations, checked by clang over every translation unit of the
+# build (scripts/check-thread-safety.py; docs/design-notes.md, "Locks").
+check-locks: build
+	@./scripts/check-thread-safety.py --build-dir build --jobs $(JOBS)
+
+# The lock check and the fuzz targets' fixed short runs first, so that the
+# closing lines are the whole suite's.
+test: build check-locks fuzz-smoke
 	cd build && ctest --output-on-failure -j $(JOBS) --timeout 600
 
 # libFuzzer targets (fuzz/): clang with ASan+UBSan in build-fuzz, which builds

@@ -5,6 +5,8 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build ccache pkg-config curl
+  # scripts/check-thread-safety.py (make check-locks, part of make test).
+  python3
   libboost1.81-dev libboost-json1.81-dev
   libabsl-dev librocksdb-dev libspdlog-dev libfmt-dev
   libcli11-dev libtomlplusplus-dev

@@ -13,8 +13,6 @@
 
 #include <algorithm>
 #include <functional>
-#include <mutex>
-#include <shared_mutex>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -22,6 +20,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "client/service_query.h"
+#include "core/mutex.h"
 #include "core/strings.h"
 
 namespace muster {
@@ -38,7 +37,7 @@ struct Outlier {
 
 // The failure table of one service.
 struct ServiceHealth {
-  std::mutex mu;
+  Mutex mu;
   std::unordered_map<std::string, Outlier> by_id ABSL_GUARDED_BY(mu);
 };
 
@@ -57,7 +56,7 @@ struct Caller::Impl {
   Discovery* const discovery;
   CallPolicy policy;
 
-  mutable std::shared_mutex services_mu;
+  mutable SharedMutex services_mu;
   std::unordered_map<ServiceQuery, std::shared_ptr<ServiceHealth>, ServiceQueryHash> services
       ABSL_GUARDED_BY(services_mu);
 
@@ -67,14 +66,14 @@ struct Caller::Impl {
   }
 
   std::shared_ptr<ServiceHealth> Find(const ServiceQuery& query) const {
-    std::shared_lock lock(services_mu);
+    ReaderLock lock(services_mu);
     auto it = services.find(query);
     return it == services.end() ? nullptr : it->second;
   }
 
   std::shared_ptr<ServiceHealth> FindOrCreate(const ServiceQuery& query) {
     if (auto found = Find(query)) return found;
-    std::unique_lock lock(services_mu);
+    WriterLock lock(services_mu);
     auto& slot = services[query];
     if (slot == nullptr) slot = std::make_shared<ServiceHealth>();
     return slot;
@@ -96,7 +95,7 @@ struct Caller::Impl {
     auto health = Find(query);
     if (health == nullptr) return ids;
     const SteadyTime now = policy.now();
-    std::lock_guard lock(health->mu);
+    MutexLock lock(health->mu);
     for (const auto& [id, o] : health->by_id) {
       if (o.ejected_until > now) ids.push_back(id);
     }
@@ -109,7 +108,7 @@ struct Caller::Impl {
     auto health = Find(query);
     if (health == nullptr) return;
     const SteadyTime now = policy.now();
-    std::lock_guard lock(health->mu);
+    MutexLock lock(health->mu);
     auto it = health->by_id.find(id);
     if (it == health->by_id.end()) return;
     it->second.consecutive_failures = 0;
@@ -124,7 +123,7 @@ struct Caller::Impl {
     const size_t known = snapshot.ok() ? (*snapshot)->instances->size() : 0;
     auto health = FindOrCreate(query);
     const SteadyTime now = policy.now();
-    std::lock_guard lock(health->mu);
+    MutexLock lock(health->mu);
     if (snapshot.ok()) {
       // Forget instances that left the service, so that the table stays
       // bounded and gone instances do not use up the ejection share. (The

@@ -14,7 +14,6 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -25,6 +24,7 @@
 #include "client/service_query.h"
 #include "client/subscription_view.h"
 #include "core/limits.h"
+#include "core/mutex.h"
 #include "core/strings.h"
 #include "core/validation.h"
 #include "etcd/client.h"
@@ -56,7 +56,7 @@ class EtcdRegistry final : public Registry {
     Close();
     std::vector<std::shared_ptr<Subscription>> retired;
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       retired.swap(retired_);
     }
     retired.clear();  // joins their watcher threads
@@ -107,7 +107,7 @@ class EtcdRegistry final : public Registry {
     if (absl::Status s = ValidateQuery(query, limits_); !s.ok()) return s;
     if (!callback) return absl::InvalidArgumentError("a subscription needs a callback");
     std::vector<std::shared_ptr<Subscription>> reaped;  // joined after the lock is released
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (closed_) return Closed();
     reaped = TakeReapableLocked();
     const SubscriptionId id = next_subscription_++;
@@ -155,7 +155,7 @@ class EtcdRegistry final : public Registry {
   void Unsubscribe(SubscriptionId id) override {
     std::shared_ptr<Subscription> sub;
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       auto it = subscriptions_.find(id);
       if (it == subscriptions_.end()) return;
       sub = std::move(it->second);
@@ -168,7 +168,7 @@ class EtcdRegistry final : public Registry {
   void Close() override {
     std::vector<std::shared_ptr<Subscription>> subs;
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       closed_ = true;
       for (auto& [id, sub] : subscriptions_) subs.push_back(sub);
       subscriptions_.clear();
@@ -178,7 +178,7 @@ class EtcdRegistry final : public Registry {
     // Join every thread except the one Close may be called from (a callback's).
     std::vector<std::shared_ptr<Subscription>> reaped;
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       reaped = TakeReapableLocked();
     }
   }
@@ -192,19 +192,19 @@ class EtcdRegistry final : public Registry {
     const ServiceQuery query;
     client::SubscriptionView view;  // the watcher thread's only
     const WatchCallback callback;
-    std::mutex callback_mu;  // held while `callback` runs
+    Mutex callback_mu;  // held while `callback` runs
     bool silenced ABSL_GUARDED_BY(callback_mu) = false;
     std::unique_ptr<etcd::Watcher> watcher;  // set once, before the thread can call back
   };
 
   absl::Status CheckOpen() {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return closed_ ? Closed() : absl::OkStatus();
   }
 
   // Runs the callback unless the subscription was silenced.
   void Deliver(Subscription& sub, const WatchUpdate& update) {
-    std::lock_guard lock(sub.callback_mu);
+    MutexLock lock(sub.callback_mu);
     if (sub.silenced) return;
     tls_current_ = &sub;
     sub.callback(update);
@@ -216,10 +216,11 @@ class EtcdRegistry final : public Registry {
   void Silence(Subscription& sub) {
     sub.watcher->Stop();
     if (tls_current_ == &sub) {
-      sub.silenced = true;  // callback_mu is held by this very thread, in Deliver
+      sub.callback_mu.AssertHeld();  // by this very thread, in Deliver
+      sub.silenced = true;
       return;
     }
-    std::lock_guard lock(sub.callback_mu);
+    MutexLock lock(sub.callback_mu);
     sub.silenced = true;
   }
 
@@ -245,7 +246,7 @@ class EtcdRegistry final : public Registry {
   const std::unique_ptr<etcd::Client> client_;
   etcd::InstanceStore store_;
 
-  std::mutex mu_;
+  Mutex mu_;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
   SubscriptionId next_subscription_ ABSL_GUARDED_BY(mu_) = 1;
   std::map<SubscriptionId, std::shared_ptr<Subscription>> subscriptions_ ABSL_GUARDED_BY(mu_);

@@ -38,11 +38,9 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <random>
 #include <string>
 #include <thread>
@@ -61,6 +59,7 @@
 #include "core/wire/paths.h"
 #include "core/limits.h"
 #include "client/service_query.h"
+#include "core/mutex.h"
 #include "core/strings.h"
 #include "core/validation.h"
 #include "muster/registry.h"
@@ -149,7 +148,7 @@ class MusterRegistry final : public Registry {
     // callback); destroying the registry from a callback is not allowed.
     std::vector<std::shared_ptr<Subscription>> left;
     {
-      std::lock_guard lock(subs_mu_);
+      MutexLock lock(subs_mu_);
       left.swap(retired_);
     }
     for (auto& sub : left) {
@@ -197,7 +196,7 @@ class MusterRegistry final : public Registry {
                                            WatchCallback callback) override {
     if (auto s = ValidateQuery(query, limits_); !s.ok()) return s;
     if (!callback) return absl::InvalidArgumentError("a subscription needs a callback");
-    std::lock_guard lock(subs_mu_);
+    MutexLock lock(subs_mu_);
     if (closed_) return Closed();
     ReapLocked();
     const SubscriptionId id = next_subscription_++;
@@ -210,7 +209,7 @@ class MusterRegistry final : public Registry {
   void Unsubscribe(SubscriptionId id) override {
     std::shared_ptr<Subscription> sub;
     {
-      std::lock_guard lock(subs_mu_);
+      MutexLock lock(subs_mu_);
       auto it = subscriptions_.find(id);
       if (it == subscriptions_.end()) return;
       sub = it->second;
@@ -221,15 +220,15 @@ class MusterRegistry final : public Registry {
     // From its own callback the lock below is already held by this thread;
     // the callback is then running by definition and nothing runs after it.
     if (tls_current_ == sub.get()) return;
-    std::lock_guard wait_for_callback(sub->callback_mu);
+    MutexLock wait_for_callback(sub->callback_mu);
   }
 
   void Close() override {
     std::vector<std::shared_ptr<Subscription>> subs;
     {
-      std::lock_guard lock(subs_mu_);
+      MutexLock lock(subs_mu_);
       {
-        std::lock_guard wake(wake_mu_);
+        MutexLock wake(wake_mu_);
         closed_ = true;
       }
       for (auto& [id, sub] : subscriptions_) subs.push_back(std::move(sub));
@@ -238,7 +237,7 @@ class MusterRegistry final : public Registry {
       retired_.clear();
     }
     for (auto& sub : subs) Stop(*sub);
-    wake_cv_.notify_all();
+    wake_cv_.NotifyAll();
     std::vector<std::shared_ptr<Subscription>> keep;
     for (auto& sub : subs) {
       if (tls_current_ == sub.get()) {
@@ -248,7 +247,7 @@ class MusterRegistry final : public Registry {
       }
     }
     if (!keep.empty()) {
-      std::lock_guard lock(subs_mu_);
+      MutexLock lock(subs_mu_);
       retired_.insert(retired_.end(), keep.begin(), keep.end());
     }
     for (auto& endpoint : endpoints_) endpoint->Clear();
@@ -261,7 +260,7 @@ class MusterRegistry final : public Registry {
 
     std::unique_ptr<wire::HttpClient> Acquire() {
       {
-        std::lock_guard lock(mu);
+        MutexLock lock(mu);
         if (!idle.empty()) {
           auto client = std::move(idle.back());
           idle.pop_back();
@@ -272,17 +271,17 @@ class MusterRegistry final : public Registry {
     }
 
     void Release(std::unique_ptr<wire::HttpClient> client, size_t max_idle) {
-      std::lock_guard lock(mu);
+      MutexLock lock(mu);
       if (idle.size() < max_idle) idle.push_back(std::move(client));
     }
 
     void Clear() {
-      std::lock_guard lock(mu);
+      MutexLock lock(mu);
       idle.clear();
     }
 
     const std::string address;
-    std::mutex mu;
+    Mutex mu;
     std::vector<std::unique_ptr<wire::HttpClient>> idle ABSL_GUARDED_BY(mu);
   };
 
@@ -295,7 +294,7 @@ class MusterRegistry final : public Registry {
     std::atomic<bool> stop{false};      // set by Unsubscribe or Close
     std::atomic<bool> finished{false};  // the thread is about to return
     // Held while the callback runs, so that Unsubscribe can wait for it.
-    std::mutex callback_mu;
+    Mutex callback_mu;
     const WatchCallback callback ABSL_GUARDED_BY(callback_mu);
     std::thread thread;  // joined under subs_mu_ (or by Close, after taking it out)
   };
@@ -374,17 +373,20 @@ class MusterRegistry final : public Registry {
 
   // Waits `duration`; false when the registry closed or `cancel` was set first.
   bool Sleep(milliseconds duration, const std::atomic<bool>* cancel) {
-    std::unique_lock lock(wake_mu_);
-    return !wake_cv_.wait_for(lock, duration,
-                              [&] { return closed_ || (cancel != nullptr && *cancel); });
+    const auto deadline = std::chrono::steady_clock::now() + duration;
+    auto stopped = [&] { return closed_ || (cancel != nullptr && *cancel); };
+    MutexLock lock(wake_mu_);
+    while (!stopped() && wake_cv_.WaitUntil(wake_mu_, deadline)) {
+    }
+    return !stopped();
   }
 
   void Stop(Subscription& sub) {
     {
-      std::lock_guard wake(wake_mu_);
+      MutexLock wake(wake_mu_);
       sub.stop = true;
     }
-    wake_cv_.notify_all();
+    wake_cv_.NotifyAll();
   }
 
   // Joins the threads of unsubscribed subscriptions that have finished.
@@ -398,7 +400,7 @@ class MusterRegistry final : public Registry {
 
   // Runs the callback unless the subscription stopped.
   void Deliver(Subscription& sub, const WatchUpdate& update) {
-    std::lock_guard lock(sub.callback_mu);
+    MutexLock lock(sub.callback_mu);
     if (sub.stop) return;
     sub.callback(update);
   }
@@ -571,11 +573,11 @@ class MusterRegistry final : public Registry {
   std::atomic<size_t> preferred_{0};
 
   // Sleepers (backoffs) wait on wake_cv_; Close and Unsubscribe wake them.
-  std::mutex wake_mu_ ABSL_ACQUIRED_AFTER(subs_mu_);
-  std::condition_variable wake_cv_;
+  Mutex wake_mu_ ABSL_ACQUIRED_AFTER(subs_mu_);
+  CondVar wake_cv_;
   std::atomic<bool> closed_{false};  // written under subs_mu_ and wake_mu_
 
-  std::mutex subs_mu_;
+  Mutex subs_mu_;
   SubscriptionId next_subscription_ ABSL_GUARDED_BY(subs_mu_) = 1;
   std::map<SubscriptionId, std::shared_ptr<Subscription>> subscriptions_
       ABSL_GUARDED_BY(subs_mu_);

@@ -17,10 +17,10 @@ struct Client::KeepAliveStream {
                                            etcdserverpb::LeaseKeepAliveResponse>>
       stream;
 
-  std::mutex write_mu;  // serialises Write (gRPC allows one writer at a time)
+  Mutex write_mu;  // serialises Write (gRPC allows one writer at a time)
 
-  std::mutex mu;
-  std::condition_variable answered;
+  Mutex mu;
+  CondVar answered;
   // Lease id -> TTL of the latest answer for it, and how many answers arrived
   // for it so far (a waiter takes the first answer after its request).
   struct Answer {
@@ -75,7 +75,7 @@ Client::Client(ClientOptions options) : options_(std::move(options)) {}
 Client::~Client() {
   std::thread reader;
   {
-    std::lock_guard lock(keepalive_mu_);
+    MutexLock lock(keepalive_mu_);
     if (keepalive_ != nullptr) keepalive_->context.TryCancel();
     reader = std::move(keepalive_reader_);
   }
@@ -223,7 +223,7 @@ absl::Status Client::Authenticate(Endpoint& endpoint, Deadline deadline) {
   etcdserverpb::AuthenticateResponse response;
   grpc::Status status = endpoint.auth->Authenticate(&context, request, &response);
   if (!status.ok()) return FromGrpc(status, "Authenticate");
-  std::lock_guard lock(token_mu_);
+  MutexLock lock(token_mu_);
   token_ = response.token();
   return absl::OkStatus();
 }
@@ -239,7 +239,7 @@ bool Client::IsTokenRejected(const grpc::Status& status) {
 void Client::PrepareContext(grpc::ClientContext& context, Deadline deadline) {
   context.set_deadline(deadline);
   if (!options_.username.empty()) {
-    std::lock_guard lock(token_mu_);
+    MutexLock lock(token_mu_);
     if (!token_.empty()) context.AddMetadata("token", token_);
   }
 }
@@ -374,7 +374,7 @@ absl::StatusOr<etcdserverpb::StatusResponse> Client::Status(Deadline deadline) {
 Client::StreamTarget Client::CurrentStream(grpc::ClientContext& context) {
   const size_t index = current_.load();
   if (!options_.username.empty()) {
-    std::lock_guard lock(token_mu_);
+    MutexLock lock(token_mu_);
     if (!token_.empty()) context.AddMetadata("token", token_);
   }
   context.AddMetadata("hasleader", "true");
@@ -392,19 +392,19 @@ void Client::StreamFailed(size_t endpoint, const grpc::Status& status) {
 
 absl::StatusOr<std::shared_ptr<Client::KeepAliveStream>> Client::KeepAliveStreamFor(
     Deadline deadline) {
-  std::unique_lock lock(keepalive_mu_);
+  MutexLock lock(keepalive_mu_);
   if (keepalive_ != nullptr) {
-    std::lock_guard stream_lock(keepalive_->mu);
+    MutexLock stream_lock(keepalive_->mu);
     if (!keepalive_->broken) return keepalive_;
   }
   // The previous stream broke: its reader has ended or is ending.
   if (keepalive_reader_.joinable()) {
     std::thread old = std::move(keepalive_reader_);
-    lock.unlock();
+    lock.Unlock();
     old.join();
-    lock.lock();
+    lock.Lock();
     if (keepalive_reader_.joinable()) {  // another caller opened one meanwhile
-      std::lock_guard stream_lock(keepalive_->mu);
+      MutexLock stream_lock(keepalive_->mu);
       if (!keepalive_->broken) return keepalive_;
       return absl::UnavailableError("etcd LeaseKeepAlive: the stream broke");
     }
@@ -412,7 +412,7 @@ absl::StatusOr<std::shared_ptr<Client::KeepAliveStream>> Client::KeepAliveStream
   auto stream = std::make_shared<KeepAliveStream>();
   const size_t index = current_.load();
   if (!options_.username.empty()) {
-    std::lock_guard token_lock(token_mu_);
+    MutexLock token_lock(token_mu_);
     if (!token_.empty()) stream->context.AddMetadata("token", token_);
   }
   stream->context.AddMetadata("hasleader", "true");
@@ -423,14 +423,14 @@ absl::StatusOr<std::shared_ptr<Client::KeepAliveStream>> Client::KeepAliveStream
     KeepAliveReader(stream);
     grpc::Status status = stream->stream->Finish();
     {
-      std::lock_guard stream_lock(stream->mu);
+      MutexLock stream_lock(stream->mu);
       stream->broken_status = FromGrpc(status, "LeaseKeepAlive");
       if (stream->broken_status.ok()) {
         stream->broken_status = absl::UnavailableError("etcd LeaseKeepAlive: the stream ended");
       }
     }
     StreamFailed(index, status);
-    stream->answered.notify_all();
+    stream->answered.NotifyAll();
   });
   return stream;
 }
@@ -438,15 +438,15 @@ absl::StatusOr<std::shared_ptr<Client::KeepAliveStream>> Client::KeepAliveStream
 void Client::KeepAliveReader(std::shared_ptr<KeepAliveStream> stream) {
   etcdserverpb::LeaseKeepAliveResponse response;
   while (stream->stream->Read(&response)) {
-    std::lock_guard lock(stream->mu);
+    MutexLock lock(stream->mu);
     // An answer nobody waits for any more (its renewal timed out) is dropped.
     if (!stream->waiting.contains(response.id())) continue;
     KeepAliveStream::Answer& answer = stream->answers[response.id()];
     answer.ttl = response.ttl();
     ++answer.count;
-    stream->answered.notify_all();
+    stream->answered.NotifyAll();
   }
-  std::lock_guard lock(stream->mu);
+  MutexLock lock(stream->mu);
   stream->broken = true;
 }
 
@@ -458,7 +458,7 @@ absl::StatusOr<int64_t> Client::KeepAliveOnce(int64_t lease, Deadline deadline) 
       KeepAliveStream& stream = **opened;
       uint64_t seen;
       {
-        std::lock_guard lock(stream.mu);
+        MutexLock lock(stream.mu);
         seen = stream.answers[lease].count;
         ++stream.waiting[lease];
       }
@@ -466,15 +466,15 @@ absl::StatusOr<int64_t> Client::KeepAliveOnce(int64_t lease, Deadline deadline) 
       request.set_id(lease);
       bool written;
       {
-        std::lock_guard write_lock(stream.write_mu);
+        MutexLock write_lock(stream.write_mu);
         written = stream.stream->Write(request);
       }
       const Deadline attempt_deadline = AttemptDeadline(deadline, attempt);
-      std::unique_lock lock(stream.mu);
+      MutexLock lock(stream.mu);
       if (written) {
-        stream.answered.wait_until(lock, attempt_deadline, [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-          return stream.answers[lease].count > seen || stream.broken;
-        });
+        while (stream.answers[lease].count <= seen && !stream.broken &&
+               stream.answered.WaitUntil(stream.mu, attempt_deadline)) {
+        }
       }
       const KeepAliveStream::Answer answer = stream.answers[lease];
       if (--stream.waiting[lease] == 0) {
@@ -499,7 +499,7 @@ absl::StatusOr<int64_t> Client::KeepAliveOnce(int64_t lease, Deadline deadline) 
         // No answer in time (the member may have lost its leader) or the
         // write failed: give up on this stream, so that the next attempt
         // opens one, on the next member.
-        lock.unlock();
+        lock.Unlock();
         stream.context.TryCancel();
       }
     } else {

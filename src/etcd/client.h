@@ -35,11 +35,9 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -49,6 +47,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "core/mutex.h"
 #include "rpc.grpc.pb.h"
 #include "rpc.pb.h"
 
@@ -189,10 +188,10 @@ class Client {
   std::vector<Endpoint> endpoints_;  // fixed after Init
   std::atomic<size_t> current_{0};   // index into endpoints_
 
-  mutable std::mutex token_mu_;
+  mutable Mutex token_mu_;
   std::string token_ ABSL_GUARDED_BY(token_mu_);
 
-  std::mutex keepalive_mu_;
+  Mutex keepalive_mu_;
   std::shared_ptr<KeepAliveStream> keepalive_ ABSL_GUARDED_BY(keepalive_mu_);
   // Reader thread of the newest stream. A stream's reader ends once the
   // stream broke; it is joined when the next stream opens, or at destruction.

@@ -46,12 +46,12 @@ absl::StatusOr<std::unique_ptr<Election>> Election::Start(
         self->client_.Range(range, self->CallDeadline(Clock::now() + self->call_timeout_));
     if (!answer.ok()) return answer.status();
     const int64_t revision = answer->header().revision();
-    std::lock_guard lock(self->mu_);
+    MutexLock lock(self->mu_);
     if (!self->suspended_) self->Observe(revision, answer->kvs().empty() ? nullptr : &answer->kvs(0));
     return revision;
   };
   handler.on_events = [self](const std::vector<mvccpb::Event>& events, int64_t) {
-    std::lock_guard lock(self->mu_);
+    MutexLock lock(self->mu_);
     if (self->suspended_) return;
     for (const mvccpb::Event& event : events) {
       self->Observe(event.kv().mod_revision(),
@@ -77,9 +77,9 @@ Election::Election(Client& client, ElectionOptions options, std::function<void(b
 
 Election::~Election() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stopping_ = true;
-    wake_.notify_all();
+    wake_.NotifyAll();
   }
   if (thread_.joinable()) thread_.join();
   watcher_.reset();
@@ -88,38 +88,38 @@ Election::~Election() {
 bool Election::LeadingLocked() const { return leading_ && Clock::now() < valid_until_; }
 
 bool Election::leading() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return LeadingLocked();
 }
 
 std::string Election::leader() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return observed_present_ ? observed_value_ : std::string();
 }
 
 int64_t Election::term() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return LeadingLocked() ? term_ : 0;
 }
 
 void Election::Resign() {
-  std::unique_lock lock(mu_);
+  MutexLock lock(mu_);
   resign_requested_ = true;
-  wake_.notify_all();
+  wake_.NotifyAll();
   if (std::this_thread::get_id() == thread_id_) return;  // from on_change
-  wake_.wait(lock, [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return resigned_ || thread_done_; });
+  while (!resigned_ && !thread_done_) wake_.Wait(mu_);
 }
 
 void Election::SuspendForTest() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   suspended_ = true;
-  wake_.notify_all();
+  wake_.NotifyAll();
 }
 
 void Election::ResumeForTest() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   suspended_ = false;
-  wake_.notify_all();
+  wake_.NotifyAll();
 }
 
 Deadline Election::CallDeadline(Clock::time_point limit) const {
@@ -134,7 +134,7 @@ void Election::Observe(int64_t revision, const mvccpb::KeyValue* kv) {
   observed_present_ = kv != nullptr;
   observed_value_ = kv != nullptr ? kv->value() : std::string();
   observed_create_revision_ = kv != nullptr ? kv->create_revision() : 0;
-  wake_.notify_all();
+  wake_.NotifyAll();
 }
 
 bool Election::KeyLost() const {
@@ -144,52 +144,52 @@ bool Election::KeyLost() const {
 }
 
 void Election::Run() {
-  std::unique_lock lock(mu_);
+  MutexLock lock(mu_);
   thread_id_ = std::this_thread::get_id();
   while (!stopping_) {
     const Clock::time_point now = Clock::now();
     if (lease_ != 0 && now >= lease_valid_until_) {
       // No renewal for ttl - margin: etcd may expire the lease soon and elect
       // another. Stop leading now; this tenure is over.
-      StepDown(lock);
-      DropLease(lock, /*revoke=*/!suspended_);
+      StepDown();
+      DropLease(/*revoke=*/!suspended_);
       continue;
     }
     if (KeyLost()) {  // deleted or replaced behind our back; the lease is fine
-      StepDown(lock);
+      StepDown();
       continue;
     }
     if (resign_requested_ && !resigned_) {
-      StepDown(lock);
-      DropLease(lock, /*revoke=*/!suspended_);
+      StepDown();
+      DropLease(/*revoke=*/!suspended_);
       resigned_ = true;
-      wake_.notify_all();
+      wake_.NotifyAll();
       continue;
     }
     if (resigned_ || suspended_) {
       // No etcd calls; a lease still held runs out locally.
       if (lease_ != 0) {
-        wake_.wait_until(lock, lease_valid_until_);
+        wake_.WaitUntil(mu_, lease_valid_until_);
       } else {
-        wake_.wait(lock);
+        wake_.Wait(mu_);
       }
       continue;
     }
     if (lease_ == 0) {
       if (now < grant_retry_at_) {
-        wake_.wait_until(lock, grant_retry_at_);
+        wake_.WaitUntil(mu_, grant_retry_at_);
       } else {
-        Grant(lock);
+        Grant();
       }
       continue;
     }
     if (now >= next_renewal_) {
-      Renew(lock);
+      Renew();
       continue;
     }
     const bool may_campaign = !leading_ && now >= campaign_retry_at_;
     if (may_campaign && (!observed_present_ || now >= next_campaign_)) {
-      Campaign(lock);
+      Campaign();
       continue;
     }
     Clock::time_point until = std::min(next_renewal_, lease_valid_until_);
@@ -197,43 +197,43 @@ void Election::Run() {
       until = std::min(until, observed_present_ ? std::max(next_campaign_, campaign_retry_at_)
                                                 : campaign_retry_at_);
     }
-    wake_.wait_until(lock, until);
+    wake_.WaitUntil(mu_, until);
   }
-  StepDown(lock);
-  DropLease(lock, /*revoke=*/!suspended_);
+  StepDown();
+  DropLease(/*revoke=*/!suspended_);
   thread_done_ = true;
-  wake_.notify_all();
+  wake_.NotifyAll();
 }
 
-void Election::StepDown(std::unique_lock<std::mutex>& lock) {
+void Election::StepDown() {
   if (!leading_) return;
   leading_ = false;
   term_ = 0;
   if (on_change_) {
-    lock.unlock();
+    mu_.Unlock();
     on_change_(false);
-    lock.lock();
+    mu_.Lock();
   }
 }
 
-void Election::DropLease(std::unique_lock<std::mutex>& lock, bool revoke) {
+void Election::DropLease(bool revoke) {
   if (lease_ == 0) return;
   const int64_t lease = lease_;
   lease_ = 0;
   if (!revoke) return;  // etcd expires it
   // Revoking deletes the key with the lease, atomically: the key is ours
   // (bound to this lease) or gone, so no compare is needed.
-  lock.unlock();
+  mu_.Unlock();
   (void)client_.LeaseRevoke(lease, CallDeadline(Clock::now() + call_timeout_));
-  lock.lock();
+  mu_.Lock();
 }
 
-void Election::Grant(std::unique_lock<std::mutex>& lock) {
+void Election::Grant() {
   const Clock::time_point sent = Clock::now();
-  lock.unlock();
+  mu_.Unlock();
   absl::StatusOr<etcdserverpb::LeaseGrantResponse> granted =
       client_.LeaseGrant(options_.ttl.count(), CallDeadline(sent + call_timeout_));
-  lock.lock();
+  mu_.Lock();
   if (!granted.ok() || !granted->error().empty() || granted->id() == 0 || granted->ttl() <= 0) {
     grant_retry_at_ = Clock::now() + grant_backoff_;
     grant_backoff_ = std::min<Clock::duration>(grant_backoff_ * 2, kMaxBackoff);
@@ -247,14 +247,14 @@ void Election::Grant(std::unique_lock<std::mutex>& lock) {
   next_renewal_ = sent + lease_ttl_ / 3;
 }
 
-void Election::Renew(std::unique_lock<std::mutex>& lock) {
+void Election::Renew() {
   const Clock::time_point sent = Clock::now();
   const int64_t lease = lease_;
   // A renewal answered after the belief ran out is of no use.
   const Deadline deadline = CallDeadline(std::min(sent + call_timeout_, lease_valid_until_));
-  lock.unlock();
+  mu_.Unlock();
   absl::StatusOr<int64_t> ttl = client_.KeepAliveOnce(lease, deadline);
-  lock.lock();
+  mu_.Lock();
   if (ttl.ok()) {
     const Clock::duration renewed = seconds(*ttl);
     lease_valid_until_ = std::max(lease_valid_until_, sent + renewed - Margin(renewed));
@@ -264,14 +264,14 @@ void Election::Renew(std::unique_lock<std::mutex>& lock) {
   }
   if (ttl.status().code() == absl::StatusCode::kNotFound) {
     // Expired or revoked in etcd, and the key with it.
-    StepDown(lock);
-    DropLease(lock, /*revoke=*/false);
+    StepDown();
+    DropLease(/*revoke=*/false);
     return;
   }
   next_renewal_ = Clock::now() + kRenewRetry;
 }
 
-void Election::Campaign(std::unique_lock<std::mutex>& lock) {
+void Election::Campaign() {
   const int64_t lease = lease_;
   etcdserverpb::TxnRequest txn;
   etcdserverpb::Compare* absent = txn.add_compare();
@@ -286,9 +286,9 @@ void Election::Campaign(std::unique_lock<std::mutex>& lock) {
   txn.add_failure()->mutable_request_range()->set_key(options_.key);
   const Deadline deadline =
       CallDeadline(std::min(Clock::now() + call_timeout_, lease_valid_until_));
-  lock.unlock();
+  mu_.Unlock();
   absl::StatusOr<etcdserverpb::TxnResponse> answer = client_.Txn(txn, deadline);
-  lock.lock();
+  mu_.Lock();
   const Clock::time_point now = Clock::now();
   if (!answer.ok()) {
     campaign_retry_at_ = next_campaign_ = now + campaign_backoff_;
@@ -334,9 +334,9 @@ void Election::Campaign(std::unique_lock<std::mutex>& lock) {
     return;
   }
   if (on_change_) {
-    lock.unlock();
+    mu_.Unlock();
     on_change_(true);
-    lock.lock();
+    mu_.Lock();
   }
 }
 

@@ -85,6 +85,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "core/mutex.h"
 #include "etcd/client.h"
 #include "etcd/watcher.h"
 #include "kv.pb.h"
@@ -155,22 +156,21 @@ class Election {
   Election(Client& client, ElectionOptions options, std::function<void(bool)> on_change);
 
   void Run();
-  // The steps of Run(); each is called with `lock` held and may release it
+  // The steps of Run(); each is called with mu_ held and may release it
   // around etcd calls and callbacks.
-  void StepDown(std::unique_lock<std::mutex>& lock);
-  void Grant(std::unique_lock<std::mutex>& lock);
-  void Renew(std::unique_lock<std::mutex>& lock);
-  void Campaign(std::unique_lock<std::mutex>& lock);
+  void StepDown() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Grant() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Renew() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Campaign() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Revokes the lease (best effort) and forgets it.
-  void DropLease(std::unique_lock<std::mutex>& lock, bool revoke);
+  void DropLease(bool revoke) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Records what etcd said the key was at `revision` (kv == nullptr: absent),
-  // unless something newer is known already. Requires mu_.
-  void Observe(int64_t revision, const mvccpb::KeyValue* kv);
+  // unless something newer is known already.
+  void Observe(int64_t revision, const mvccpb::KeyValue* kv) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Whether the key, as observed since this node's win, is no longer its own.
-  // Requires mu_.
-  bool KeyLost() const;
-  bool LeadingLocked() const;
+  bool KeyLost() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool LeadingLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The etcd deadline of a call started now, no later than `limit`.
   Deadline CallDeadline(Clock::time_point limit) const;
 
@@ -181,9 +181,9 @@ class Election {
 
   // Guards the state shared by the election thread, the watcher's thread and
   // callers (everything below marked ABSL_GUARDED_BY(mu_)).
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
   // Wakes the thread (observations, Resign, Stop, Suspend) and Resign's waiter.
-  std::condition_variable wake_;
+  CondVar wake_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool resign_requested_ ABSL_GUARDED_BY(mu_) = false;
   bool resigned_ ABSL_GUARDED_BY(mu_) = false;    // Resign() done

@@ -28,14 +28,16 @@ Watcher::~Watcher() {
 
 void Watcher::Stop() {
   stopped_.store(true);
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (active_ != nullptr) active_->TryCancel();
-  wake_.notify_all();
+  wake_.NotifyAll();
 }
 
 bool Watcher::Pause(std::chrono::milliseconds delay) {
-  std::unique_lock lock(mu_);
-  wake_.wait_for(lock, delay, [this] { return stopped_.load(); });
+  const auto deadline = std::chrono::steady_clock::now() + delay;
+  MutexLock lock(mu_);
+  while (!stopped_.load() && wake_.WaitUntil(mu_, deadline)) {
+  }
   return !stopped_.load();
 }
 
@@ -82,7 +84,7 @@ grpc::Status Watcher::Follow(bool& compacted, bool& delivered_any) {
   grpc::ClientContext context;
   Client::StreamTarget target = client_.CurrentStream(context);
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (stopped_.load()) return grpc::Status::CANCELLED;
     active_ = &context;
   }
@@ -130,7 +132,7 @@ grpc::Status Watcher::Follow(bool& compacted, bool& delivered_any) {
   context.TryCancel();
   grpc::Status status = stream->Finish();
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     active_ = nullptr;
   }
   if (!compacted && !stopped_.load()) {

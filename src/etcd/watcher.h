@@ -21,11 +21,9 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -35,6 +33,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "core/mutex.h"
 #include "etcd/client.h"
 #include "kv.pb.h"
 
@@ -78,8 +77,8 @@ class Watcher {
   const WatchHandler handler_;
 
   std::atomic<bool> stopped_{false};
-  std::mutex mu_;
-  std::condition_variable wake_;
+  Mutex mu_;
+  CondVar wake_;
   grpc::ClientContext* active_ ABSL_GUARDED_BY(mu_) = nullptr;  // the open stream's, for Stop
 
   // Watcher thread only.

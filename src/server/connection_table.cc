@@ -33,8 +33,8 @@ std::optional<ConnectionTable::Registration> ConnectionTable::Admit(std::string 
   c->client = std::move(client);
   c->executor = std::move(executor);
   c->close = std::move(close);
-  std::lock_guard lock(mu_);
-  const auto client_count = [&] {
+  MutexLock lock(mu_);
+  const auto client_count = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     auto it = by_client_.find(c->client);
     return it == by_client_.end() ? size_t{0} : it->second.size();
   };
@@ -62,7 +62,7 @@ std::optional<ConnectionTable::Registration> ConnectionTable::Admit(std::string 
 }
 
 bool ConnectionTable::ShedIdlest() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   std::shared_ptr<Connection> victim = Idlest(nullptr);
   if (victim == nullptr) return false;
   Shed(std::move(victim));
@@ -111,7 +111,7 @@ void ConnectionTable::Shed(std::shared_ptr<Connection> c) {
 
 void ConnectionTable::Remove(const std::shared_ptr<Connection>& c) {
   c->close = nullptr;  // on the connection's executor: a posted close finds nothing to close
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (all_.erase(c) == 0) return;  // shed before
   auto mine = by_client_.find(c->client);
   if (mine != by_client_.end()) {
@@ -121,7 +121,7 @@ void ConnectionTable::Remove(const std::shared_ptr<Connection>& c) {
 }
 
 ConnectionTable::Stats ConnectionTable::stats() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return Stats{all_.size(), limits_.max_connections, shed_, refused_};
 }
 

@@ -19,13 +19,13 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "core/mutex.h"
 #include "server/async_util.h"
 
 namespace muster {
@@ -128,7 +128,7 @@ class ConnectionTable {
   void Shed(std::shared_ptr<Connection> c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const ConnectionLimits limits_;
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
   absl::flat_hash_set<std::shared_ptr<Connection>> all_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, absl::flat_hash_set<std::shared_ptr<Connection>>> by_client_
       ABSL_GUARDED_BY(mu_);

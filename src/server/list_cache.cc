@@ -1,6 +1,5 @@
 #include "server/list_cache.h"
 
-#include <mutex>
 #include <utility>
 
 namespace muster {
@@ -24,7 +23,7 @@ std::string ListCache::KeyOf(std::string_view ns, std::string_view service, cons
 
 std::shared_ptr<const std::string> ListCache::Find(const std::string& key,
                                                    uint64_t service_revision) const {
-  std::shared_lock lock(mu_);
+  ReaderLock lock(mu_);
   auto it = entries_.find(key);
   if (it == entries_.end() || it->second.service_revision != service_revision) return nullptr;
   return it->second.json;
@@ -35,7 +34,7 @@ void ListCache::Store(std::string key, uint64_t service_revision,
   Entry entry{service_revision, std::move(json)};
   const size_t cost = Cost(key, entry);
   if (cost > byte_limit_) return;
-  std::unique_lock lock(mu_);
+  WriterLock lock(mu_);
   auto it = entries_.find(key);
   if (it != entries_.end()) {
     if (it->second.service_revision > service_revision) return;
@@ -52,12 +51,12 @@ void ListCache::Store(std::string key, uint64_t service_revision,
 }
 
 size_t ListCache::bytes() const {
-  std::shared_lock lock(mu_);
+  ReaderLock lock(mu_);
   return bytes_;
 }
 
 size_t ListCache::entries() const {
-  std::shared_lock lock(mu_);
+  ReaderLock lock(mu_);
   return entries_.size();
 }
 

@@ -17,13 +17,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <shared_mutex>
 #include <string>
 #include <string_view>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "catalog/catalog.h"
+#include "core/mutex.h"
 
 namespace muster {
 
@@ -53,7 +53,7 @@ class ListCache {
   static size_t Cost(const std::string& key, const Entry& e) { return key.size() + e.json->size(); }
 
   const size_t byte_limit_;
-  mutable std::shared_mutex mu_;
+  mutable SharedMutex mu_;
   absl::flat_hash_map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);
   size_t bytes_ ABSL_GUARDED_BY(mu_) = 0;  // Cost of every entry
 };

@@ -122,7 +122,7 @@ class WatchStreams::Queue : public std::enable_shared_from_this<Queue> {
     if (w->queued.exchange(true, std::memory_order_acq_rel)) return;
     bool post = false;
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       pending_.push_back(std::move(w));
       post = !drain_posted_;
       drain_posted_ = true;
@@ -150,7 +150,7 @@ class WatchStreams::Queue : public std::enable_shared_from_this<Queue> {
 
   std::vector<std::shared_ptr<Watch>> Take() {
     std::vector<std::shared_ptr<Watch>> batch;
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     batch.swap(pending_);
     drain_posted_ = false;
     return batch;
@@ -166,20 +166,20 @@ class WatchStreams::Queue : public std::enable_shared_from_this<Queue> {
     }
     batch.clear();
     // The next batch reuses the capacity.
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (pending_.empty()) pending_.swap(batch);
   }
 
   WatchStreams& owner_;
   const asio::any_io_executor executor_;
-  std::mutex mu_;
+  Mutex mu_;
   std::vector<std::shared_ptr<Watch>> pending_ ABSL_GUARDED_BY(mu_);
   bool drain_posted_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 std::shared_ptr<WatchStreams::Queue> WatchStreams::QueueFor(const asio::any_io_executor& executor) {
   asio::execution_context* context = &asio::query(executor, asio::execution::context);
-  std::lock_guard lock(queues_mu_);
+  MutexLock lock(queues_mu_);
   std::shared_ptr<Queue>& queue = queues_[context];
   if (queue == nullptr) queue = std::make_shared<Queue>(*this, executor);
   return queue;

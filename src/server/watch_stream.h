@@ -28,7 +28,6 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <optional>
 
 #include <boost/beast/core.hpp>
@@ -36,6 +35,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "catalog/watch_hub.h"
+#include "core/mutex.h"
 #include "server/async_util.h"
 #include "server/config.h"
 
@@ -89,7 +89,7 @@ class WatchStreams {
   std::atomic<uint64_t> open_{0};
   std::atomic<uint64_t> backlogged_{0};
 
-  std::mutex queues_mu_;
+  Mutex queues_mu_;
   // One per execution context (I/O thread) a stream has run on.
   absl::flat_hash_map<asio::execution_context*, std::shared_ptr<Queue>> queues_
       ABSL_GUARDED_BY(queues_mu_);

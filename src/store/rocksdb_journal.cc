@@ -12,10 +12,8 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <condition_variable>
 #include <deque>
 #include <iterator>
-#include <mutex>
 #include <optional>
 #include <thread>
 #include <utility>
@@ -29,6 +27,7 @@
 #include <spdlog/spdlog.h>
 
 #include "absl/base/thread_annotations.h"
+#include "core/mutex.h"
 #include "core/strings.h"
 #include "store/stored_value.h"
 
@@ -48,33 +47,33 @@ class ChunkQueue {
 
   // Waits while the queue is full.
   void Push(Chunk chunk) {
-    std::unique_lock lock(mu_);
-    not_full_.wait(lock, [&] { return chunks_.size() < capacity_; });
+    MutexLock lock(mu_);
+    while (chunks_.size() >= capacity_) not_full_.Wait(mu_);
     chunks_.push_back(std::move(chunk));
-    not_empty_.notify_one();
+    not_empty_.NotifyOne();
   }
   // Nothing more will be pushed.
   void Close() {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     closed_ = true;
-    not_empty_.notify_all();
+    not_empty_.NotifyAll();
   }
   // The next chunk; nullopt once the queue is closed and empty.
   std::optional<Chunk> Pop() {
-    std::unique_lock lock(mu_);
-    not_empty_.wait(lock, [&] { return !chunks_.empty() || closed_; });
+    MutexLock lock(mu_);
+    while (chunks_.empty() && !closed_) not_empty_.Wait(mu_);
     if (chunks_.empty()) return std::nullopt;
     Chunk chunk = std::move(chunks_.front());
     chunks_.pop_front();
-    not_full_.notify_one();
+    not_full_.NotifyOne();
     return chunk;
   }
 
  private:
   const size_t capacity_;
-  std::mutex mu_;
-  std::condition_variable not_full_;
-  std::condition_variable not_empty_;
+  Mutex mu_;
+  CondVar not_full_;
+  CondVar not_empty_;
   std::deque<Chunk> chunks_ ABSL_GUARDED_BY(mu_);
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
 };

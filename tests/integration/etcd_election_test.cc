@@ -10,11 +10,9 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <functional>
 #include <iostream>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -24,6 +22,7 @@
 #include <gtest/gtest.h>
 
 #include "absl/base/thread_annotations.h"
+#include "core/mutex.h"
 #include "etcd/client.h"
 #include "rpc.pb.h"
 #include "support/etcd_cluster.h"
@@ -59,14 +58,14 @@ class Recorder {
  public:
   std::function<void(bool)> For(int node) {
     return [this, node](bool leading) {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       changes_.push_back(Change{node, leading, Clock::now()});
-      changed_.notify_all();
+      changed_.NotifyAll();
     };
   }
 
   std::vector<Change> changes() const {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return changes_;
   }
 
@@ -74,28 +73,24 @@ class Recorder {
   // waiting up to `timeout`.
   std::optional<Change> WaitFor(size_t from, const std::function<bool(const Change&)>& match,
                                 milliseconds timeout) {
-    std::unique_lock lock(mu_);
-    std::optional<Change> found;
-    changed_.wait_for(lock, timeout, [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-      for (size_t i = from; i < changes_.size(); ++i) {
-        if (match(changes_[i])) {
-          found = changes_[i];
-          return true;
-        }
+    const auto deadline = Clock::now() + timeout;
+    MutexLock lock(mu_);
+    for (size_t next = from;;) {
+      for (; next < changes_.size(); ++next) {
+        if (match(changes_[next])) return changes_[next];
       }
-      return false;
-    });
-    return found;
+      if (!changed_.WaitUntil(mu_, deadline) && next == changes_.size()) return std::nullopt;
+    }
   }
 
   size_t size() const {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return changes_.size();
   }
 
  private:
-  mutable std::mutex mu_;  // guards changes_
-  std::condition_variable changed_;
+  mutable Mutex mu_;  // guards changes_
+  CondVar changed_;
   std::vector<Change> changes_ ABSL_GUARDED_BY(mu_);
 };
 
@@ -114,7 +109,7 @@ class EtcdElectionTest : public ::testing::Test {
     stop_sampling_.store(true);
     if (sampler_.joinable()) sampler_.join();
     {
-      std::lock_guard lock(nodes_mu_);
+      MutexLock lock(nodes_mu_);
       for (auto& election : elections_) election.reset();
     }
     EXPECT_LE(max_leaders_.load(), 1) << "two nodes reported leading() at once";
@@ -148,14 +143,14 @@ class EtcdElectionTest : public ::testing::Test {
     options.ttl = ttl;
     auto election = Election::Start(*clients_.back(), options, recorder_.For(node));
     EXPECT_TRUE(election.ok()) << election.status();
-    std::lock_guard lock(nodes_mu_);
+    MutexLock lock(nodes_mu_);
     elections_.push_back(election.ok() ? *std::move(election) : nullptr);
     return node;
   }
 
   // Node i, which must be alive (only the test's thread destroys nodes).
   Election& node(int i) {
-    std::lock_guard lock(nodes_mu_);
+    MutexLock lock(nodes_mu_);
     return *elections_[static_cast<size_t>(i)];
   }
 
@@ -163,7 +158,7 @@ class EtcdElectionTest : public ::testing::Test {
   void Destroy(int i) {
     std::unique_ptr<Election> gone;
     {
-      std::lock_guard lock(nodes_mu_);
+      MutexLock lock(nodes_mu_);
       gone = std::move(elections_[static_cast<size_t>(i)]);
     }
     gone.reset();
@@ -171,7 +166,7 @@ class EtcdElectionTest : public ::testing::Test {
 
   // The nodes that report leading() now.
   std::vector<int> Leaders() {
-    std::lock_guard lock(nodes_mu_);
+    MutexLock lock(nodes_mu_);
     std::vector<int> leaders;
     for (size_t i = 0; i < elections_.size(); ++i) {
       if (elections_[i] != nullptr && elections_[i]->leading()) {
@@ -186,7 +181,7 @@ class EtcdElectionTest : public ::testing::Test {
     std::vector<int> leaders = Leaders();
     if (leaders.size() != 1) return false;
     const std::string name = node(leaders[0]).leader();
-    std::lock_guard lock(nodes_mu_);
+    MutexLock lock(nodes_mu_);
     for (const auto& election : elections_) {
       if (election != nullptr && election->leader() != name) return false;
     }
@@ -250,7 +245,7 @@ class EtcdElectionTest : public ::testing::Test {
   }
 
   std::vector<std::unique_ptr<Client>> clients_;  // outlive the elections
-  std::mutex nodes_mu_;  // guards elections_ (the sampler reads it)
+  Mutex nodes_mu_;  // guards elections_ (the sampler reads it)
   // Entries are reset (not erased) when a node is destroyed.
   std::vector<std::unique_ptr<Election>> elections_ ABSL_GUARDED_BY(nodes_mu_);
   std::atomic<bool> stop_sampling_{false};

@@ -33,10 +33,10 @@ SnapshotBalancer::SnapshotBalancer(BalancerOptions options)
 
 void SnapshotBalancer::Update(InstanceList instances) {
   if (instances == nullptr) instances = EmptyList();
-  std::lock_guard<std::mutex> update_lock(update_mu_);
+  MutexLock update_lock(update_mu_);
   std::shared_ptr<const BalancerState> next = BuildState(std::move(instances), last_built_.get());
   last_built_ = next;
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   current_ = std::move(next);
   ++current_version_;
   version_.store(current_version_, std::memory_order_release);
@@ -46,7 +46,7 @@ void SnapshotBalancer::Refresh(ThreadSlot& slot) {
   std::shared_ptr<const BalancerState> state;
   uint64_t version;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     state = current_;
     version = current_version_;
   }

@@ -29,12 +29,12 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string_view>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "core/mutex.h"
 #include "muster/balancer.h"
 
 namespace muster {
@@ -172,12 +172,12 @@ class SnapshotBalancer : public Balancer {
   const uint64_t id_;  // unique in the process, never reused; never 0
 
   // Serialises Updates; held while a state is built.
-  std::mutex update_mu_;
+  Mutex update_mu_;
   std::shared_ptr<const BalancerState> last_built_ ABSL_GUARDED_BY(update_mu_);
 
   // The published state and its version; readers take mu_ only to refresh
   // their cache entry.
-  std::mutex mu_;
+  Mutex mu_;
   std::shared_ptr<const BalancerState> current_ ABSL_GUARDED_BY(mu_);
   uint64_t current_version_ ABSL_GUARDED_BY(mu_) = 0;
   // A copy of current_version_ that Picks read without mu_. Stored after

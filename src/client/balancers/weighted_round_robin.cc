@@ -53,7 +53,7 @@ std::shared_ptr<const BalancerState> WeightedRoundRobinBalancer::BuildState(
     period += static_cast<uint64_t>(weight);
   }
   {
-    std::lock_guard<StepLock> lock(state->step_lock);
+    StepLockHolder lock(state->step_lock);
     state->current.assign(n, 0);
   }
   if (n > 0 && period <= kMaxCycleLength && n * period <= max_cycle_work_) {
@@ -95,7 +95,7 @@ absl::StatusOr<Picked> WeightedRoundRobinBalancer::Pick(const PickRequest& reque
   }
   uint32_t position;
   {
-    std::lock_guard<StepLock> lock(state.step_lock);
+    StepLockHolder lock(state.step_lock);
     position = Step(state.weights, state.current, allowed);
   }
   return MakePicked(std::move(snapshot), state.enabled[position]);

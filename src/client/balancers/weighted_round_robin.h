@@ -37,7 +37,6 @@
 
 #include <cstdint>
 #include <atomic>
-#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -72,6 +71,21 @@ class ABSL_LOCKABLE StepLock {
  private:
   static constexpr int kSpins = 100;
   std::atomic<bool> locked_{false};
+};
+
+// Holds a StepLock for its scope: std::lock_guard carries no annotations, so
+// clang's thread-safety check (core/mutex.h) would not see the lock held.
+class ABSL_SCOPED_LOCKABLE StepLockHolder {
+ public:
+  explicit StepLockHolder(StepLock& lock) ABSL_EXCLUSIVE_LOCK_FUNCTION(lock) : lock_(lock) {
+    lock_.lock();
+  }
+  ~StepLockHolder() ABSL_UNLOCK_FUNCTION() { lock_.unlock(); }
+  StepLockHolder(const StepLockHolder&) = delete;
+  StepLockHolder& operator=(const StepLockHolder&) = delete;
+
+ private:
+  StepLock& lock_;
 };
 
 class WeightedRoundRobinBalancer final : public SnapshotBalancer {

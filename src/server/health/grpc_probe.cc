@@ -10,7 +10,6 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -19,6 +18,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "core/duration.h"
+#include "core/mutex.h"
 #include "core/strings.h"
 #include "health.grpc.pb.h"
 #include "server/async_util.h"
@@ -66,7 +66,7 @@ struct GrpcCall {
   // synchronisation a race detector cannot see), and orders the start of the
   // call against Cancel: TryCancel is called only on a call that started.
   // Never held while gRPC runs our callback: it may run inline.
-  std::mutex mu;
+  Mutex mu;
   bool started ABSL_GUARDED_BY(mu) = false;
   bool cancel ABSL_GUARDED_BY(mu) = false;  // asked for before the start
   ProbeCallback done ABSL_GUARDED_BY(mu);
@@ -89,20 +89,20 @@ class GrpcProbe final : public Probe, public std::enable_shared_from_this<GrpcPr
   void Run(std::chrono::milliseconds timeout, ProbeCallback done) override {
     auto call = std::make_shared<GrpcCall>();
     {
-      std::lock_guard call_lock(call->mu);
+      MutexLock call_lock(call->mu);
       call->done = std::move(done);
       call->request.set_service(service_);
       call->context.set_deadline(std::chrono::system_clock::now() + timeout);
     }
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       // A probe is cancelled for good (its check went away): later runs end
       // at once.
       if (cancelled_) {
         asio::post(executor_, [call] {
           ProbeCallback cancelled;
           {
-            std::lock_guard call_lock(call->mu);
+            MutexLock call_lock(call->mu);
             cancelled = std::move(call->done);
           }
           std::move(cancelled)({Health::kCritical, "cancelled"});
@@ -116,16 +116,16 @@ class GrpcProbe final : public Probe, public std::enable_shared_from_this<GrpcPr
                             GrpcProbe* probe = self.get();
                             probe->Finish(std::move(self), std::move(call), status, timeout);
                           });
-    std::lock_guard call_lock(call->mu);
+    MutexLock call_lock(call->mu);
     call->started = true;
     if (call->cancel) call->context.TryCancel();
   }
 
   void Cancel() override {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     cancelled_ = true;
     if (auto call = current_.lock()) {
-      std::lock_guard call_lock(call->mu);
+      MutexLock call_lock(call->mu);
       if (call->started) {
         call->context.TryCancel();
       } else {
@@ -147,7 +147,7 @@ class GrpcProbe final : public Probe, public std::enable_shared_from_this<GrpcPr
     ProbeCallback done;
     HealthCheckResponse::ServingStatus serving;
     {
-      std::lock_guard call_lock(call->mu);
+      MutexLock call_lock(call->mu);
       done = std::move(call->done);
       serving = call->response.status();
     }
@@ -175,7 +175,7 @@ class GrpcProbe final : public Probe, public std::enable_shared_from_this<GrpcPr
   }
 
   bool Cancelled() {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return cancelled_;
   }
 
@@ -186,7 +186,7 @@ class GrpcProbe final : public Probe, public std::enable_shared_from_this<GrpcPr
   const std::unique_ptr<HealthService::Stub> stub_;
   const asio::any_io_executor executor_;
 
-  std::mutex mu_;
+  Mutex mu_;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
   std::weak_ptr<GrpcCall> current_ ABSL_GUARDED_BY(mu_);
 };

@@ -14,11 +14,11 @@
 
 #include <chrono>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
+#include "core/mutex.h"
 #include "server/async_util.h"
 #include "server/health/probe.h"
 
@@ -33,7 +33,7 @@ class StrandProbe : public Probe, public std::enable_shared_from_this<Derived> {
     auto run = std::make_shared<RunState>(this->shared_from_this(), asio::make_strand(executor_),
                                           timeout, std::move(done));
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       current_ = run;
       // Cancelled for good: later runs end at once, before they do anything.
       if (cancelled_) asio::post(run->strand, [run] { run->Stop("cancelled"); });
@@ -42,7 +42,7 @@ class StrandProbe : public Probe, public std::enable_shared_from_this<Derived> {
   }
 
   void Cancel() final {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     cancelled_ = true;
     if (auto run = current_.lock()) asio::post(run->strand, [run] { run->Stop("cancelled"); });
   }
@@ -50,7 +50,7 @@ class StrandProbe : public Probe, public std::enable_shared_from_this<Derived> {
  private:
   const asio::any_io_executor executor_;
 
-  std::mutex mu_;
+  Mutex mu_;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
   std::weak_ptr<RunState> current_ ABSL_GUARDED_BY(mu_);  // the run in flight, if any
 };

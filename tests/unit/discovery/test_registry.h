@@ -7,11 +7,11 @@
 #include <chrono>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <thread>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
+#include "core/mutex.h"
 #include "muster/discovery.h"
 #include "muster/registry.h"
 
@@ -45,7 +45,7 @@ class OverlayRegistry final : public Registry {
     sub->callback = std::move(callback);
     auto id = inner_->Subscribe(query, [sub](const WatchUpdate& u) { sub->Deliver(Overlay(u)); });
     if (!id.ok()) return id;
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     subs_.emplace(*id, sub);
     return id;
   }
@@ -54,13 +54,13 @@ class OverlayRegistry final : public Registry {
     inner_->Unsubscribe(id);
     std::shared_ptr<Sub> sub;
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       auto it = subs_.find(id);
       if (it == subs_.end()) return;
       sub = it->second;
       subs_.erase(it);
     }
-    std::lock_guard lock(sub->mu);  // waits for an injected update in flight
+    MutexLock lock(sub->mu);  // waits for an injected update in flight
     sub->dead = true;
   }
 
@@ -71,7 +71,7 @@ class OverlayRegistry final : public Registry {
   void InjectOutage(absl::Status status) {
     std::map<SubscriptionId, std::shared_ptr<Sub>> subs;
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       subs = subs_;
     }
     WatchUpdate update;
@@ -81,11 +81,11 @@ class OverlayRegistry final : public Registry {
 
  private:
   struct Sub {
-    std::mutex mu;  // one update at a time, as the Registry contract promises
+    Mutex mu;  // one update at a time, as the Registry contract promises
     WatchCallback callback;
     bool dead ABSL_GUARDED_BY(mu) = false;
     void Deliver(const WatchUpdate& u) {
-      std::lock_guard lock(mu);
+      MutexLock lock(mu);
       if (!dead) callback(u);
     }
   };
@@ -101,7 +101,7 @@ class OverlayRegistry final : public Registry {
   }
 
   Registry* const inner_;
-  std::mutex mu_;
+  Mutex mu_;
   std::map<SubscriptionId, std::shared_ptr<Sub>> subs_ ABSL_GUARDED_BY(mu_);
 };
 
@@ -118,34 +118,34 @@ class ScriptedRegistry final : public Registry {
     return No();
   }
   absl::StatusOr<SubscriptionId> Subscribe(const ServiceQuery&, WatchCallback callback) override {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     callbacks_.emplace(next_, std::move(callback));
     return next_++;
   }
   void Unsubscribe(SubscriptionId id) override {
-    std::lock_guard lock(mu_);  // waits for a Deliver in progress
+    MutexLock lock(mu_);  // waits for a Deliver in progress
     callbacks_.erase(id);
   }
   void Close() override {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     callbacks_.clear();
   }
 
   // Runs every subscription's callback with `update`, on the calling thread.
   void Deliver(const WatchUpdate& update) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     for (auto& [id, callback] : callbacks_) callback(update);
   }
 
   size_t subscriptions() {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return callbacks_.size();
   }
 
  private:
   static absl::Status No() { return absl::FailedPreconditionError("scripted registry"); }
 
-  std::mutex mu_;
+  Mutex mu_;
   SubscriptionId next_ ABSL_GUARDED_BY(mu_) = 1;
   std::map<SubscriptionId, WatchCallback> callbacks_ ABSL_GUARDED_BY(mu_);
 };
