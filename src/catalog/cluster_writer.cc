@@ -142,7 +142,7 @@ WritePathStatus ClusterWriter::status() const {
 ClusterStore::WriteDone ClusterWriter::AnswerWhenApplied(WriteCallback done) {
   return [this, done = std::move(done)](absl::StatusOr<ClusterStore::Written> written) mutable {
     if (!written.ok()) {
-      std::move(done)(written.status());
+      std::move(done)(std::move(written).status());
       return;
     }
     WriteResult result{std::move(written->instance), written->created, written->revision};

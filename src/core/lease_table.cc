@@ -3,7 +3,7 @@
 namespace muster {
 
 LeaseId LeaseTable::Grant(const InstanceKey& key, std::chrono::seconds ttl) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   LeaseId id = next_id_++;
   int64_t ttl_ns = std::chrono::nanoseconds(ttl).count();
   int64_t deadline = NowNs() + ttl_ns;
@@ -21,7 +21,7 @@ void LeaseTable::ResetDeadline(LeaseId id, Lease& lease) {
 }
 
 bool LeaseTable::Refresh(LeaseId id, std::chrono::seconds ttl) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = leases_.find(id);
   if (it == leases_.end()) return false;
   it->second.ttl_ns = std::chrono::nanoseconds(ttl).count();
@@ -30,7 +30,7 @@ bool LeaseTable::Refresh(LeaseId id, std::chrono::seconds ttl) {
 }
 
 bool LeaseTable::Renew(LeaseId id) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = leases_.find(id);
   if (it == leases_.end()) return false;
   ResetDeadline(id, it->second);
@@ -38,7 +38,7 @@ bool LeaseTable::Renew(LeaseId id) {
 }
 
 void LeaseTable::Revoke(LeaseId id) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   leases_.erase(id);
 }
 
@@ -53,7 +53,7 @@ LeaseId LeaseTable::Keep(LeaseId lease, const InstanceKey& key, std::chrono::sec
 
 std::vector<LeaseTable::Expired> LeaseTable::TakeExpired(size_t max) {
   std::vector<Expired> out;
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   int64_t now = NowNs();
   while (!heap_.empty() && heap_.top().deadline_ns <= now && out.size() < max) {
     Entry top = heap_.top();
@@ -73,14 +73,14 @@ std::vector<LeaseTable::Expired> LeaseTable::TakeExpired(size_t max) {
 }
 
 void LeaseTable::Restore(Expired expired) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   const int64_t deadline = NowNs() + expired.ttl_ns;
   leases_.insert_or_assign(expired.id, Lease{std::move(expired.key), expired.ttl_ns, deadline, deadline});
   heap_.push({deadline, expired.id});
 }
 
 size_t LeaseTable::size() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return leases_.size();
 }
 

@@ -14,12 +14,12 @@
 
 #include <chrono>
 #include <cstdint>
-#include <mutex>
 #include <queue>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "core/mutex.h"
 #include "muster/clock.h"
 #include "muster/instance.h"
 
@@ -85,7 +85,7 @@ class LeaseTable {
 
   const Clock* const clock_;
 
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
   LeaseId next_id_ ABSL_GUARDED_BY(mu_) = 1;
   absl::flat_hash_map<LeaseId, Lease> leases_ ABSL_GUARDED_BY(mu_);
   // Entries of revoked leases, or superseded by an earlier entry, stay until

@@ -64,7 +64,7 @@ void EtcdStore::SubmitWrite(
       [write = std::move(write), shared]() mutable {
         absl::StatusOr<etcd::InstanceStore::Written> written = std::move(write)();
         if (!written.ok()) {
-          std::move (*shared)(written.status());
+          std::move (*shared)(std::move(written).status());
           return;
         }
         Written result;
@@ -119,7 +119,7 @@ void EtcdStore::Heartbeat(InstanceKey key, HeartbeatDone done) {
       [this, key = std::move(key), shared]() mutable {
         absl::StatusOr<int64_t> ttl = store_.Heartbeat(key, etcd::DeadlineIn(options_.call_timeout));
         if (!ttl.ok()) {
-          std::move (*shared)(ttl.status());
+          std::move (*shared)(std::move(ttl).status());
           return;
         }
         std::move (*shared)(static_cast<uint32_t>(*ttl));
