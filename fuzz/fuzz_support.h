@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "core/json_codec.h"
 #include "core/strings.h"
+#include "core/wire/errors.h"
 #include "muster/instance.h"
 
 namespace muster::fuzz {
@@ -107,7 +108,7 @@ inline void CheckError(const absl::Status& status, absl::StatusCode want, bool i
   }
   // The body musterd would answer: JSON (which is UTF-8) that carries the
   // message, whatever bytes the message quotes.
-  const std::string body = ErrorBody(ErrorCodeName(status.code()), message);
+  const std::string body = wire::ErrorBody(wire::ErrorCodeName(status.code()), message);
   if (IsUtf8(message) || CheckUtf8Messages()) {
     boost::system::error_code ec;
     boost::json::value v = boost::json::parse(body, ec);
