@@ -71,7 +71,7 @@ void LocalCommitter::SweepNow() {
 
 void LocalCommitter::Register(Instance instance, WriteCallback done) {
   Op op{Op::kRegister, KeyOf(instance), nullptr, nullptr, 0, std::move(done)};
-  op.instance = std::make_shared<const Instance>(std::move(instance));
+  op.instance = std::make_unique<Instance>(std::move(instance));
   Enqueue(std::move(op));
 }
 
@@ -224,7 +224,9 @@ void LocalCommitter::RunBatch(std::vector<Op> batch) {
       std::shared_ptr<const Instance> cur = current(op.key);
       switch (op.kind) {
         case Op::kRegister: {
-          Registration decided = DecideRegistration(cur.get(), *op.instance);
+          // The registration moves into the decision: no copy, also none
+          // for a renew-only one.
+          Registration decided = DecideRegistration(cur.get(), std::move(*op.instance));
           if (decided.kind == RegistrationKind::kRenewOnly) {
             out.renew_only = true;
             out.instance = cur;

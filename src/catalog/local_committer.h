@@ -85,7 +85,7 @@ class LocalCommitter final : public WritePath {
   struct Op {
     enum Kind { kRegister, kDeregister, kExpire, kCheck } kind;
     InstanceKey key;
-    std::shared_ptr<const Instance> instance;  // kRegister
+    std::unique_ptr<Instance> instance;        // kRegister; the decision takes it
     std::shared_ptr<const Check> check;         // kCheck
     LeaseId lease = 0;                         // kExpire: the lease that lapsed
     WriteCallback done;                        // null for kExpire
