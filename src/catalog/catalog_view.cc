@@ -23,7 +23,7 @@ bool CatalogView::Passes(const Instance& in, const ListFilter& filter) {
 CatalogView::ListResult CatalogView::List(std::string_view ns, std::string_view service,
                                           const ListFilter& filter) const {
   ListResult out;
-  std::shared_lock lock(mu_);
+  ReaderLock lock(mu_);
   out.revision = revision_;
   auto s = services_.find(ServiceKeyRef{ns, service});
   if (s == services_.end()) return out;
@@ -36,14 +36,14 @@ CatalogView::ListResult CatalogView::List(std::string_view ns, std::string_view 
 }
 
 uint64_t CatalogView::ServiceRevision(std::string_view ns, std::string_view service) const {
-  std::shared_lock lock(mu_);
+  ReaderLock lock(mu_);
   auto s = services_.find(ServiceKeyRef{ns, service});
   return s == services_.end() ? 0 : s->second.last_change;
 }
 
 std::vector<ServiceSummary> CatalogView::Services(std::string_view ns, uint64_t* revision) const {
   std::vector<ServiceSummary> out;
-  std::shared_lock lock(mu_);
+  ReaderLock lock(mu_);
   if (revision != nullptr) *revision = revision_;
   ListFilter healthy;
   healthy.healthy_only = true;
@@ -61,35 +61,35 @@ std::vector<ServiceSummary> CatalogView::Services(std::string_view ns, uint64_t*
 }
 
 CatalogView::Revisions CatalogView::RevisionsOf(std::string_view ns, std::string_view service) const {
-  std::shared_lock lock(mu_);
+  ReaderLock lock(mu_);
   auto s = services_.find(ServiceKeyRef{ns, service});
   return Revisions{revision_, s == services_.end() ? 0 : s->second.last_change};
 }
 
 uint64_t CatalogView::revision() const {
-  std::shared_lock lock(mu_);
+  ReaderLock lock(mu_);
   return revision_;
 }
 
 size_t CatalogView::instance_count() const {
-  std::shared_lock lock(mu_);
+  ReaderLock lock(mu_);
   return instance_count_;
 }
 
 size_t CatalogView::instance_bytes() const {
-  std::shared_lock lock(mu_);
+  ReaderLock lock(mu_);
   return instance_bytes_;
 }
 
 std::shared_ptr<const Instance> CatalogView::Get(const InstanceKey& key) const {
-  std::shared_lock lock(mu_);
+  ReaderLock lock(mu_);
   const Record* r = FindLocked(key);
   return r != nullptr ? r->instance : nullptr;
 }
 
 std::vector<std::shared_ptr<const Instance>> CatalogView::AllInstances() const {
   std::vector<std::shared_ptr<const Instance>> out;
-  std::shared_lock lock(mu_);
+  ReaderLock lock(mu_);
   out.reserve(instance_count_);
   for (const auto& [key, state] : services_) {
     for (const auto& [id, record] : state.instances) out.push_back(record.instance);
@@ -98,7 +98,7 @@ std::vector<std::shared_ptr<const Instance>> CatalogView::AllInstances() const {
 }
 
 void CatalogView::SetChangeListener(ChangeListener listener) {
-  std::lock_guard lock(listener_mu_);
+  MutexLock lock(listener_mu_);
   listener_ = std::move(listener);
 }
 
@@ -166,7 +166,7 @@ void CatalogView::AdvanceRevisionLocked(uint64_t revision) {
 }
 
 WatchHub::Wakeups CatalogView::Publish(std::vector<Event> events, bool reset) {
-  std::lock_guard lock(listener_mu_);
+  MutexLock lock(listener_mu_);
   // The hub takes the events; a listener gets a copy (shared instances).
   std::vector<Event> copy;
   if (listener_) copy = events;

@@ -16,9 +16,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
-#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -32,6 +30,7 @@
 #include "catalog/event.h"
 #include "catalog/watch_hub.h"
 #include "core/limits.h"
+#include "core/mutex.h"
 #include "muster/instance.h"
 
 namespace muster {
@@ -120,7 +119,7 @@ class CatalogView {
   };
 
   // The lock the ...Locked members need: shared to read, exclusive to change.
-  std::shared_mutex& mu() const ABSL_LOCK_RETURNED(mu_) { return mu_; }
+  SharedMutex& mu() const ABSL_LOCK_RETURNED(mu_) { return mu_; }
 
   const Record* FindLocked(const InstanceKey& key) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   Usage UsageLocked(std::string_view ns, std::string_view service) const
@@ -182,7 +181,7 @@ class CatalogView {
 
   WatchHub hub_;
 
-  mutable std::shared_mutex mu_;
+  mutable SharedMutex mu_;
   absl::flat_hash_map<ServiceKey, ServiceState, ServiceKeyHash, ServiceKeyEq> services_
       ABSL_GUARDED_BY(mu_);
   uint64_t revision_ ABSL_GUARDED_BY(mu_) = 0;
@@ -190,7 +189,7 @@ class CatalogView {
   size_t instance_bytes_ ABSL_GUARDED_BY(mu_) = 0;  // sum over services_ of bytes
 
   // Held while the change listener runs.
-  std::mutex listener_mu_;
+  Mutex listener_mu_;
   ChangeListener listener_ ABSL_GUARDED_BY(listener_mu_);
 };
 

@@ -39,38 +39,38 @@ absl::Status ClusterWriter::Start(CatalogView& view) {
   absl::Status started = store_->Start(feed_.get());
   if (!started.ok()) {
     {
-      std::lock_guard lock(waiters_mu_);
+      MutexLock lock(waiters_mu_);
       waiters_stopping_ = true;
     }
-    waiters_cv_.notify_all();
+    waiters_cv_.NotifyAll();
     waiter_thread_.join();
     return started;
   }
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   started_ = true;
   return absl::OkStatus();
 }
 
 void ClusterWriter::Stop() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (stopping_) return;
     stopping_ = true;
   }
   // Writes in progress answer (and wait for their revision) first.
   store_->Stop();
   {
-    std::lock_guard lock(waiters_mu_);
+    MutexLock lock(waiters_mu_);
     waiters_stopping_ = true;
   }
-  waiters_cv_.notify_all();
+  waiters_cv_.NotifyAll();
   if (waiter_thread_.joinable()) waiter_thread_.join();
 }
 
 template <typename Done>
 bool ClusterWriter::Accepting(Done& done) {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (started_ && !stopping_) return true;
   }
   std::move(done)(absl::UnavailableError("the registry is shutting down"));
@@ -88,7 +88,7 @@ void ClusterWriter::Register(Instance instance, WriteCallback done) {
     // The limits hold per node's view: nodes registering into one service
     // at the same moment may together pass them by a few (docs/cluster.md).
     CatalogView& view = *view_;
-    std::shared_lock lock(view.mu());
+    ReaderLock lock(view.mu());
     const CatalogView::Usage usage = view.UsageLocked(instance.ns, instance.service);
     const CatalogView::Record* current = view.FindLocked(KeyOf(instance));
     absl::Status fits = current != nullptr
@@ -102,7 +102,7 @@ void ClusterWriter::Register(Instance instance, WriteCallback done) {
                              static_cast<int64_t>(view.instance_bytes_locked()));
     }
     if (!fits.ok()) {
-      lock.unlock();
+      lock.Unlock();
       std::move(done)(std::move(fits));
       return;
     }
@@ -129,7 +129,7 @@ WritePathStatus ClusterWriter::status() const {
   WritePathStatus status;
   status.store = "etcd";
   {
-    std::lock_guard lock(waiters_mu_);
+    MutexLock lock(waiters_mu_);
     status.following = following_;
   }
   const ClusterStore::Role role = store_->role();
@@ -159,7 +159,7 @@ ClusterStore::WriteDone ClusterWriter::AnswerWhenApplied(WriteCallback done) {
 
 void ClusterWriter::WhenApplied(uint64_t revision, absl::AnyInvocable<void() &&> then) {
   {
-    std::lock_guard lock(waiters_mu_);
+    MutexLock lock(waiters_mu_);
     if (applied_ < revision && !waiters_stopping_) {
       waiters_.push_back(Waiter{revision, std::chrono::steady_clock::now(), std::move(then)});
       return;
@@ -171,11 +171,12 @@ void ClusterWriter::WhenApplied(uint64_t revision, absl::AnyInvocable<void() &&>
 void ClusterWriter::Applied(uint64_t revision) {
   std::vector<Waiter> ready;
   {
-    std::lock_guard lock(waiters_mu_);
+    MutexLock lock(waiters_mu_);
     applied_ = std::max(applied_, revision);
     following_ = true;
+    const uint64_t applied = applied_;
     auto split = std::partition(waiters_.begin(), waiters_.end(),
-                                [&](const Waiter& w) { return w.revision > applied_; });
+                                [&](const Waiter& w) { return w.revision > applied; });
     ready.assign(std::make_move_iterator(split), std::make_move_iterator(waiters_.end()));
     waiters_.erase(split, waiters_.end());
   }
@@ -184,7 +185,7 @@ void ClusterWriter::Applied(uint64_t revision) {
 
 void ClusterWriter::Interrupted(const absl::Status& status) {
   {
-    std::lock_guard lock(waiters_mu_);
+    MutexLock lock(waiters_mu_);
     if (!following_) return;
     following_ = false;
   }
@@ -193,32 +194,32 @@ void ClusterWriter::Interrupted(const absl::Status& status) {
 }
 
 void ClusterWriter::WaiterLoop() {
-  std::unique_lock lock(waiters_mu_);
+  MutexLock lock(waiters_mu_);
   while (true) {
-    waiters_cv_.wait_for(lock, std::chrono::milliseconds(100));
+    waiters_cv_.WaitFor(waiters_mu_, std::chrono::milliseconds(100));
     const auto now = std::chrono::steady_clock::now();
+    const bool stopping = waiters_stopping_;
     std::vector<Waiter> due;
     auto split = std::partition(waiters_.begin(), waiters_.end(), [&](const Waiter& w) {
-      return !waiters_stopping_ && now - w.since < kApplyWait;
+      return !stopping && now - w.since < kApplyWait;
     });
     due.assign(std::make_move_iterator(split), std::make_move_iterator(waiters_.end()));
     waiters_.erase(split, waiters_.end());
-    const bool stopping = waiters_stopping_;
-    lock.unlock();
+    lock.Unlock();
     if (!due.empty() && !stopping) {
       spdlog::warn("{} write(s) answered before this node's view applied them (feed lagging)",
                    due.size());
     }
     for (Waiter& w : due) std::move(w.then)();
     if (stopping) return;
-    lock.lock();
+    lock.Lock();
   }
 }
 
 void ClusterWriter::ResetView(std::vector<Instance> instances, uint64_t revision) {
   CatalogView& view = *view_;
   {
-    std::unique_lock lock(view.mu());
+    WriterLock lock(view.mu());
     view.ClearLocked(revision);
     for (Instance& in : instances) view.PutLocked(std::make_shared<const Instance>(std::move(in)), revision);
     view.AdvanceRevisionLocked(revision);
@@ -232,7 +233,7 @@ void ClusterWriter::ResetView(std::vector<Instance> instances, uint64_t revision
 void ClusterWriter::ApplyEvents(std::vector<Event> events, uint64_t revision) {
   CatalogView& view = *view_;
   {
-    std::unique_lock lock(view.mu());
+    WriterLock lock(view.mu());
     for (Event& event : events) {
       const Instance& in = *event.instance;
       // etcd says "updated"; a change of check states alone is a health event.

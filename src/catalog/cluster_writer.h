@@ -12,10 +12,8 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -24,6 +22,7 @@
 #include "catalog/cluster_store.h"
 #include "catalog/write_path.h"
 #include "core/limits.h"
+#include "core/mutex.h"
 
 namespace muster {
 
@@ -80,7 +79,7 @@ class ClusterWriter final : public WritePath {
   CatalogView* view_ = nullptr;  // set by Start
   std::unique_ptr<Feed> feed_;
 
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
 
@@ -90,8 +89,8 @@ class ClusterWriter final : public WritePath {
     std::chrono::steady_clock::time_point since;
     absl::AnyInvocable<void() &&> then;
   };
-  mutable std::mutex waiters_mu_;
-  std::condition_variable waiters_cv_;
+  mutable Mutex waiters_mu_;
+  CondVar waiters_cv_;
   uint64_t applied_ ABSL_GUARDED_BY(waiters_mu_) = 0;  // the view's revision, as waiters see it
   std::vector<Waiter> waiters_ ABSL_GUARDED_BY(waiters_mu_);
   bool following_ ABSL_GUARDED_BY(waiters_mu_) = true;

@@ -34,7 +34,7 @@ absl::Status LocalCommitter::Start(CatalogView& view) {
   if (journal_ != nullptr) {
     auto snapshot = journal_->Load();
     if (!snapshot.ok()) return snapshot.status();
-    std::unique_lock lock(view.mu());
+    WriterLock lock(view.mu());
     revision = snapshot->revision;
     for (Instance& in : snapshot->instances) {
       revision = std::max(revision, in.modify_revision);
@@ -46,7 +46,7 @@ absl::Status LocalCommitter::Start(CatalogView& view) {
     view.AdvanceRevisionLocked(revision);
   }
   view.hub().Reset(revision);
-  std::lock_guard<std::mutex> lock(queue_mu_);
+  MutexLock lock(queue_mu_);
   started_ = true;
   committer_ = std::thread([this] { CommitterLoop(); });
   return absl::OkStatus();
@@ -54,19 +54,19 @@ absl::Status LocalCommitter::Start(CatalogView& view) {
 
 void LocalCommitter::Stop() {
   {
-    std::lock_guard<std::mutex> lock(queue_mu_);
+    MutexLock lock(queue_mu_);
     if (stopping_) return;
     stopping_ = true;
   }
-  queue_cv_.notify_all();
+  queue_cv_.NotifyAll();
   if (committer_.joinable()) committer_.join();
 }
 
 void LocalCommitter::SweepNow() {
-  std::unique_lock<std::mutex> lock(queue_mu_);
+  MutexLock lock(queue_mu_);
   const uint64_t ticket = ++sweeps_asked_;
-  queue_cv_.notify_all();
-  sweep_cv_.wait(lock, [&] { return sweeps_done_ >= ticket || stopped_ || !started_; });
+  queue_cv_.NotifyAll();
+  while (sweeps_done_ < ticket && !stopped_ && started_) sweep_cv_.Wait(queue_mu_);
 }
 
 void LocalCommitter::Register(Instance instance, WriteCallback done) {
@@ -86,10 +86,10 @@ void LocalCommitter::SetCheckState(InstanceKey key, Check check, WriteCallback d
 
 void LocalCommitter::Enqueue(Op op) {
   {
-    std::lock_guard<std::mutex> lock(queue_mu_);
+    MutexLock lock(queue_mu_);
     if (started_ && !stopping_) {
       queue_.push_back(std::move(op));
-      queue_cv_.notify_one();
+      queue_cv_.NotifyOne();
       return;
     }
   }
@@ -98,7 +98,7 @@ void LocalCommitter::Enqueue(Op op) {
 
 std::optional<absl::StatusOr<uint32_t>> LocalCommitter::TryHeartbeat(const InstanceKey& key) {
   if (view_ == nullptr) return absl::StatusOr<uint32_t>(ShuttingDown());
-  std::shared_lock lock(view_->mu());
+  ReaderLock lock(view_->mu());
   const CatalogView::Record* record = view_->FindLocked(key);
   if (record == nullptr) return absl::StatusOr<uint32_t>(NotRegistered(key));
   if (record->lease != 0 && !leases_.Renew(record->lease)) {
@@ -130,10 +130,11 @@ void LocalCommitter::CommitterLoop() {
     std::vector<Op> batch;
     uint64_t sweep_ticket = 0;
     {
-      std::unique_lock<std::mutex> lock(queue_mu_);
-      queue_cv_.wait_for(lock, options_.sweep_interval, [&] {
-        return !queue_.empty() || stopping_ || sweeps_asked_ > sweeps_done_;
-      });
+      MutexLock lock(queue_mu_);
+      const auto sweep_at = std::chrono::steady_clock::now() + options_.sweep_interval;
+      while (queue_.empty() && !stopping_ && sweeps_asked_ <= sweeps_done_ &&
+             queue_cv_.WaitUntil(queue_mu_, sweep_at)) {
+      }
       if (stopping_ && queue_.empty()) break;
       sweep_ticket = sweeps_asked_;
       if (queue_.size() <= options_.max_batch) {
@@ -169,16 +170,16 @@ void LocalCommitter::CommitterLoop() {
     }
     if (!batch.empty()) RunBatch(std::move(batch));
     {
-      std::lock_guard<std::mutex> lock(queue_mu_);
+      MutexLock lock(queue_mu_);
       sweeps_done_ = std::max(sweeps_done_, sweep_ticket);
     }
-    sweep_cv_.notify_all();
+    sweep_cv_.NotifyAll();
   }
   {
-    std::lock_guard<std::mutex> lock(queue_mu_);
+    MutexLock lock(queue_mu_);
     stopped_ = true;
   }
-  sweep_cv_.notify_all();
+  sweep_cv_.NotifyAll();
 }
 
 void LocalCommitter::RunBatch(std::vector<Op> batch) {
@@ -187,7 +188,7 @@ void LocalCommitter::RunBatch(std::vector<Op> batch) {
   std::vector<Journal::Mutation> mutations;
   uint64_t revision;
   {
-    std::shared_lock lock(view.mu());
+    ReaderLock lock(view.mu());
     revision = view.revision_locked();
     // Effects of earlier ops of this batch: the instance, or null when deleted.
     absl::flat_hash_map<InstanceKey, std::shared_ptr<const Instance>> overlay;
@@ -205,6 +206,7 @@ void LocalCommitter::RunBatch(std::vector<Op> batch) {
     };
     auto current = [&](const InstanceKey& key) -> std::shared_ptr<const Instance> {
       if (auto it = overlay.find(key); it != overlay.end()) return it->second;
+      view.mu().AssertReaderHeld();  // the lambda runs under the lock above
       const CatalogView::Record* r = view.FindLocked(key);
       return r ? r->instance : nullptr;
     };
@@ -335,14 +337,14 @@ void LocalCommitter::RunBatch(std::vector<Op> batch) {
 
   std::vector<Event> events;
   {
-    std::unique_lock lock(view.mu());
+    WriterLock lock(view_->mu());
     for (size_t i = 0; i < batch.size(); ++i) {
       const Outcome& out = outcomes[i];
       if (!out.status.ok() || (!out.changes && !out.renew_only)) continue;
       ApplyLocked(batch[i], out);
       if (out.changes) events.push_back(Event{out.revision, out.type, out.instance, out.check});
     }
-    view.AdvanceRevisionLocked(revision);
+    view_->AdvanceRevisionLocked(revision);
   }
   // The events are readable from here on; the writers are answered before
   // the watchers are woken, so that a write to a service with thousands of
@@ -365,20 +367,19 @@ void LocalCommitter::RunBatch(std::vector<Op> batch) {
 }
 
 void LocalCommitter::ApplyLocked(const Op& op, const Outcome& out) {
-  CatalogView& view = *view_;
   switch (op.kind) {
     case Op::kCheck:
       // The lease stays as it is.
-      if (out.changes && view.FindLocked(op.key) != nullptr) view.PutLocked(out.instance, out.revision);
+      if (out.changes && view_->FindLocked(op.key) != nullptr) view_->PutLocked(out.instance, out.revision);
       return;
     case Op::kRegister: {
-      CatalogView::Record& record = view.PutLocked(out.instance, out.changes ? out.revision : 0);
+      CatalogView::Record& record = view_->PutLocked(out.instance, out.changes ? out.revision : 0);
       record.lease = leases_.Keep(record.lease, op.key, std::chrono::seconds(out.instance->ttl_seconds));
       return;
     }
     case Op::kDeregister:
     case Op::kExpire:
-      if (auto erased = view.EraseLocked(op.key, out.revision); erased && erased->lease != 0) {
+      if (auto erased = view_->EraseLocked(op.key, out.revision); erased && erased->lease != 0) {
         leases_.Revoke(erased->lease);
       }
       return;

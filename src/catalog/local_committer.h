@@ -19,10 +19,8 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -31,6 +29,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "core/mutex.h"
 #include "muster/clock.h"
 #include "catalog/journal.h"
 #include "core/lease_table.h"
@@ -118,8 +117,8 @@ class LocalCommitter final : public WritePath {
   std::atomic<bool> store_write_failing_{false};  // written by the committer thread
 
   // The write queue.
-  mutable std::mutex queue_mu_;
-  std::condition_variable queue_cv_;
+  mutable Mutex queue_mu_;
+  CondVar queue_cv_;
   std::vector<Op> queue_ ABSL_GUARDED_BY(queue_mu_);
   bool stopping_ ABSL_GUARDED_BY(queue_mu_) = false;
   bool started_ ABSL_GUARDED_BY(queue_mu_) = false;
@@ -128,7 +127,7 @@ class LocalCommitter final : public WritePath {
   // `sweeps_done_`, and counts each sweep done once its batch is applied.
   uint64_t sweeps_asked_ ABSL_GUARDED_BY(queue_mu_) = 0;
   uint64_t sweeps_done_ ABSL_GUARDED_BY(queue_mu_) = 0;
-  std::condition_variable sweep_cv_;
+  CondVar sweep_cv_;
   std::thread committer_;
   // The committer thread's: lapsed leases whose expiry the store failed to
   // write, tried again with the next batch.

@@ -19,7 +19,7 @@ std::string WatchHub::IndexKey(std::string_view ns, std::string_view service) {
 }
 
 void WatchHub::Reset(uint64_t revision) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   history_.clear();
   bytes_ = 0;
   first_revision_ = revision + 1;
@@ -32,7 +32,7 @@ WatchHub::Wakeups WatchHub::Append(std::vector<Event> events) {
   // Keys touched, to find the subscribers after the history is updated.
   std::vector<std::string> keys;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     for (Event& e : events) {
       keys.push_back(IndexKey(e.instance->ns, e.instance->service));
       keys.push_back(IndexKey(e.instance->ns, ""));
@@ -57,7 +57,7 @@ WatchHub::Wakeups WatchHub::Append(std::vector<Event> events) {
   std::sort(keys.begin(), keys.end());
   keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
   {
-    std::lock_guard lock(subs_mu_);
+    MutexLock lock(subs_mu_);
     for (const std::string& key : keys) {
       auto it = by_key_.find(key);
       if (it == by_key_.end()) continue;
@@ -74,7 +74,7 @@ void WatchHub::Wake(Wakeups wakeups) {
 WatchHub::ReadResult WatchHub::Read(uint64_t from, const WatchFilter& filter, size_t max,
                                     size_t max_bytes) const {
   ReadResult out;
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (from < first_revision_) {
     out.compacted = true;
     out.next = from;
@@ -101,23 +101,23 @@ WatchHub::ReadResult WatchHub::Read(uint64_t from, const WatchFilter& filter, si
 }
 
 WatchHub::HistoryStats WatchHub::history_stats() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return HistoryStats{history_.size(), bytes_, first_revision_};
 }
 
 uint64_t WatchHub::last_revision() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return last_revision_;
 }
 
 uint64_t WatchHub::oldest_retained() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return first_revision_;
 }
 
 WatchHub::SubscriptionId WatchHub::Subscribe(const WatchFilter& filter,
                                              std::function<void()> notify) {
-  std::lock_guard lock(subs_mu_);
+  MutexLock lock(subs_mu_);
   SubscriptionId id = next_subscription_++;
   subscribers_.emplace(id, std::make_shared<Subscriber>(Subscriber{filter, std::move(notify)}));
   if (filter.services.empty()) {
@@ -129,11 +129,12 @@ WatchHub::SubscriptionId WatchHub::Subscribe(const WatchFilter& filter,
 }
 
 void WatchHub::Unsubscribe(SubscriptionId id) {
-  std::lock_guard lock(subs_mu_);
+  MutexLock lock(subs_mu_);
   auto it = subscribers_.find(id);
   if (it == subscribers_.end()) return;
   const WatchFilter& f = it->second->filter;
   auto drop = [&](const std::string& key) {
+    subs_mu_.AssertHeld();  // the lambda runs under the lock above
     auto k = by_key_.find(key);
     if (k == by_key_.end()) return;
     k->second.erase(id);
@@ -150,14 +151,14 @@ void WatchHub::Unsubscribe(SubscriptionId id) {
 void WatchHub::NotifyAll() {
   std::vector<std::shared_ptr<Subscriber>> all;
   {
-    std::lock_guard lock(subs_mu_);
+    MutexLock lock(subs_mu_);
     for (auto& [id, s] : subscribers_) all.push_back(s);
   }
   for (const auto& s : all) s->notify();
 }
 
 size_t WatchHub::subscriber_count() const {
-  std::lock_guard lock(subs_mu_);
+  MutexLock lock(subs_mu_);
   return subscribers_.size();
 }
 

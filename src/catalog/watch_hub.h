@@ -29,7 +29,6 @@
 #include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
@@ -37,6 +36,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "catalog/event.h"
+#include "core/mutex.h"
 
 namespace muster {
 
@@ -133,7 +133,7 @@ class WatchHub {
   const size_t history_limit_;
   const size_t history_bytes_;
 
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
   std::deque<Event> history_ ABSL_GUARDED_BY(mu_);
   // Sum of Event::bytes over history_.
   size_t bytes_ ABSL_GUARDED_BY(mu_) = 0;
@@ -142,7 +142,7 @@ class WatchHub {
   uint64_t first_revision_ ABSL_GUARDED_BY(mu_) = 1;
   uint64_t last_revision_ ABSL_GUARDED_BY(mu_) = 0;
 
-  mutable std::mutex subs_mu_ ABSL_ACQUIRED_AFTER(mu_);
+  mutable Mutex subs_mu_ ABSL_ACQUIRED_AFTER(mu_);
   SubscriptionId next_subscription_ ABSL_GUARDED_BY(subs_mu_) = 1;
   absl::flat_hash_map<SubscriptionId, std::shared_ptr<Subscriber>> subscribers_
       ABSL_GUARDED_BY(subs_mu_);

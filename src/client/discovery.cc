@@ -28,10 +28,8 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
-#include <condition_variable>
 #include <functional>
 #include <map>
-#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -40,6 +38,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "client/service_query.h"
+#include "core/mutex.h"
 #include "core/strings.h"
 
 namespace muster {
@@ -72,13 +71,13 @@ struct Entry {
   // Serializes updates (the backend delivers them one at a time already; this
   // makes the ordering explicit and keeps the map safe from a racing
   // re-delivery on another thread).
-  std::mutex update_mu;
+  Mutex update_mu;
   // Every known instance by id (sorted, so snapshots come out sorted).
   std::map<std::string, Instance> by_id ABSL_GUARDED_BY(update_mu);
 
   // What Get and the first-list waiters see.
-  std::mutex mu;
-  std::condition_variable changed;
+  Mutex mu;
+  CondVar changed;
   std::shared_ptr<const ServiceSnapshot> snapshot ABSL_GUARDED_BY(mu);  // null until the first list
   absl::Status error ABSL_GUARDED_BY(mu);  // the last failure, cleared by a good update
   bool closed ABSL_GUARDED_BY(mu) = false;  // forgotten or Discovery destroyed
@@ -126,10 +125,10 @@ struct Discovery::Impl {
   // (which lives in the Entry, out of the annotation's reach). Subscribe and
   // Unsubscribe run under it, never under entries_mu, so a slow backend does
   // not block the threads that only refresh their copy of the map.
-  std::mutex create_mu ABSL_ACQUIRED_BEFORE(entries_mu);
+  Mutex create_mu ABSL_ACQUIRED_BEFORE(entries_mu);
 
   // The published map of entries: replaced (copy on write), never modified.
-  std::mutex entries_mu;
+  Mutex entries_mu;
   std::shared_ptr<const EntryMap> entries ABSL_GUARDED_BY(entries_mu) =
       std::make_shared<const EntryMap>();
   // Raised under entries_mu whenever `entries` is replaced.
@@ -155,7 +154,7 @@ struct Discovery::Impl {
     if (slot->version != version) {
       std::shared_ptr<const EntryMap> current;
       {
-        std::lock_guard lock(entries_mu);
+        MutexLock lock(entries_mu);
         current = entries;
         slot->version = entries_version.load(std::memory_order_relaxed);
       }
@@ -176,9 +175,9 @@ struct Discovery::Impl {
   absl::StatusOr<std::shared_ptr<Entry>> Follow(const ServiceQuery& query) {
     if (query.service.empty()) return absl::InvalidArgumentError("no service given");
     if (auto e = Lookup(query)) return e;
-    std::lock_guard create(create_mu);
+    MutexLock create(create_mu);
     {
-      std::lock_guard lock(entries_mu);
+      MutexLock lock(entries_mu);
       auto it = entries->find(query);
       if (it != entries->end()) return it->second;
     }
@@ -193,7 +192,7 @@ struct Discovery::Impl {
                           StrCat("following ", Describe(query), ": ", MessageOf(sub.status())));
     }
     entry->subscription = *sub;
-    std::lock_guard lock(entries_mu);
+    MutexLock lock(entries_mu);
     auto next = std::make_shared<EntryMap>(*entries);
     next->emplace(query, entry);
     entries = std::move(next);
@@ -205,11 +204,11 @@ struct Discovery::Impl {
   // the backend reports the registry unreachable (then fails at once; the
   // subscription keeps trying and a later call succeeds once a list came).
   absl::StatusOr<std::shared_ptr<const ServiceSnapshot>> WaitForList(Entry& entry) {
-    std::unique_lock lock(entry.mu);
-    clock->WaitFor(lock, entry.changed, options.first_list_timeout,
-                   [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-      return entry.snapshot != nullptr || !entry.error.ok() || entry.closed;
-    });
+    MutexLock lock(entry.mu);
+    const SteadyTime until = clock->Now() + options.first_list_timeout;
+    while (entry.snapshot == nullptr && entry.error.ok() && !entry.closed && clock->Now() < until) {
+      clock->WaitUntil(entry.mu, entry.changed, until);
+    }
     if (entry.snapshot != nullptr) return entry.snapshot;
     if (entry.closed) {
       return absl::CancelledError(
@@ -225,10 +224,10 @@ struct Discovery::Impl {
 
   // Runs on the backend's subscription thread.
   void OnUpdate(Entry& entry, const WatchUpdate& update) {
-    std::lock_guard apply(entry.update_mu);
+    MutexLock apply(entry.update_mu);
     const SteadyTime now = clock->Now();
     if (!update.status.ok()) {
-      std::lock_guard lock(entry.mu);
+      MutexLock lock(entry.mu);
       entry.error = update.status;
       if (entry.snapshot != nullptr && !entry.snapshot->stale) {
         auto stale = std::make_shared<ServiceSnapshot>(*entry.snapshot);
@@ -236,7 +235,7 @@ struct Discovery::Impl {
         stale->stale_since = now;
         entry.snapshot = std::move(stale);
       }
-      entry.changed.notify_all();
+      entry.changed.NotifyAll();
       return;
     }
 
@@ -258,17 +257,17 @@ struct Discovery::Impl {
       }
     }
     if (!update.snapshot && revision == 0) {
-      std::lock_guard lock(entry.mu);
+      MutexLock lock(entry.mu);
       if (entry.snapshot != nullptr) revision = entry.snapshot->revision;
     }
 
     auto snapshot = BuildSnapshot(entry, revision, now);
     entry.balancer->Update(snapshot->healthy);
-    std::lock_guard lock(entry.mu);
+    MutexLock lock(entry.mu);
     entry.snapshot = std::move(snapshot);
     entry.error = absl::OkStatus();
     entry.ready.store(true, std::memory_order_release);
-    entry.changed.notify_all();
+    entry.changed.NotifyAll();
   }
 
   std::shared_ptr<const ServiceSnapshot> BuildSnapshot(Entry& entry, uint64_t revision,
@@ -307,9 +306,9 @@ struct Discovery::Impl {
   // waiters wake.
   static void Close(Registry* registry, Entry& entry) {
     registry->Unsubscribe(entry.subscription);
-    std::lock_guard lock(entry.mu);
+    MutexLock lock(entry.mu);
     entry.closed = true;
-    entry.changed.notify_all();
+    entry.changed.NotifyAll();
   }
 };
 
@@ -317,10 +316,10 @@ Discovery::Discovery(Registry* registry, DiscoveryOptions options)
     : impl_(std::make_unique<Impl>(registry, std::move(options))) {}
 
 Discovery::~Discovery() {
-  std::lock_guard create(impl_->create_mu);
+  MutexLock create(impl_->create_mu);
   std::shared_ptr<const EntryMap> all;
   {
-    std::lock_guard lock(impl_->entries_mu);
+    MutexLock lock(impl_->entries_mu);
     all = std::move(impl_->entries);
     impl_->entries = std::make_shared<const EntryMap>();
     impl_->entries_version.fetch_add(1, std::memory_order_release);
@@ -355,10 +354,10 @@ void Discovery::Done(const ServiceQuery& query, const Picked& picked, bool succe
 }
 
 void Discovery::Forget(const ServiceQuery& query) {
-  std::lock_guard create(impl_->create_mu);
+  MutexLock create(impl_->create_mu);
   std::shared_ptr<Entry> entry;
   {
-    std::lock_guard lock(impl_->entries_mu);
+    MutexLock lock(impl_->entries_mu);
     auto it = impl_->entries->find(query);
     if (it == impl_->entries->end()) return;
     entry = it->second;

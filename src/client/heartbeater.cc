@@ -27,12 +27,11 @@
 
 #include <algorithm>
 #include <chrono>
-#include <condition_variable>
-#include <mutex>
 #include <thread>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
+#include "core/mutex.h"
 #include "core/strings.h"
 
 namespace muster {
@@ -62,14 +61,14 @@ struct Heartbeater::Impl {
   const Clock* const clock;
 
   // Serializes Start and Stop; guards the lifecycle flags and the thread.
-  std::mutex lifecycle_mu;
+  Mutex lifecycle_mu;
   bool started ABSL_GUARDED_BY(lifecycle_mu) = false;
   bool stopped ABSL_GUARDED_BY(lifecycle_mu) = false;
   std::thread thread ABSL_GUARDED_BY(lifecycle_mu);
 
   // Shared with the heartbeat thread.
-  mutable std::mutex mu;
-  std::condition_variable wake;
+  mutable Mutex mu;
+  CondVar wake;
   bool stopping ABSL_GUARDED_BY(mu) = false;
   Stats stats ABSL_GUARDED_BY(mu);
 
@@ -93,7 +92,7 @@ struct Heartbeater::Impl {
   }
 
   void Record(const absl::Status& status, bool registration) {
-    std::lock_guard lock(mu);
+    MutexLock lock(mu);
     if (status.ok()) {
       ++(registration ? stats.registrations : stats.heartbeats);
     } else {
@@ -104,9 +103,10 @@ struct Heartbeater::Impl {
 
   // Sleeps until `delay` has passed or Stop is called; false when stopping.
   bool Sleep(std::chrono::milliseconds delay) {
-    std::unique_lock lock(mu);
-    return !clock->WaitFor(lock, wake, delay,
-                           [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return stopping; });
+    MutexLock lock(mu);
+    const Clock::time_point until = clock->Now() + delay;
+    while (!stopping && clock->Now() < until) clock->WaitUntil(mu, wake, until);
+    return !stopping;
   }
 
   // The heartbeat thread; `renewed`: when Start's registration was sent.
@@ -147,7 +147,7 @@ Heartbeater::Heartbeater(Registry* registry, Instance instance, HeartbeaterOptio
 Heartbeater::~Heartbeater() { Stop(); }
 
 absl::Status Heartbeater::Start() {
-  std::lock_guard lifecycle(impl_->lifecycle_mu);
+  MutexLock lifecycle(impl_->lifecycle_mu);
   if (impl_->started || impl_->stopped) {
     return absl::FailedPreconditionError(StrCat("heartbeater of ", impl_->key.service, "/",
                                                 impl_->key.id, " was already ",
@@ -165,21 +165,21 @@ absl::Status Heartbeater::Start() {
 }
 
 void Heartbeater::Stop() {
-  std::lock_guard lifecycle(impl_->lifecycle_mu);
+  MutexLock lifecycle(impl_->lifecycle_mu);
   if (impl_->stopped) return;
   impl_->stopped = true;  // a Start after this is refused, even if none came before
   if (!impl_->started) return;
   {
-    std::lock_guard lock(impl_->mu);
+    MutexLock lock(impl_->mu);
     impl_->stopping = true;
   }
-  impl_->wake.notify_all();
+  impl_->wake.NotifyAll();
   if (impl_->thread.joinable()) impl_->thread.join();
   if (impl_->options.deregister_on_stop) {
     absl::Status s = impl_->registry->Deregister(impl_->key, impl_->options.call);
     // NotFound: already gone (lapsed or removed by someone else) — the goal.
     if (!s.ok() && s.code() != absl::StatusCode::kNotFound) {
-      std::lock_guard lock(impl_->mu);
+      MutexLock lock(impl_->mu);
       ++impl_->stats.failures;
       impl_->stats.last_error = s;
     }
@@ -187,7 +187,7 @@ void Heartbeater::Stop() {
 }
 
 Heartbeater::Stats Heartbeater::stats() const {
-  std::lock_guard lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   return impl_->stats;
 }
 

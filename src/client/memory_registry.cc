@@ -23,13 +23,11 @@
 #include "client/memory_registry.h"
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
@@ -43,6 +41,7 @@
 #include "client/service_query.h"
 #include "core/lease_table.h"
 #include "core/limits.h"
+#include "core/mutex.h"
 #include "core/registration.h"
 #include "core/strings.h"
 #include "core/validation.h"
@@ -71,14 +70,14 @@ class MemoryRegistry final : public Registry {
     Close();
     // Close from a callback could not join the delivery thread; do it now.
     // (Destroying the registry from one of its own callbacks is not allowed.)
-    std::lock_guard join_lock(join_mu_);
+    MutexLock join_lock(join_mu_);
     if (delivery_.joinable()) delivery_.join();
     if (sweeper_.joinable()) sweeper_.join();
   }
 
   absl::StatusOr<Instance> Register(const Instance& instance, const CallOptions&) override {
     if (auto s = ValidateInstance(instance, limits_); !s.ok()) return s;
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (closed_) return Closed();
     ServiceInstances& service = services_[ServiceKey{instance.ns, instance.service}];
     auto it = service.find(instance.id);
@@ -108,7 +107,7 @@ class MemoryRegistry final : public Registry {
 
   absl::Status Deregister(const InstanceKey& key, const CallOptions&) override {
     if (auto s = ValidateKey(key, limits_); !s.ok()) return s;
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (closed_) return Closed();
     Record* record = FindLocked(key);
     if (record == nullptr) return NotRegistered(key);
@@ -118,7 +117,7 @@ class MemoryRegistry final : public Registry {
 
   absl::Status UpdateService(const InstanceKey& key, const CallOptions&) override {
     if (auto s = ValidateKey(key, limits_); !s.ok()) return s;
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (closed_) return Closed();
     Record* record = FindLocked(key);
     if (record == nullptr) return NotRegistered(key);
@@ -132,7 +131,7 @@ class MemoryRegistry final : public Registry {
   absl::StatusOr<ServiceList> ListServices(const ServiceQuery& query,
                                            const CallOptions&) override {
     if (auto s = ValidateQuery(query, limits_); !s.ok()) return s;
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (closed_) return Closed();
     return ServiceList{revision_, MatchingLocked(query)};
   }
@@ -141,7 +140,7 @@ class MemoryRegistry final : public Registry {
                                            WatchCallback callback) override {
     if (auto s = ValidateQuery(query, limits_); !s.ok()) return s;
     if (!callback) return absl::InvalidArgumentError("a subscription needs a callback");
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (closed_) return Closed();
     const SubscriptionId id = next_subscription_++;
     Subscription& sub = subscriptions_.emplace(id, Subscription{query, client::SubscriptionView(query.version)})
@@ -150,17 +149,17 @@ class MemoryRegistry final : public Registry {
     Item snapshot{id, /*snapshot=*/true, revision_, MatchingLocked(query), {}};
     sub.view.Reset(snapshot.instances);
     {
-      std::lock_guard delivery_lock(delivery_mu_);
+      MutexLock delivery_lock(delivery_mu_);
       callbacks_.emplace(id, std::make_shared<WatchCallback>(std::move(callback)));
       queue_.push_back(std::move(snapshot));
     }
-    queue_cv_.notify_one();
+    queue_cv_.NotifyOne();
     return id;
   }
 
   void Unsubscribe(SubscriptionId id) override {
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       auto it = subscriptions_.find(id);
       if (it != subscriptions_.end()) {
         const ServiceQuery& query = it->second.query;
@@ -172,17 +171,17 @@ class MemoryRegistry final : public Registry {
         subscriptions_.erase(it);
       }
     }
-    std::unique_lock delivery_lock(delivery_mu_);
+    MutexLock delivery_lock(delivery_mu_);
     callbacks_.erase(id);  // updates still queued for it are dropped
     // On the delivery thread (a callback unsubscribing another subscription)
     // no other callback can be running.
     if (tls_delivering_for == this) return;
-    idle_cv_.wait(delivery_lock, [&] { return running_ != id; });
+    while (running_ == id) idle_cv_.Wait(delivery_mu_);
   }
 
   void Close() override {
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       if (!closed_) {
         closed_ = true;
         services_.clear();
@@ -190,16 +189,16 @@ class MemoryRegistry final : public Registry {
         by_service_.clear();
       }
     }
-    sweep_cv_.notify_all();
+    sweep_cv_.NotifyAll();
     {
-      std::lock_guard delivery_lock(delivery_mu_);
+      MutexLock delivery_lock(delivery_mu_);
       stopping_ = true;
       callbacks_.clear();
       queue_.clear();
     }
-    queue_cv_.notify_all();
+    queue_cv_.NotifyAll();
     if (tls_delivering_for == this) return;  // the destructor joins
-    std::lock_guard join_lock(join_mu_);
+    MutexLock join_lock(join_mu_);
     if (delivery_.joinable()) delivery_.join();
     if (sweeper_.joinable()) sweeper_.join();
   }
@@ -207,7 +206,7 @@ class MemoryRegistry final : public Registry {
   // Expires every instance whose lease has lapsed by the clock; returns how
   // many. What the sweeper does, on the caller's thread (SweepMemoryRegistryNow).
   size_t Sweep() {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return closed_ ? 0 : SweepLocked();
   }
 
@@ -285,22 +284,20 @@ class MemoryRegistry final : public Registry {
     }
     if (items.empty()) return;
     {
-      std::lock_guard delivery_lock(delivery_mu_);
+      MutexLock delivery_lock(delivery_mu_);
       for (Item& item : items) queue_.push_back(std::move(item));
     }
-    queue_cv_.notify_one();
+    queue_cv_.NotifyOne();
   }
 
   // Sweeps every sweep_interval_ of the clock, the first one interval after
   // `first` (taken at construction, so that a ManualClock advanced before
   // this thread gets to run still finds the first sweep due).
   void SweepLoop(Clock::time_point first) {
-    std::unique_lock lock(mu_);
+    MutexLock lock(mu_);
     Clock::time_point next = first;
     while (true) {
-      clock_->WaitUntil(lock, sweep_cv_, next, [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-        return closed_;
-      });
+      while (!closed_ && clock_->Now() < next) clock_->WaitUntil(mu_, sweep_cv_, next);
       if (closed_) break;
       // Read before sweeping: time that passes after this read is either
       // covered by the sweep or counts toward the next one.
@@ -325,9 +322,9 @@ class MemoryRegistry final : public Registry {
 
   void DeliveryLoop() {
     tls_delivering_for = this;
-    std::unique_lock lock(delivery_mu_);
+    MutexLock lock(delivery_mu_);
     while (true) {
-      queue_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      while (!stopping_ && queue_.empty()) queue_cv_.Wait(delivery_mu_);
       if (stopping_) break;
       std::deque<Item> items;
       items.swap(queue_);
@@ -357,11 +354,11 @@ class MemoryRegistry final : public Registry {
         if (cb == callbacks_.end()) continue;  // unsubscribed meanwhile
         std::shared_ptr<WatchCallback> callback = cb->second;
         running_ = id;
-        lock.unlock();
+        lock.Unlock();
         (*callback)(update);
-        lock.lock();
+        lock.Lock();
         running_ = 0;
-        idle_cv_.notify_all();
+        idle_cv_.NotifyAll();
       }
     }
   }
@@ -375,8 +372,8 @@ class MemoryRegistry final : public Registry {
   const std::chrono::milliseconds sweep_interval_;
 
   // The registry's state.
-  std::mutex mu_;
-  std::condition_variable sweep_cv_;  // wakes the sweeper on Close (and the clock's Advance)
+  Mutex mu_;
+  CondVar sweep_cv_;  // wakes the sweeper on Close (and the clock's Advance)
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t revision_ ABSL_GUARDED_BY(mu_) = 0;
   std::map<ServiceKey, ServiceInstances> services_ ABSL_GUARDED_BY(mu_);
@@ -388,16 +385,16 @@ class MemoryRegistry final : public Registry {
   std::map<ServiceKey, std::set<SubscriptionId>> by_service_ ABSL_GUARDED_BY(mu_);
 
   // The delivery queue, taken after mu_ when both are held.
-  std::mutex delivery_mu_ ABSL_ACQUIRED_AFTER(mu_);
-  std::condition_variable queue_cv_;  // something queued, or stopping
-  std::condition_variable idle_cv_;   // running_ changed
+  Mutex delivery_mu_ ABSL_ACQUIRED_AFTER(mu_);
+  CondVar queue_cv_;  // something queued, or stopping
+  CondVar idle_cv_;   // running_ changed
   std::deque<Item> queue_ ABSL_GUARDED_BY(delivery_mu_);
   std::map<SubscriptionId, std::shared_ptr<WatchCallback>> callbacks_ ABSL_GUARDED_BY(delivery_mu_);
   SubscriptionId running_ ABSL_GUARDED_BY(delivery_mu_) = 0;  // whose callback runs now
   bool stopping_ ABSL_GUARDED_BY(delivery_mu_) = false;
 
   // Serializes joining the threads (Close may run on several threads).
-  std::mutex join_mu_;
+  Mutex join_mu_;
   std::thread sweeper_ ABSL_GUARDED_BY(join_mu_);
   std::thread delivery_ ABSL_GUARDED_BY(join_mu_);
 };

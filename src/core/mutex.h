@@ -82,6 +82,10 @@ class ABSL_LOCKABLE SharedMutex {
   bool TryLock() ABSL_EXCLUSIVE_TRYLOCK_FUNCTION(true) { return mu_.try_lock(); }
   bool ReaderTryLock() ABSL_SHARED_TRYLOCK_FUNCTION(true) { return mu_.try_lock_shared(); }
 
+  // As Mutex::AssertHeld, for a caller holding the lock shared (or
+  // exclusively) where the analysis cannot prove it (a lambda run under it).
+  void AssertReaderHeld() const ABSL_ASSERT_SHARED_LOCK() {}
+
  private:
   std::shared_mutex mu_;
 };
@@ -186,6 +190,19 @@ class CondVar {
 
   void NotifyOne() { cv_.notify_one(); }
   void NotifyAll() { cv_.notify_all(); }
+
+  // The std-style pair that Clock::WaitUntil (include/muster/clock.h, a
+  // public header that knows no lock type of ours) calls, so that code on a
+  // Mutex waits through an injected clock: `clock->WaitUntil(mu_, cv_, t)`
+  // with `mu_` held. Not for direct use: call WaitFor and NotifyAll.
+  // Unchecked: Clock::WaitUntil is generic over its lock type and cannot say
+  // that it requires `mu`; its callers hold it.
+  template <typename Rep, typename Period>
+  void wait_for(Mutex& mu, const std::chrono::duration<Rep, Period>& timeout)
+      ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    WaitFor(mu, timeout);
+  }
+  void notify_all() { NotifyAll(); }
 
  private:
   std::condition_variable cv_;

@@ -3,9 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <functional>
-#include <mutex>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -14,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include "client/memory_registry.h"
+#include "core/mutex.h"
 #include "core/strings.h"
 #include "muster/clock.h"
 #include "support/status_matchers.h"
@@ -110,21 +109,21 @@ class SlowRegistry final : public Registry {
   // start before it goes through; 0 ends the stall.
   void Stall(milliseconds delay) {
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       delay_ = delay;
     }
-    changed_.notify_all();
+    changed_.NotifyAll();
   }
 
   std::vector<Call> calls() const {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return calls_;
   }
 
  private:
   // Waits as the stall says; false when the call's timeout came first.
   bool Wait(bool registration, milliseconds timeout) {
-    std::unique_lock lock(mu_);
+    MutexLock lock(mu_);
     const size_t index = calls_.size();
     const Clock::time_point start = Clock::now();
     calls_.push_back({registration, start, timeout, false});
@@ -137,7 +136,7 @@ class SlowRegistry final : public Registry {
         calls_[index].timed_out = true;
         return false;
       }
-      changed_.wait_until(lock, std::min(through, late));
+      changed_.WaitUntil(mu_, std::min(through, late));
     }
   }
 
@@ -147,8 +146,8 @@ class SlowRegistry final : public Registry {
   }
 
   Registry* const inner_;
-  mutable std::mutex mu_;
-  std::condition_variable changed_;
+  mutable Mutex mu_;
+  CondVar changed_;
   milliseconds delay_ ABSL_GUARDED_BY(mu_){0};
   std::vector<Call> calls_ ABSL_GUARDED_BY(mu_);
 };
