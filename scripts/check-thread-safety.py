@@ -11,9 +11,8 @@ without its lock, a function called without a lock it requires, an annotation
 on a mutex clang cannot check.
 Exits 1 on any finding or on a file clang cannot compile.
 
-scripts/thread-safety-pending.txt names the files not converted yet: their
-translation units are skipped, and findings located in them (a header of
-theirs included elsewhere) are not counted; both are reported as skipped.
+No file is exempt: every lock in the tree is a src/core/mutex.h type, and a
+new std::mutex with an annotation is a finding (clang cannot check it).
 
 Usage: scripts/check-thread-safety.py [--build-dir build] [--jobs N] [--clang clang++-14] [FILE...]
 (FILE...: check only these translation units, paths or globs from the root.)
@@ -33,7 +32,6 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PENDING = os.path.join(ROOT, "scripts", "thread-safety-pending.txt")
 CHECKED_DIRS = ("src/", "tests/", "bench/", "examples/")
 
 # Flags that choose what is compiled; everything else GCC was given (warnings,
@@ -64,17 +62,7 @@ GENERATED = re.compile(r"^\d+ (warning|error)s?( and \d+ (warning|error)s?)? gen
 DIAG = re.compile(r"^(?P<file>[^\s:][^:]*):(?P<line>\d+):(?P<col>\d+): (?P<level>warning|error|fatal error|note): ")
 
 
-def read_pending():
-    patterns = []
-    with open(PENDING) as f:
-        for line in f:
-            line = line.split("#", 1)[0].strip()
-            if line:
-                patterns.append(line)
-    return patterns
-
-
-def is_pending(rel, patterns):
+def matches(rel, patterns):
     return any(fnmatch.fnmatchcase(rel, p) for p in patterns)
 
 
@@ -191,35 +179,29 @@ def main():
         sys.exit(f"check-thread-safety: {db} missing; configure the build first (make build)")
     with open(db) as f:
         entries = json.load(f)
-    patterns = read_pending()
 
     scanner = IncludeScanner()
-    checked, skipped, unannotated, seen = [], [], [], set()
+    checked, unannotated, seen = [], [], set()
     for e in entries:
         rel = relative(e["file"], e["directory"])
         if not rel.startswith(CHECKED_DIRS) or rel in seen:
             continue  # generated code (build/), or a file built twice
         seen.add(rel)
-        if opts.only and not is_pending(rel, opts.only):
+        if opts.only and not matches(rel, opts.only):
             continue
-        if is_pending(rel, patterns):
-            skipped.append((rel, e))
-        elif scanner.annotated(e):
+        if scanner.annotated(e):
             checked.append((rel, e))
         else:
             unannotated.append(rel)
 
     start = time.monotonic()
     findings = {}  # first line -> (translation unit, text); a header's finding once
-    skipped_findings = set()
     failed = []
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, opts.jobs)) as pool:
         results = pool.map(lambda item: (item[0], check(item[1], clang)), checked)
         for rel, (code, diags) in results:
             for file, first, text in diags:
-                if is_pending(file, patterns):
-                    skipped_findings.add(first)
-                elif first not in findings:
+                if first not in findings:
                     findings[first] = (rel, text)
             if code != 0 and not diags:
                 failed.append(rel)
@@ -230,12 +212,6 @@ def main():
     for rel in failed:
         print(f"check-thread-safety: clang failed on {rel} without a diagnostic")
     elapsed = time.monotonic() - start
-    if skipped:
-        names = ", ".join(sorted(r for r, _ in skipped))
-        print(f"check-thread-safety: skipped {len(skipped)} translation units pending conversion "
-              f"(scripts/thread-safety-pending.txt): {names}")
-    if skipped_findings:
-        print(f"check-thread-safety: ignored {len(skipped_findings)} findings inside pending files")
     print(f"check-thread-safety: {len(checked)} translation units checked, {len(findings)} findings, "
           f"{elapsed:.0f} s with {opts.jobs} jobs ({clang}); {len(unannotated)} more include "
           f"no lock annotation and were not compiled")

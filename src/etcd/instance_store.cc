@@ -346,17 +346,17 @@ absl::StatusOr<mvccpb::KeyValue> InstanceStore::Locate(const InstanceKey& key, b
 }
 
 void InstanceStore::Remember(const InstanceKey& key, const std::string& etcd_key, int64_t lease) {
-  std::lock_guard lock(known_mu_);
+  MutexLock lock(known_mu_);
   known_[key] = Known{etcd_key, lease};
 }
 
 void InstanceStore::Forget(const InstanceKey& key) {
-  std::lock_guard lock(known_mu_);
+  MutexLock lock(known_mu_);
   known_.erase(key);
 }
 
 std::optional<InstanceStore::Known> InstanceStore::Lookup(const InstanceKey& key) {
-  std::lock_guard lock(known_mu_);
+  MutexLock lock(known_mu_);
   auto it = known_.find(key);
   if (it == known_.end()) return std::nullopt;
   return it->second;

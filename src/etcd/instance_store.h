@@ -28,7 +28,6 @@
 #pragma once
 
 #include <cstdint>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -37,6 +36,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "core/mutex.h"
 #include "etcd/client.h"
 #include "etcd/layout.h"
 #include "muster/instance.h"
@@ -91,7 +91,7 @@ class InstanceStore {
 
   // Drops what the store remembers of an instance (its key and lease), e.g.
   // once a watch saw it expire.
-  void Forget(const InstanceKey& key);
+  void Forget(const InstanceKey& key) ABSL_LOCKS_EXCLUDED(known_mu_);
 
  private:
   struct Known {
@@ -111,13 +111,14 @@ class InstanceStore {
   absl::StatusOr<mvccpb::KeyValue> Locate(const InstanceKey& key, bool keys_only,
                                           Deadline deadline);
 
-  void Remember(const InstanceKey& key, const std::string& etcd_key, int64_t lease);
-  std::optional<Known> Lookup(const InstanceKey& key);
+  void Remember(const InstanceKey& key, const std::string& etcd_key, int64_t lease)
+      ABSL_LOCKS_EXCLUDED(known_mu_);
+  std::optional<Known> Lookup(const InstanceKey& key) ABSL_LOCKS_EXCLUDED(known_mu_);
 
   Client& client_;
   const Layout layout_;
 
-  std::mutex known_mu_;
+  Mutex known_mu_;
   // Where this store last saw each instance: key and lease.
   absl::flat_hash_map<InstanceKey, Known> known_ ABSL_GUARDED_BY(known_mu_);
 };

@@ -292,7 +292,7 @@ Response ApiHandler::Services(const std::string& ns) {
 
 Response ApiHandler::Healthz() {
   if (stopping_) {
-    return ErrorResponse(http::status::service_unavailable, "unavailable", "musterd is shutting down");
+    return ErrorResponse(absl::UnavailableError("musterd is shutting down"));
   }
   const WritePathStatus writes = catalog_.write_status();
   json::object health{{"status", "ok"}, {"revision", catalog_.revision()}, {"store", writes.store}};

@@ -1,6 +1,7 @@
 // The GeeRPC registry protocol: GET answers the alive servers in a header,
 // POST registers or renews the server named in a header. Servers appear in the
 // native API as instances of one service in the default namespace.
+#include "absl/status/status.h"
 #include "core/strings.h"
 #include "server/api_handler.h"
 #include "server/geerpc_protocol.h"
@@ -22,8 +23,7 @@ awaitable<Response> ApiHandler::GeeRpc(const Request& req) {
   std::string header = StrCat(config_.geerpc_header_prefix, "Server");
   auto field = req.find(header);
   if (field == req.end() || field->value().empty()) {
-    co_return ErrorResponse(http::status::bad_request, "invalid_argument",
-                            StrCat("missing header ", header));
+    co_return ErrorResponse(absl::InvalidArgumentError(StrCat("missing header ", header)));
   }
   auto announced = GeeRpcInstance(field->value(), service, config_.geerpc_timeout, config_.limits);
   if (!announced.ok()) co_return ErrorResponse(announced.status());

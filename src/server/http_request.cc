@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "absl/status/status.h"
 #include "core/strings.h"
 #include "core/utf8.h"
 
@@ -141,11 +142,10 @@ std::optional<Response> ReadHeader(std::string_view header, RequestParser& parse
   if (host_fields > 1) return BadRequest("Host is given more than once");
   if (host_fields == 0 && req.version() >= 11) return BadRequest("an HTTP/1.1 request needs a Host field");
   if (host_fields == 1 && !hosts.Allows(View(first_host->value()))) {
-    return ErrorResponse(
-        http::status::forbidden, "permission_denied",
+    return ErrorResponse(absl::PermissionDeniedError(
         StrCat("Host \"", Utf8Prefix(View(first_host->value()), 128),
                "\" is not a name of this registry: on a loopback address musterd answers loopback "
-               "names and addresses only (add the name with --allowed-hosts)"));
+               "names and addresses only (add the name with --allowed-hosts)")));
   }
   return std::nullopt;
 }

@@ -6,6 +6,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "absl/status/status.h"
 #include "core/strings.h"
 #include "core/validation.h"
 #include "server/http_request.h"
@@ -158,8 +159,8 @@ awaitable<void> HttpServer::Session(asio::ip::tcp::socket socket) {
   if (!connection) {
     // Every connection within the bound has a request in progress or a
     // watch: this one is turned away.
-    Response busy = ErrorResponse(http::status::service_unavailable, "unavailable",
-                                  "musterd has too many connections open (--max-connections); try again");
+    Response busy = ErrorResponse(absl::UnavailableError(
+        "musterd has too many connections open (--max-connections); try again"));
     busy.set(http::field::retry_after, "1");
     busy.set(http::field::server, "musterd");
     busy.keep_alive(false);

@@ -34,10 +34,10 @@ EtcdStore::~EtcdStore() { Stop(); }
 
 void EtcdStore::Submit(absl::AnyInvocable<void() &&> work, absl::AnyInvocable<void() &&> refuse) {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (!stopping_) {
       work_.push_back(std::move(work));
-      work_cv_.notify_one();
+      work_cv_.NotifyOne();
       return;
     }
   }
@@ -45,15 +45,15 @@ void EtcdStore::Submit(absl::AnyInvocable<void() &&> work, absl::AnyInvocable<vo
 }
 
 void EtcdStore::WorkerLoop() {
-  std::unique_lock lock(mu_);
+  MutexLock lock(mu_);
   while (true) {
-    work_cv_.wait(lock, [this] { return stopping_ || !work_.empty(); });
+    while (!stopping_ && work_.empty()) work_cv_.Wait(mu_);
     if (work_.empty()) return;  // stopping, and everything queued is done
     absl::AnyInvocable<void() &&> work = std::move(work_.front());
     work_.pop_front();
-    lock.unlock();
+    lock.Unlock();
     std::move(work)();
-    lock.lock();
+    lock.Lock();
   }
 }
 
@@ -101,7 +101,7 @@ void EtcdStore::SetCheckState(InstanceKey key, Check check, WriteDone done) {
        check = std::move(check)]() -> absl::StatusOr<etcd::InstanceStore::Written> {
         etcd::InstanceStore::Fence fence;
         {
-          std::lock_guard lock(election_mu_);
+          MutexLock lock(election_mu_);
           if (election_ == nullptr || !election_->leading()) {
             return absl::FailedPreconditionError("this node does not lead the cluster");
           }
@@ -135,10 +135,10 @@ absl::StatusOr<int64_t> EtcdStore::Resync(Feed* feed) {
                listed->revision);
   feed->Reset(std::move(listed->instances), listed->revision);
   {
-    std::lock_guard lock(start_mu_);
+    MutexLock lock(start_mu_);
     synced_ = true;
   }
-  start_cv_.notify_all();
+  start_cv_.NotifyAll();
   return static_cast<int64_t>(listed->revision);
 }
 
@@ -162,20 +162,24 @@ absl::Status EtcdStore::Start(Feed* feed) {
   };
   handler.on_error = [this, feed](const absl::Status& status) {
     {
-      std::lock_guard lock(start_mu_);
+      MutexLock lock(start_mu_);
       last_error_ = status;
     }
-    start_cv_.notify_all();
+    start_cv_.NotifyAll();
     feed->Interrupted(status);
   };
   const std::string prefix = store_.layout().ServicesPrefix();
   watcher_ = std::make_unique<etcd::Watcher>(*client_, prefix, etcd::PrefixEnd(prefix),
                                              std::move(handler));
-  std::unique_lock lock(start_mu_);
+  MutexLock lock(start_mu_);
   const auto wait = options_.client.dial_timeout + options_.call_timeout;
-  if (start_cv_.wait_for(lock, wait, [this] { return synced_; })) return absl::OkStatus();
+  const auto deadline = std::chrono::steady_clock::now() + wait;
+  while (!synced_) {
+    if (!start_cv_.WaitUntil(start_mu_, deadline)) break;  // the time is up
+  }
+  if (synced_) return absl::OkStatus();
   absl::Status error = last_error_;
-  lock.unlock();
+  lock.Unlock();
   watcher_.reset();
   return absl::UnavailableError(StrCat("cannot read the catalog from etcd within ",
                                        std::chrono::duration_cast<std::chrono::milliseconds>(wait).count(),
@@ -184,7 +188,7 @@ absl::Status EtcdStore::Start(Feed* feed) {
 
 absl::Status EtcdStore::Campaign(std::string candidate,
                                  std::function<void(bool leading)> on_change) {
-  std::lock_guard lock(election_mu_);
+  MutexLock lock(election_mu_);
   if (election_ != nullptr) return absl::FailedPreconditionError("already campaigning");
   if (election_client_ == nullptr) {
     absl::StatusOr<std::unique_ptr<etcd::Client>> client = etcd::Client::Connect(options_.client);
@@ -206,7 +210,7 @@ absl::Status EtcdStore::Campaign(std::string candidate,
 }
 
 ClusterStore::Role EtcdStore::role() const {
-  std::lock_guard lock(election_mu_);
+  MutexLock lock(election_mu_);
   Role role;
   if (election_ == nullptr) return role;
   role.campaigning = true;
@@ -221,15 +225,15 @@ void EtcdStore::Stop() {
     // Resign first: another node takes over at once.
     std::unique_ptr<etcd::Election> election;
     {
-      std::lock_guard lock(election_mu_);
+      MutexLock lock(election_mu_);
       election = std::move(election_);
     }
   }
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stopping_ = true;
   }
-  work_cv_.notify_all();
+  work_cv_.NotifyAll();
   for (std::thread& worker : workers_) {
     if (worker.joinable()) worker.join();
   }

@@ -13,10 +13,8 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <deque>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -26,6 +24,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "catalog/cluster_store.h"
+#include "core/mutex.h"
 #include "etcd/client.h"
 #include "etcd/election.h"
 #include "etcd/instance_store.h"
@@ -49,15 +48,17 @@ class EtcdStore final : public ClusterStore {
   static absl::StatusOr<std::unique_ptr<EtcdStore>> Connect(EtcdStoreOptions options);
   ~EtcdStore() override;
 
-  void Register(Instance instance, WriteDone done) override;
-  void Deregister(InstanceKey key, WriteDone done) override;
-  void Heartbeat(InstanceKey key, HeartbeatDone done) override;
-  void SetCheckState(InstanceKey key, Check check, WriteDone done) override;
-  absl::Status Start(Feed* feed) override;
-  void Stop() override;
-  Role role() const override;
+  void Register(Instance instance, WriteDone done) override ABSL_LOCKS_EXCLUDED(mu_);
+  void Deregister(InstanceKey key, WriteDone done) override ABSL_LOCKS_EXCLUDED(mu_);
+  void Heartbeat(InstanceKey key, HeartbeatDone done) override ABSL_LOCKS_EXCLUDED(mu_);
+  void SetCheckState(InstanceKey key, Check check, WriteDone done) override
+      ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status Start(Feed* feed) override ABSL_LOCKS_EXCLUDED(start_mu_);
+  void Stop() override ABSL_LOCKS_EXCLUDED(mu_, election_mu_);
+  Role role() const override ABSL_LOCKS_EXCLUDED(election_mu_);
   // The election on {prefix}/leader, with a lease of options.election_ttl.
-  absl::Status Campaign(std::string candidate, std::function<void(bool leading)> on_change) override;
+  absl::Status Campaign(std::string candidate, std::function<void(bool leading)> on_change) override
+      ABSL_LOCKS_EXCLUDED(election_mu_);
 
   etcd::Client& client() { return *client_; }
   const etcd::Layout& layout() const { return store_.layout(); }
@@ -65,33 +66,34 @@ class EtcdStore final : public ClusterStore {
  private:
   EtcdStore(EtcdStoreOptions options, std::unique_ptr<etcd::Client> client);
   // Queues `work` for a worker; runs `refuse` instead once stopping.
-  void Submit(absl::AnyInvocable<void() &&> work, absl::AnyInvocable<void() &&> refuse);
+  void Submit(absl::AnyInvocable<void() &&> work, absl::AnyInvocable<void() &&> refuse)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // Runs `write` on a worker and answers `done` with what it wrote.
   void SubmitWrite(absl::AnyInvocable<absl::StatusOr<etcd::InstanceStore::Written>() &&> write,
-                   WriteDone done);
-  void WorkerLoop();
-  absl::StatusOr<int64_t> Resync(Feed* feed);
+                   WriteDone done) ABSL_LOCKS_EXCLUDED(mu_);
+  void WorkerLoop() ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<int64_t> Resync(Feed* feed) ABSL_LOCKS_EXCLUDED(start_mu_);
   void Deliver(Feed* feed, const std::vector<mvccpb::Event>& events, int64_t revision);
 
   const EtcdStoreOptions options_;
   const std::unique_ptr<etcd::Client> client_;
   etcd::InstanceStore store_;
 
-  std::mutex mu_;
-  std::condition_variable work_cv_;
+  Mutex mu_;
+  CondVar work_cv_;
   std::deque<absl::AnyInvocable<void() &&>> work_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::thread> workers_;  // started by the constructor, joined by Stop
 
   // Start waits for the watcher's first resync.
-  std::mutex start_mu_;
-  std::condition_variable start_cv_;
+  Mutex start_mu_;
+  CondVar start_cv_;
   bool synced_ ABSL_GUARDED_BY(start_mu_) = false;
   absl::Status last_error_ ABSL_GUARDED_BY(start_mu_);
 
   std::unique_ptr<etcd::Watcher> watcher_;  // set by Start, reset by Stop
 
-  mutable std::mutex election_mu_;
+  mutable Mutex election_mu_;
   // The election's own connection: a renewal of its lease that times out
   // cancels its client's keep-alive stream, which must not be the one the
   // instances' heartbeats share. Set by Campaign, kept until destruction.

@@ -62,27 +62,27 @@ HealthChecker::HealthChecker(Catalog& catalog, HealthCheckerOptions options)
 HealthChecker::~HealthChecker() { Stop(); }
 
 void HealthChecker::Start() {
-  std::lock_guard follow(follow_mu_);
+  MutexLock follow(follow_mu_);
   StartChecks();
 }
 
 void HealthChecker::Stop() {
-  std::lock_guard follow(follow_mu_);
+  MutexLock follow(follow_mu_);
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stopped_ = true;
   }
   StopChecks();
 }
 
 bool HealthChecker::running() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return running_;
 }
 
 void HealthChecker::SetLeading(bool leading) {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (stopped_) return;
     leading_ = leading;
   }
@@ -94,10 +94,10 @@ void HealthChecker::SetLeading(bool leading) {
 }
 
 void HealthChecker::FollowLeadership() {
-  std::lock_guard follow(follow_mu_);
+  MutexLock follow(follow_mu_);
   bool lead;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (stopped_) return;
     lead = leading_;
   }
@@ -112,7 +112,7 @@ void HealthChecker::FollowLeadership() {
 
 void HealthChecker::StartChecks() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (running_ || stopped_) return;
     running_ = true;
   }
@@ -132,7 +132,7 @@ void HealthChecker::StopChecks() {
   if (listening_.exchange(false)) catalog_.SetChangeListener(nullptr);
   Runners ended;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     running_ = false;
     for (auto& [key, entry] : entries_) {
       for (auto& r : entry.runners) {
@@ -154,7 +154,7 @@ void HealthChecker::OnChanges(const std::vector<Event>& events, bool reset) {
   Runners ended;
   std::vector<std::chrono::milliseconds> delays;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (!running_) return;
     if (reset) {
       // Only instances with an active check can have runners; for the rest
@@ -253,7 +253,7 @@ void HealthChecker::ReconcileLocked(const InstanceKey& key,
 
 void HealthChecker::Schedule(const std::shared_ptr<Runner>& runner,
                              std::chrono::milliseconds delay) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (runner->stopped) return;
   runner->timer.expires_after(delay);
   runner->timer.async_wait([self = weak_from_this(),
@@ -267,7 +267,7 @@ void HealthChecker::Schedule(const std::shared_ptr<Runner>& runner,
 
 void HealthChecker::RunOnce(const std::shared_ptr<Runner>& runner) {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (runner->stopped) return;
   }
   if (runner->probe == nullptr) {
@@ -290,7 +290,7 @@ void HealthChecker::OnResult(const std::shared_ptr<Runner>& runner, ProbeResult 
   Health from = Health::kCritical;
   bool deregister = false;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (runner->stopped) return;
     result.output = BoundedOutput(std::move(result.output),
                                   result.status == Health::kPassing ? "ok" : "failed");
@@ -335,7 +335,7 @@ void HealthChecker::Recorded(const std::shared_ptr<Runner>& runner, Health from,
                              const std::string& check_id,
                              absl::StatusOr<Catalog::WriteResult> written) {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     runner->writing = false;
     if (written.ok()) {
       runner->recorded = to;
@@ -384,7 +384,7 @@ void HealthChecker::Deregistered(const std::shared_ptr<Runner>& runner, const st
     if (!absl::IsNotFound(done.status())) {
       spdlog::warn("health: cannot deregister {}/{} ({}): {}", runner->key.service, runner->key.id,
                    reason, MessageOf(done.status()));
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       runner->deregistering = false;  // try again after the next result
     }
     return;
@@ -400,7 +400,7 @@ void HealthChecker::Deregistered(const std::shared_ptr<Runner>& runner, const st
 
 std::vector<HealthChecker::LiveCheck> HealthChecker::Live(const InstanceKey& key) const {
   std::vector<LiveCheck> out;
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = entries_.find(key);
   if (it == entries_.end()) return out;
   for (const auto& r : it->second.runners) {
@@ -411,7 +411,7 @@ std::vector<HealthChecker::LiveCheck> HealthChecker::Live(const InstanceKey& key
 }
 
 size_t HealthChecker::check_count() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return check_count_;
 }
 

@@ -23,7 +23,6 @@
 #include <chrono>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <random>
 #include <string>
@@ -34,6 +33,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "catalog/catalog.h"
+#include "core/mutex.h"
 #include "server/health/check_state.h"
 #include "server/health/probe.h"
 
@@ -60,18 +60,18 @@ class HealthChecker : public std::enable_shared_from_this<HealthChecker> {
   HealthChecker& operator=(const HealthChecker&) = delete;
 
   // Starts checking every instance now registered and every one to come.
-  void Start();
+  void Start() ABSL_LOCKS_EXCLUDED(follow_mu_, mu_);
   // Stops every check (probes in flight are cancelled; their results are
   // dropped) for good. Idempotent.
-  void Stop();
+  void Stop() ABSL_LOCKS_EXCLUDED(follow_mu_, mu_);
   // The leadership listener (Catalog::StandForLeadership): checks run only
   // while this node leads, so each instance is checked by one node. Gaining
   // leadership starts the checks (each at a random point of its interval),
   // losing it stops them; the change is made on the executor, in the order
   // the calls came. Its writes are fenced by the leader's term as well
   // (ClusterStore::SetCheckState). Any thread.
-  void SetLeading(bool leading);
-  bool running() const;
+  void SetLeading(bool leading) ABSL_LOCKS_EXCLUDED(mu_);
+  bool running() const ABSL_LOCKS_EXCLUDED(mu_);
 
   // What the checker knows of one check right now.
   struct LiveCheck {
@@ -83,9 +83,9 @@ class HealthChecker : public std::enable_shared_from_this<HealthChecker> {
   };
   // The live state of the instance's active checks; empty when this checker
   // does not run them (unknown instance, no active checks, stopped).
-  std::vector<LiveCheck> Live(const InstanceKey& key) const;
+  std::vector<LiveCheck> Live(const InstanceKey& key) const ABSL_LOCKS_EXCLUDED(mu_);
   // Active checks running now.
-  size_t check_count() const;
+  size_t check_count() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   HealthChecker(Catalog& catalog, HealthCheckerOptions options);
@@ -97,38 +97,44 @@ class HealthChecker : public std::enable_shared_from_this<HealthChecker> {
     std::vector<std::shared_ptr<Runner>> runners;
   };
 
-  void OnChanges(const std::vector<Event>& events, bool reset);
+  void OnChanges(const std::vector<Event>& events, bool reset) ABSL_LOCKS_EXCLUDED(mu_);
   // Brings the checks of one instance in line with `instance` (null: gone):
   // adds the runners to start to `started` and those ended to `ended`.
   void ReconcileLocked(const InstanceKey& key, std::shared_ptr<const Instance> instance,
                        Runners& started, Runners& ended) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void Schedule(const std::shared_ptr<Runner>& runner, std::chrono::milliseconds delay);
-  void RunOnce(const std::shared_ptr<Runner>& runner);
-  void OnResult(const std::shared_ptr<Runner>& runner, ProbeResult result);
-  void WriteState(const std::shared_ptr<Runner>& runner, Check check, Health from);
+  void Schedule(const std::shared_ptr<Runner>& runner, std::chrono::milliseconds delay)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  void RunOnce(const std::shared_ptr<Runner>& runner) ABSL_LOCKS_EXCLUDED(mu_);
+  void OnResult(const std::shared_ptr<Runner>& runner, ProbeResult result)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  void WriteState(const std::shared_ptr<Runner>& runner, Check check, Health from)
+      ABSL_LOCKS_EXCLUDED(mu_);
   void Recorded(const std::shared_ptr<Runner>& runner, Health from, Health to,
-                const std::string& check_id, absl::StatusOr<Catalog::WriteResult> written);
-  void DeregisterCritical(const std::shared_ptr<Runner>& runner);
+                const std::string& check_id, absl::StatusOr<Catalog::WriteResult> written)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  void DeregisterCritical(const std::shared_ptr<Runner>& runner) ABSL_LOCKS_EXCLUDED(mu_);
   void Deregistered(const std::shared_ptr<Runner>& runner, const std::string& reason,
-                    absl::StatusOr<Catalog::WriteResult> done);
-  std::chrono::milliseconds RandomBelow(std::chrono::milliseconds bound);
-  void StartChecks();
-  void StopChecks();
+                    absl::StatusOr<Catalog::WriteResult> done) ABSL_LOCKS_EXCLUDED(mu_);
+  std::chrono::milliseconds RandomBelow(std::chrono::milliseconds bound)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Both run under follow_mu_, so that they do not interleave.
+  void StartChecks() ABSL_EXCLUSIVE_LOCKS_REQUIRED(follow_mu_) ABSL_LOCKS_EXCLUDED(mu_);
+  void StopChecks() ABSL_EXCLUSIVE_LOCKS_REQUIRED(follow_mu_) ABSL_LOCKS_EXCLUDED(mu_);
   // Starts or stops the checks as the last SetLeading asked.
-  void FollowLeadership();
+  void FollowLeadership() ABSL_LOCKS_EXCLUDED(follow_mu_, mu_);
 
   Catalog& catalog_;
   const HealthCheckerOptions options_;
 
   std::atomic<bool> listening_{false};  // the catalog's change listener is ours
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
   bool running_ ABSL_GUARDED_BY(mu_) = false;
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;  // Stop() was called: nothing starts again
   // SetLeading's last word; FollowLeadership acts on it.
   bool leading_ ABSL_GUARDED_BY(mu_) = false;
   // Held while FollowLeadership starts or stops the checks, so that two of
   // its runs on different I/O threads do not interleave.
-  std::mutex follow_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  Mutex follow_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   absl::flat_hash_map<InstanceKey, Entry> entries_ ABSL_GUARDED_BY(mu_);
   size_t check_count_ ABSL_GUARDED_BY(mu_) = 0;
   std::minstd_rand random_ ABSL_GUARDED_BY(mu_){std::random_device{}()};

@@ -128,7 +128,7 @@ struct WebhookNotifier::Endpoint {
   // !stopped_ (so the io_context is alive); reset by Stop.
   std::function<void()> wake;
 
-  mutable std::mutex mu;
+  mutable Mutex mu;
   // Events waiting, oldest first; at most queue_limit.
   std::deque<std::shared_ptr<const std::string>> queue ABSL_GUARDED_BY(mu);
   // The sender found the queue empty and waits: the next Notify wakes it.
@@ -145,7 +145,7 @@ awaitable<void> WebhookNotifier::Endpoint::Run() {
     wakeup->Arm(Clock::time_point::max());
     std::shared_ptr<const std::string> event;
     {
-      std::lock_guard lock(mu);
+      MutexLock lock(mu);
       if (queue.empty()) {
         idle = true;
       } else {
@@ -165,7 +165,7 @@ awaitable<void> WebhookNotifier::Endpoint::Run() {
       spdlog::error("{}: event not delivered: internal error: {}", url.name, e.what());
       failed = true;
     }
-    std::lock_guard lock(mu);
+    MutexLock lock(mu);
     if (failed) ++stats.failed;
     busy = false;
   }
@@ -175,25 +175,25 @@ awaitable<void> WebhookNotifier::Endpoint::Deliver(const std::string& body) {
   asio::steady_timer pause(co_await asio::this_coro::executor);
   for (uint32_t attempt = 1;; ++attempt) {
     if (attempt > 1) {
-      std::lock_guard lock(mu);
+      MutexLock lock(mu);
       ++stats.retries;
     }
     const AttemptResult result = co_await Attempt(body);
     if (result.outcome == Outcome::kDelivered) {
-      std::lock_guard lock(mu);
+      MutexLock lock(mu);
       ++stats.delivered;
       co_return;
     }
     if (result.outcome == Outcome::kFailed) {
       spdlog::warn("{}: event not delivered, not retried: {}", url.name, result.detail);
-      std::lock_guard lock(mu);
+      MutexLock lock(mu);
       ++stats.failed;
       co_return;
     }
     if (attempt >= attempts) {
       spdlog::warn("{}: event not delivered after {} attempt{}: {}", url.name, attempt,
                    attempt == 1 ? "" : "s", result.detail);
-      std::lock_guard lock(mu);
+      MutexLock lock(mu);
       ++stats.failed;
       co_return;
     }
@@ -354,12 +354,12 @@ void WebhookNotifier::Notify(std::string json_body) {
   };
   std::vector<DropWarning> warnings;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (stopped_) return;
     for (const auto& endpoint : endpoints_) {
       bool wake = false;
       {
-        std::lock_guard endpoint_lock(endpoint->mu);
+        MutexLock endpoint_lock(endpoint->mu);
         endpoint->queue.push_back(event);
         if (endpoint->queue.size() > options_.queue_limit) {
           endpoint->queue.pop_front();
@@ -391,7 +391,7 @@ void WebhookNotifier::Notify(std::string json_body) {
 WebhookNotifier::Stats WebhookNotifier::stats() const {
   Stats total;
   for (const auto& endpoint : endpoints_) {
-    std::lock_guard lock(endpoint->mu);
+    MutexLock lock(endpoint->mu);
     total.delivered += endpoint->stats.delivered;
     total.failed += endpoint->stats.failed;
     total.dropped += endpoint->stats.dropped;
@@ -404,7 +404,7 @@ WebhookNotifier::Stats WebhookNotifier::stats() const {
 void WebhookNotifier::Stop() {
   std::unique_ptr<Io> io;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (stopped_) return;
     stopped_ = true;
     io = std::move(io_);
@@ -423,7 +423,7 @@ void WebhookNotifier::Stop() {
   size_t abandoned = 0;
   size_t cut_short = 0;
   for (const auto& endpoint : endpoints_) {
-    std::lock_guard lock(endpoint->mu);
+    MutexLock lock(endpoint->mu);
     abandoned += endpoint->queue.size();
     endpoint->queue.clear();
     if (endpoint->busy) ++cut_short;

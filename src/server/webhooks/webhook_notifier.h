@@ -31,13 +31,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "core/mutex.h"
 
 namespace muster {
 
@@ -81,7 +81,7 @@ class WebhookNotifier {
 
   // Queues `json_body` for every URL. Never waits for I/O: it takes a short
   // mutex per URL and wakes that URL's sender. Ignored after Stop.
-  void Notify(std::string json_body);
+  void Notify(std::string json_body) ABSL_LOCKS_EXCLUDED(mu_);
 
   struct Stats {
     uint64_t delivered = 0;  // answered 2xx
@@ -97,7 +97,7 @@ class WebhookNotifier {
   // flight (its connection is closed) and joins the thread. Idempotent.
   // A name lookup in progress is not interruptible and may hold Stop until
   // the system resolver answers.
-  void Stop();
+  void Stop() ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   struct Url;
@@ -112,7 +112,7 @@ class WebhookNotifier {
   const std::vector<std::unique_ptr<Endpoint>> endpoints_;  // one per URL, in order
 
   // Lock order: mu_ before any Endpoint::mu.
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
   // The io_context and what lives on it; reset by Stop once the thread ended.
   // While !stopped_ it is alive, so Notify may post to it under mu_.
