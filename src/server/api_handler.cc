@@ -3,8 +3,9 @@
 #include <charconv>
 #include <limits>
 
-#include "core/strings.h"
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_join.h"
+#include "core/strings.h"
 #include "core/duration.h"
 #include "core/json_codec.h"
 #include "core/utf8.h"
@@ -209,6 +210,10 @@ awaitable<void> ApiHandler::WaitForChange(const std::string& ns, const std::stri
                                           uint64_t index, TimerClock::time_point deadline) {
   Wakeup wakeup(co_await asio::this_coro::executor);
   WatchSubscription subscription(catalog_.hub(), WatchFilter{ns, {service}}, wakeup.Notifier());
+  // Counted once subscribed: a change after the count shows it wakes this
+  // query (tests wait on the count instead of sleeping).
+  ++blocking_queries_;
+  absl::Cleanup uncount = [this] { --blocking_queries_; };
   for (;;) {
     wakeup.Arm(deadline);
     if (stopping_ || catalog_.ServiceRevision(ns, service) > index || TimerClock::now() >= deadline) break;
@@ -313,6 +318,7 @@ Response ApiHandler::Healthz() {
   }
   const WatchStreams::Stats watches = streams_.stats();
   health["watches"] = json::object{{"open", watches.open}, {"backlogged", watches.backlogged}};
+  health["blocking_queries"] = blocking_queries_.load();
   const WatchHub::HistoryStats history = catalog_.hub().history_stats();
   health["history"] = json::object{{"events", history.events},
                                    {"bytes", history.bytes},

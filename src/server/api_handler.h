@@ -85,6 +85,8 @@ class ApiHandler {
   ListCache lists_;
   WatchStreams streams_;
   std::atomic<bool> stopping_{false};
+  // Blocking queries subscribed to the hub and waiting now (/healthz).
+  std::atomic<size_t> blocking_queries_{0};
 };
 
 }  // namespace muster

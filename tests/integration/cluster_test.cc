@@ -19,6 +19,7 @@
 #include "core/wire/http_client.h"
 #include "muster/registry.h"
 #include "support/api_helpers.h"
+#include "support/blocking_query.h"
 #include "support/check_targets.h"
 #include "support/etcd_cluster.h"
 #include "support/musterd_process.h"
@@ -160,18 +161,21 @@ TEST_F(ClusterTest, ExpiryReachesEveryNode) {
   ASSERT_TRUE(WaitForList(0, "short", [](const ListResult& l) { return l.ids().empty(); }));
 }
 
-// Blocking queries on one node wake for a change made through the other.
+// Blocking queries on one node wake for a change made through the other:
+// parked on node 1 first, then woken by a register on node 0 well before the
+// query's wait ends (an answer at the wait's end would list p-1 as well).
 TEST_F(ClusterTest, BlockingQueryWakesForAChangeOnTheOtherNode) {
   ListResult before = List(1, "pay");
   ASSERT_TRUE(before.index_header.has_value());
-  std::thread writer([&] {
-    std::this_thread::sleep_for(milliseconds(300));
-    Must(node(0).Put(InstancePath("pay", "p-1"), RegisterBody("10.0.0.2:80")));
-  });
-  auto blocked = Must(node(1).Get(
-      ListPath("pay", "index=" + std::to_string(*before.index_header) + "&wait=10s")));
-  writer.join();
-  EXPECT_THAT(ParseList(blocked).ids(), ElementsAre("p-1"));
+  BlockingQuery blocked(
+      nodes_[1]->address(),
+      ListPath("pay", "index=" + std::to_string(*before.index_header) + "&wait=60s"),
+      std::chrono::seconds(90));
+  ASSERT_TRUE(WaitForBlockingQueries(nodes_[1]->address(), 1));
+  const auto changed = std::chrono::steady_clock::now();
+  Must(node(0).Put(InstancePath("pay", "p-1"), RegisterBody("10.0.0.2:80")));
+  ASSERT_TRUE(blocked.AnsweredWithin(changed, std::chrono::seconds(30)));
+  EXPECT_THAT(ParseList(*blocked.Answer()).ids(), ElementsAre("p-1"));
 }
 
 // SDK clients on etcd directly (EtcdRegistry) and musterd nodes see each

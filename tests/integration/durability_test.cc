@@ -16,6 +16,7 @@
 
 #include "core/json_codec.h"
 #include "integration/musterd_fixture.h"
+#include "support/blocking_query.h"
 
 namespace muster::testing {
 namespace {
@@ -218,15 +219,12 @@ TEST_F(DurabilityTest, SigtermExitsZeroAndKeepsData) {
 TEST_F(DurabilityTest, SigtermWithOpenWatchersExitsZero) {
   auto stream = Watch(wire::WatchPath());
   ASSERT_NE(stream, nullptr);
-  std::thread blocked([&] {
-    wire::HttpClient own(musterd_.address());
-    // Any outcome is fine here; only that the server does not wait for it.
-    (void)own.Get(ListPath("orders", "index=1&wait=5m"), seconds(30));
-  });
+  // Any answer is fine here (or none); only that the server does not wait for it.
+  BlockingQuery blocked(musterd_.address(), ListPath("orders", "index=1&wait=5m"), seconds(30));
+  ASSERT_TRUE(WaitForBlockingQueries(musterd_.address(), 1));
   const auto start = std::chrono::steady_clock::now();
   EXPECT_EQ(musterd_.Terminate(), 0);
   EXPECT_LT(std::chrono::steady_clock::now() - start, seconds(15));
-  blocked.join();
 }
 
 // After a restart every lease starts afresh: a ttl instance is still there,

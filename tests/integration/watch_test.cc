@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "integration/musterd_fixture.h"
+#include "support/blocking_query.h"
 
 namespace muster::testing {
 namespace {
@@ -21,6 +22,10 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 
 constexpr milliseconds kEventTimeout = seconds(10);
+// How soon after a change a parked blocking query (wait=60s) must answer:
+// half its wait, so an answer that came from the wait's end fails, with room
+// for a loaded machine under a sanitizer.
+constexpr milliseconds kWakeBound = seconds(30);
 
 class WatchTest : public MusterdTest {
  protected:
@@ -35,34 +40,29 @@ class WatchTest : public MusterdTest {
   }
 };
 
-// A blocking query returns as soon as another client registers an instance.
+// A blocking query returns as soon as another client registers an instance:
+// parked first (musterd counts it), then woken by the register well before its
+// wait ends.
 TEST_F(WatchTest, BlockingQueryWakesOnRegister) {
   RegisterAt("orders", "a");
   const ListResult before = List("orders");
 
-  ListResult woken;
-  Clock::duration took{};
-  std::thread waiter([&] {
-    wire::HttpClient own(musterd_.address());
-    const auto start = Clock::now();
-    auto r = own.Get(ListPath("orders", "index=" + std::to_string(before.revision) + "&wait=30s"),
-                     seconds(40));
-    took = Clock::now() - start;
-    if (!r.ok()) {
-      ADD_FAILURE() << "blocking query failed: " << r.status();
-      return;
-    }
-    woken = ParseList(*r);
-  });
+  BlockingQuery query(musterd_.address(),
+                      ListPath("orders", "index=" + std::to_string(before.revision) + "&wait=60s"),
+                      seconds(90));
+  ASSERT_TRUE(WaitForBlockingQueries(musterd_.address(), 1));
+  const auto changed = Clock::now();
   const uint64_t registered = RegisterAt("orders", "b");
-  waiter.join();
+  ASSERT_TRUE(query.AnsweredWithin(changed, kWakeBound));
 
-  EXPECT_LT(took, seconds(20)) << "the query was not woken by the register";
+  const ListResult woken = ParseList(*query.Answer());
   EXPECT_THAT(woken.ids(), ElementsAre("a", "b"));
   EXPECT_GE(woken.revision, registered);
   EXPECT_GT(woken.revision, before.revision);
   ASSERT_TRUE(woken.index_header.has_value());
   EXPECT_EQ(*woken.index_header, woken.revision);
+  // Answered, it no longer counts as waiting.
+  EXPECT_TRUE(WaitForBlockingQueries(musterd_.address(), 0));
 }
 
 // With no change, a blocking query answers after `wait` with the same index.
@@ -111,21 +111,34 @@ TEST_F(WatchTest, BlockingQueryWakesOnDeregister) {
   RegisterAt("orders", "a");
   RegisterAt("orders", "b");
   const ListResult before = List("orders");
-  ListResult woken;
-  std::thread waiter([&] {
-    wire::HttpClient own(musterd_.address());
-    auto r = own.Get(ListPath("orders", "index=" + std::to_string(before.revision) + "&wait=30s"),
-                     seconds(40));
-    if (!r.ok()) {
-      ADD_FAILURE() << "blocking query failed: " << r.status();
-      return;
-    }
-    woken = ParseList(*r);
-  });
+  BlockingQuery query(musterd_.address(),
+                      ListPath("orders", "index=" + std::to_string(before.revision) + "&wait=60s"),
+                      seconds(90));
+  ASSERT_TRUE(WaitForBlockingQueries(musterd_.address(), 1));
+  const auto changed = Clock::now();
   ASSERT_EQ(Deregister("orders", "a").status, 200);
-  waiter.join();
+  ASSERT_TRUE(query.AnsweredWithin(changed, kWakeBound));
+  const ListResult woken = ParseList(*query.Answer());
   EXPECT_THAT(woken.ids(), ElementsAre("b"));
   EXPECT_GT(woken.revision, before.revision);
+}
+
+// A change wakes every query parked on the service, not only the first.
+TEST_F(WatchTest, BlockingQueryChangeWakesEveryWaiter) {
+  RegisterAt("orders", "a");
+  const ListResult before = List("orders");
+  const std::string target =
+      ListPath("orders", "index=" + std::to_string(before.revision) + "&wait=60s");
+  BlockingQuery first(musterd_.address(), target, seconds(90));
+  BlockingQuery second(musterd_.address(), target, seconds(90));
+  BlockingQuery third(musterd_.address(), target, seconds(90));
+  ASSERT_TRUE(WaitForBlockingQueries(musterd_.address(), 3));
+  const auto changed = Clock::now();
+  RegisterAt("orders", "b");
+  for (BlockingQuery* q : {&first, &second, &third}) {
+    ASSERT_TRUE(q->AnsweredWithin(changed, kWakeBound));
+    EXPECT_THAT(ParseList(*q->Answer()).ids(), ElementsAre("a", "b"));
+  }
 }
 
 // register, update and deregister arrive in revision order with their types.
