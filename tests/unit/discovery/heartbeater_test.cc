@@ -371,11 +371,16 @@ TEST_F(HeartbeaterTest, SecondStartIsRefused) {
   EXPECT_EQ(heartbeater.stats().registrations, 1u);
 }
 
-// An instance without a lease (TTL 0) is registered once and never renewed.
-TEST_F(HeartbeaterTest, NoLeaseMeansNoHeartbeats) {
-  Heartbeater heartbeater(registry_.get(), MakeInstance("echo", "e1", 9001, 0), {});
+// An instance without a lease (TTL 0) is registered once and never renewed:
+// an hour later only the registry's sweeper waits on the clock (no heartbeat
+// thread) and nothing was sent.
+TEST_F(ManualHeartbeaterTest, NoLeaseMeansNoHeartbeats) {
+  Heartbeater heartbeater(registry_.get(), MakeInstance("echo", "e1", 9001, 0), Options());
   ASSERT_THAT(heartbeater.Start(), IsOk());
-  std::this_thread::sleep_for(milliseconds(200));
+  ASSERT_TRUE(Settled(1));
+  clock_.Advance(std::chrono::hours(1));
+  ASSERT_TRUE(Settled(1));
+  EXPECT_TRUE(Listed("e1"));
   Heartbeater::Stats stats = heartbeater.stats();
   EXPECT_EQ(stats.registrations, 1u);
   EXPECT_EQ(stats.heartbeats, 0u);
