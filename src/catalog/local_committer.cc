@@ -11,11 +11,6 @@
 namespace muster {
 namespace {
 
-absl::Status NotRegistered(const InstanceKey& key) {
-  return absl::NotFoundError(
-      StrCat("instance ", key.id, " of service ", key.service, " is not registered"));
-}
-
 absl::Status ShuttingDown() { return absl::UnavailableError("the registry is shutting down"); }
 
 }  // namespace
@@ -100,7 +95,7 @@ std::optional<absl::StatusOr<uint32_t>> LocalCommitter::TryHeartbeat(const Insta
   if (view_ == nullptr) return absl::StatusOr<uint32_t>(ShuttingDown());
   ReaderLock lock(view_->mu());
   const CatalogView::Record* record = view_->FindLocked(key);
-  if (record == nullptr) return absl::StatusOr<uint32_t>(NotRegistered(key));
+  if (record == nullptr) return absl::StatusOr<uint32_t>(NotRegisteredError(key));
   if (record->lease != 0 && !leases_.Renew(record->lease)) {
     return absl::StatusOr<uint32_t>(absl::NotFoundError(
         StrCat("the lease of instance ", key.id, " of service ", key.service, " has lapsed")));
@@ -265,14 +260,14 @@ void LocalCommitter::RunBatch(std::vector<Op> batch) {
         }
         case Op::kDeregister:
           if (!cur) {
-            out.status = NotRegistered(op.key);
+            out.status = NotRegisteredError(op.key);
             break;
           }
           remove(op, out, ChangeType::kDeregistered, std::move(cur));
           break;
         case Op::kCheck: {
           if (!cur) {
-            out.status = NotRegistered(op.key);
+            out.status = NotRegisteredError(op.key);
             break;
           }
           auto next = WithCheckState(*cur, *op.check);

@@ -110,7 +110,7 @@ class MemoryRegistry final : public Registry {
     MutexLock lock(mu_);
     if (closed_) return Closed();
     Record* record = FindLocked(key);
-    if (record == nullptr) return NotRegistered(key);
+    if (record == nullptr) return NotRegisteredError(key);
     RemoveLocked(key, ChangeType::kDeregistered);
     return absl::OkStatus();
   }
@@ -120,7 +120,7 @@ class MemoryRegistry final : public Registry {
     MutexLock lock(mu_);
     if (closed_) return Closed();
     Record* record = FindLocked(key);
-    if (record == nullptr) return NotRegistered(key);
+    if (record == nullptr) return NotRegisteredError(key);
     // An instance whose lease lapsed but was not swept yet is still
     // registered and is renewed, as in musterd (a lease leaves the table only
     // when the sweep that expires its instance takes it).
@@ -229,11 +229,6 @@ class MemoryRegistry final : public Registry {
     std::vector<Instance> instances;  // snapshot
     Change change;                    // otherwise
   };
-
-  static absl::Status NotRegistered(const InstanceKey& key) {
-    return absl::NotFoundError(
-        StrCat("instance ", key.id, " of service ", key.service, " is not registered"));
-  }
 
   Record* FindLocked(const InstanceKey& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     auto s = services_.find(ServiceKey{key.ns, key.service});

@@ -1,6 +1,9 @@
 #include "core/registration.h"
 
+#include <string>
 #include <utility>
+
+#include "core/strings.h"
 
 namespace muster {
 
@@ -23,6 +26,13 @@ void Registration::Stamp(uint64_t revision) {
   if (!stored.has_value()) return;
   stored->modify_revision = revision;
   if (kind == RegistrationKind::kCreate) stored->create_revision = revision;
+}
+
+absl::Status NotRegisteredError(const InstanceKey& key) {
+  return absl::NotFoundError(StrCat("instance ", key.id, " of service ", key.service,
+                                    key.ns == kDefaultNamespace ? "" : " in namespace ",
+                                    key.ns == kDefaultNamespace ? "" : key.ns,
+                                    " is not registered"));
 }
 
 }  // namespace muster

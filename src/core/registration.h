@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <optional>
 
+#include "absl/status/status.h"
 #include "muster/instance.h"
 
 namespace muster {
@@ -50,5 +51,11 @@ struct Registration {
 // Decides what registering `incoming` (validated) does when `current` is
 // stored under its key (null: nothing is).
 Registration DecideRegistration(const Instance* current, Instance incoming);
+
+// NotFound for an instance that is not stored (never registered, or gone:
+// deregistered, expired): "instance ID of service SERVICE is not registered",
+// plus " in namespace NS" outside the default namespace. Every writer says it
+// the same way, so a client reads one message whichever backend answered.
+absl::Status NotRegisteredError(const InstanceKey& key);
 
 }  // namespace muster

@@ -47,11 +47,6 @@ void AddDelete(etcdserverpb::TxnRequest& txn, std::string key) {
 
 }  // namespace
 
-absl::Status NotRegistered(const InstanceKey& key) {
-  return absl::NotFoundError(StrCat("instance ", key.id, " of service ", key.service,
-                                    " in namespace ", key.ns, " is not registered"));
-}
-
 etcdserverpb::RangeRequest PrefixRange(const std::string& prefix, bool keys_only) {
   etcdserverpb::RangeRequest range;
   range.set_key(prefix);
@@ -243,7 +238,7 @@ absl::StatusOr<InstanceStore::Written> InstanceStore::SetCheckState(const Instan
     absl::StatusOr<mvccpb::KeyValue> kv = Locate(key, /*keys_only=*/false, deadline);
     if (!kv.ok()) return kv.status();
     absl::StatusOr<Instance> current = DecodeInstance(layout_, *kv);
-    if (!current.ok()) return NotRegistered(key);
+    if (!current.ok()) return NotRegisteredError(key);
     absl::StatusOr<Instance> next = WithCheckState(*current, check);
     if (!next.ok()) return next.status();
     Written written;
@@ -301,7 +296,7 @@ absl::StatusOr<int64_t> InstanceStore::Heartbeat(const InstanceKey& key, Deadlin
   }
   if (ttl.status().code() == absl::StatusCode::kNotFound) {
     Forget(key);
-    return NotRegistered(key);  // it expired a moment ago
+    return NotRegisteredError(key);  // it expired a moment ago
   }
   return ttl.status();
 }
@@ -341,7 +336,7 @@ absl::StatusOr<mvccpb::KeyValue> InstanceStore::Locate(const InstanceKey& key, b
   }
   absl::StatusOr<std::optional<mvccpb::KeyValue>> found = FindAnyVersion(key, keys_only, deadline);
   if (!found.ok()) return found.status();
-  if (!found->has_value()) return NotRegistered(key);
+  if (!found->has_value()) return NotRegisteredError(key);
   return **found;
 }
 

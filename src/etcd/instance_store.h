@@ -123,9 +123,6 @@ class InstanceStore {
   absl::flat_hash_map<InstanceKey, Known> known_ ABSL_GUARDED_BY(known_mu_);
 };
 
-// NotFound for an instance that is not registered.
-absl::Status NotRegistered(const InstanceKey& key);
-
 // A Range of every key under `prefix`.
 etcdserverpb::RangeRequest PrefixRange(const std::string& prefix, bool keys_only = false);
 

@@ -5,9 +5,10 @@
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_join.h"
-#include "core/strings.h"
 #include "core/duration.h"
 #include "core/json_codec.h"
+#include "core/registration.h"
+#include "core/strings.h"
 #include "core/utf8.h"
 #include "core/validation.h"
 #include "core/wire/errors.h"
@@ -157,8 +158,7 @@ Response ApiHandler::Checks(const Target& t, const std::string& ns) {
   InstanceKey key{ns, t.segments[3], t.segments[5]};
   std::shared_ptr<const Instance> in = catalog_.Get(key);
   if (in == nullptr) {
-    return ErrorResponse(absl::NotFoundError(
-        StrCat("instance ", key.id, " of service ", key.service, " is not registered")));
+    return ErrorResponse(NotRegisteredError(key));
   }
   std::vector<HealthChecker::LiveCheck> live;
   if (checker_ != nullptr) live = checker_->Live(key);

@@ -164,5 +164,16 @@ TEST(RegistrationTest, HealthIsDerivedNotTaken) {
   EXPECT_EQ(DecideRegistration(nullptr, in).stored->health, Health::kPassing);
 }
 
+// One NotFound message for every backend; the namespace only when it is not
+// the default one.
+TEST(RegistrationTest, NotRegisteredErrorNamesTheInstance) {
+  absl::Status plain = NotRegisteredError(InstanceKey{"default", "orders", "o-1"});
+  EXPECT_EQ(plain.code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(plain.message(), "instance o-1 of service orders is not registered");
+  absl::Status other = NotRegisteredError(InstanceKey{"staging", "orders", "o-1"});
+  EXPECT_EQ(other.code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(other.message(), "instance o-1 of service orders in namespace staging is not registered");
+}
+
 }  // namespace
 }  // namespace muster
