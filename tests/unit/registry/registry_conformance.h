@@ -97,6 +97,11 @@ ServiceQuery Query(std::string service, std::string version = "",
                    std::string ns = std::string(kDefaultNamespace));
 
 std::vector<std::string> IdsOf(const std::vector<Instance>& instances);
+// The types, and the instance ids, of `changes`, in order.
+std::vector<ChangeType> TypesOf(const std::vector<Change>& changes);
+std::vector<std::string> ChangedIds(const std::vector<Change>& changes);
+// Whether any update reports a failed subscription.
+bool HasFailedUpdate(const std::vector<WatchUpdate>& updates);
 
 class RegistryConformanceTest : public ::testing::TestWithParam<RegistryBackend> {
  protected:
