@@ -277,6 +277,13 @@ class OpenFilesRunOutTest : public MusterdTest {
 // EMFILE; musterd sheds the idlest connection and goes on, and a normal
 // client keeps being answered.
 TEST_F(OpenFilesRunOutTest, IdleConnectionsAreShedWhenDescriptorsRunOut) {
+#if defined(__SANITIZE_ADDRESS__)
+  // UBSan's vptr check probes memory through a pipe of its own; a process
+  // with no descriptor left gets "object has invalid vptr" for sound objects
+  // and halts (and LeakSanitizer cannot start at exit). Running out of
+  // descriptors is this test's point, so it runs in the plain and TSan builds.
+  GTEST_SKIP() << "UBSan reports false vptr errors in a process out of descriptors";
+#endif
   const rlimit low{1024, 1024};
   ASSERT_EQ(prlimit(musterd_.pid(), RLIMIT_NOFILE, &low, nullptr), 0);
   auto flood = Flood(musterd_.port(), 3500);
