@@ -40,7 +40,7 @@ class Clock {
   // Any lock and condition variable types (std::condition_variable_any too).
   template <class Lock, class CondVar>
   void WaitUntil(Lock& lock, CondVar& cv, time_point deadline) const {
-    Waker waker{[](void* c) { static_cast<CondVar*>(c)->notify_all(); }, &cv};
+    Waker waker{[](void* c) { static_cast<CondVar*>(c)->notify_all(); }, &cv, deadline};
     AddWaker(&waker);
     if (Now() < deadline) cv.wait_for(lock, RealWait(deadline));
     RemoveWaker(&waker);
@@ -65,6 +65,7 @@ class Clock {
   struct Waker {
     void (*wake)(void*);
     void* arg;
+    time_point deadline;  // what the waiting thread waits for
   };
   // Clocks that jump (ManualClock) call every added waker when they do.
   virtual void AddWaker(Waker*) const {}
@@ -102,13 +103,18 @@ class ManualClock final : public Clock {
     wakers_.clear();
   }
 
-  // How many threads wait on this clock now and have seen every Advance so
-  // far. A test that knows how many threads wait on the clock waits for this
-  // count before advancing again, so that each has acted on the last Advance
-  // (and set its next deadline from the new time).
+  // How many threads wait on this clock now for a moment still ahead, i.e.
+  // have acted on every Advance so far. A test that knows how many threads
+  // wait on the clock waits for this count before advancing again, so that
+  // each has acted on the last Advance (and set its next deadline from the
+  // new time). A waiter whose deadline has come does not count: it may have
+  // registered just after an Advance that it has not acted on yet (it looked
+  // at the time before the Advance and waits only to find the time passed).
   size_t parked() const {
     std::lock_guard lock(mu_);
-    return wakers_.size();
+    const time_point now = Now();
+    return static_cast<size_t>(std::count_if(wakers_.begin(), wakers_.end(),
+                                             [now](const Waker* w) { return w->deadline > now; }));
   }
 
  private:
