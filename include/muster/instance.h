@@ -83,6 +83,9 @@ struct Instance {
   InstanceStatus status = InstanceStatus::kEnabled;
   uint32_t weight = kDefaultWeight;
   std::map<std::string, std::string> metadata;
+  // Labels the instance carries ("primary", "eu-west"), in the order given,
+  // each once; queries may ask for instances with every one of some tags.
+  std::vector<std::string> tags{};
   // Lease length; 0 means no lease: the instance stays until deregistered.
   uint32_t ttl_seconds = kDefaultTtlSeconds;
   Health health = Health::kPassing;
@@ -103,6 +106,8 @@ struct Instance {
   void AdoptCheckStates(const Instance* previous);
   // The check with this id, or null.
   const Check* FindCheck(std::string_view check_id) const;
+  // True when the instance carries every one of `wanted` (true when empty).
+  bool HasTags(const std::vector<std::string>& wanted) const;
 };
 
 // Identifies an instance in the registry: namespace, service and id.

@@ -45,6 +45,8 @@ struct ServiceQuery {
   std::string ns{kDefaultNamespace};
   std::string service;
   std::string version;  // empty: every version
+  // Only instances that carry every one of these tags (empty: any tags).
+  std::vector<std::string> tags{};
 
   friend bool operator==(const ServiceQuery&, const ServiceQuery&) = default;
 };

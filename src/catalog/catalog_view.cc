@@ -17,7 +17,7 @@ bool CatalogView::Passes(const Instance& in, const ListFilter& filter) {
     auto it = in.metadata.find(key);
     if (it == in.metadata.end() || it->second != value) return false;
   }
-  return true;
+  return in.HasTags(filter.tags);
 }
 
 CatalogView::ListResult CatalogView::List(std::string_view ns, std::string_view service,

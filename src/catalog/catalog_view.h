@@ -39,6 +39,7 @@ struct ListFilter {
   std::string version;  // empty: any
   bool healthy_only = false;
   std::vector<std::pair<std::string, std::string>> metadata;  // all must match
+  std::vector<std::string> tags{};                             // all must be carried
 };
 
 struct ServiceSummary {

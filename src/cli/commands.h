@@ -36,6 +36,7 @@ struct RegisterArgs {
   int64_t weight = 0;
   std::string ttl;                    // whole seconds or a duration; checked by kSeconds
   std::vector<std::string> metadata;  // "k=v"
+  std::vector<std::string> tags;
   bool disabled = false;
   std::vector<std::string> checks;       // JSON objects (--check)
   std::vector<std::string> http_checks;  // targets (--http-check)
@@ -54,6 +55,7 @@ struct ListArgs {
   std::string version;
   bool healthy = false;
   std::vector<std::string> metadata;  // "k=v" filters
+  std::vector<std::string> tags;      // all must be carried
 };
 
 struct WatchArgs {

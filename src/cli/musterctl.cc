@@ -156,6 +156,9 @@ int Main(int argc, char** argv) {
       ->check(kKeyValue)
       ->type_name("KEY=VALUE")
       ->allow_extra_args(false);
+  sub->add_option("--tag", reg.tags, "A tag the instance carries (repeatable, order kept)")
+      ->type_name("TAG")
+      ->allow_extra_args(false);
   sub->add_flag("--disabled", reg.disabled, "Register it disabled: kept but not handed out");
   sub->add_option("--check", reg.checks,
                   "A health check as JSON, e.g. '{\"type\":\"http\",\"target\":\"/health\","
@@ -205,6 +208,9 @@ int Main(int argc, char** argv) {
   sub->add_option("--meta", list.metadata, "Only instances with metadata KEY=VALUE (repeatable)")
       ->check(kKeyValue)
       ->type_name("KEY=VALUE")
+      ->allow_extra_args(false);
+  sub->add_option("--tag", list.tags, "Only instances carrying this tag (repeatable, all must)")
+      ->type_name("TAG")
       ->allow_extra_args(false);
   sub->callback([&] { action = [&] { return RunList(options, list); }; });
 

@@ -82,6 +82,16 @@ std::string FormatMetadata(const std::map<std::string, std::string>& metadata) {
   return out;
 }
 
+std::string FormatTags(const std::vector<std::string>& tags) {
+  if (tags.empty()) return "-";
+  std::string out;
+  for (const std::string& tag : tags) {
+    if (!out.empty()) out += ',';
+    out += tag;
+  }
+  return out;
+}
+
 std::string FormatTtl(uint64_t seconds) {
   if (seconds == 0) return "none";
   return FormatDuration(std::chrono::seconds(seconds));

@@ -52,6 +52,8 @@ void PrintTable(const std::vector<std::string>& header,
 
 // "k=v,k=v" in key order, "-" when empty.
 std::string FormatMetadata(const std::map<std::string, std::string>& metadata);
+// Tags joined with commas in their order; "-" when none.
+std::string FormatTags(const std::vector<std::string>& tags);
 
 std::string FormatTtl(uint64_t seconds);
 

@@ -93,6 +93,7 @@ absl::Status RunList(const GlobalOptions& options, const ListArgs& args) {
   params.version = args.version;
   if (args.healthy) params.healthy = true;
   for (const auto& kv : args.metadata) params.metadata.push_back(SplitKeyValue(kv));
+  params.tags = args.tags;
   return CallAndPrint(
       options, {"GET", wire::ListTarget(args.service, params), {}},
       [](const HttpResponse& response, const json::object&) -> absl::Status {
@@ -103,9 +104,10 @@ absl::Status RunList(const GlobalOptions& options, const ListArgs& args) {
           rows.push_back({in.id, in.address, in.version.empty() ? "-" : in.version,
                           std::to_string(in.weight), std::string(ToString(in.status)),
                           std::string(ToString(in.health)), FormatTtl(in.ttl_seconds),
-                          FormatMetadata(in.metadata)});
+                          FormatTags(in.tags), FormatMetadata(in.metadata)});
         }
-        PrintTable({"ID", "ADDRESS", "VERSION", "WEIGHT", "STATUS", "HEALTH", "TTL", "METADATA"},
+        PrintTable({"ID", "ADDRESS", "VERSION", "WEIGHT", "STATUS", "HEALTH", "TTL", "TAGS",
+                    "METADATA"},
                    rows);
         std::cout << "revision " << list->revision << '\n';
         return absl::OkStatus();

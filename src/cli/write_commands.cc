@@ -38,6 +38,7 @@ absl::Status RunRegister(const GlobalOptions& options, const RegisterArgs& args)
     }
     body["metadata"] = std::move(metadata);
   }
+  if (!args.tags.empty()) body["tags"] = json::array(args.tags.begin(), args.tags.end());
   if (args.disabled) body["status"] = ToString(InstanceStatus::kDisabled);
   json::array checks;
   for (const std::string& text : args.checks) {

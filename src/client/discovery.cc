@@ -101,10 +101,6 @@ thread_local ThreadCache thread_cache;
 
 std::atomic<uint64_t> next_discovery_id{1};
 
-bool Matches(const ServiceQuery& q, const Instance& in) {
-  return q.version.empty() || in.version == q.version;
-}
-
 }  // namespace
 
 struct Discovery::Impl {
@@ -243,13 +239,13 @@ struct Discovery::Impl {
     if (update.snapshot) {
       entry.by_id.clear();
       for (const Instance& in : update.instances) {
-        if (Matches(entry.query, in)) entry.by_id.insert_or_assign(in.id, in);
+        if (QueryMatches(entry.query, in)) entry.by_id.insert_or_assign(in.id, in);
       }
     } else {
       for (const Change& c : update.changes) {
         revision = std::max(revision, c.revision);
         const bool present = c.type == ChangeType::kRegistered || c.type == ChangeType::kUpdated;
-        if (present && Matches(entry.query, c.instance)) {
+        if (present && QueryMatches(entry.query, c.instance)) {
           entry.by_id.insert_or_assign(c.instance.id, c.instance);
         } else {
           entry.by_id.erase(c.instance.id);

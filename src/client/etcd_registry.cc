@@ -99,6 +99,8 @@ class EtcdRegistry final : public Registry {
     ServiceList list;
     list.revision = listed->revision;
     list.instances = std::move(listed->instances);
+    // The key prefix chose the version; the tags are in the values.
+    std::erase_if(list.instances, [&](const Instance& in) { return !in.HasTags(query.tags); });
     return list;
   }
 
@@ -186,7 +188,7 @@ class EtcdRegistry final : public Registry {
  private:
   struct Subscription {
     Subscription(ServiceQuery q, WatchCallback cb)
-        : query(std::move(q)), view(query.version), callback(std::move(cb)) {}
+        : query(std::move(q)), view(query), callback(std::move(cb)) {}
     ~Subscription() { watcher.reset(); }  // joins the thread first: it uses the rest
 
     const ServiceQuery query;

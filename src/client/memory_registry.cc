@@ -143,7 +143,7 @@ class MemoryRegistry final : public Registry {
     MutexLock lock(mu_);
     if (closed_) return Closed();
     const SubscriptionId id = next_subscription_++;
-    Subscription& sub = subscriptions_.emplace(id, Subscription{query, client::SubscriptionView(query.version)})
+    Subscription& sub = subscriptions_.emplace(id, Subscription{query, client::SubscriptionView(query)})
                             .first->second;
     by_service_[ServiceKey{query.ns, query.service}].insert(id);
     Item snapshot{id, /*snapshot=*/true, revision_, MatchingLocked(query), {}};
@@ -243,7 +243,7 @@ class MemoryRegistry final : public Registry {
     auto s = services_.find(ServiceKey{query.ns, query.service});
     if (s == services_.end()) return out;
     for (const auto& [id, record] : s->second) {
-      if (query.version.empty() || record.instance->version == query.version) {
+      if (QueryMatches(query, *record.instance)) {
         out.push_back(*record.instance);
       }
     }

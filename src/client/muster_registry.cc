@@ -78,6 +78,7 @@ std::string ListTarget(const ServiceQuery& query) {
   wire::ListParams params;
   params.ns = query.ns;
   params.version = query.version;
+  params.tags = query.tags;
   return wire::ListTarget(query.service, params);
 }
 

@@ -181,7 +181,7 @@ absl::StatusOr<std::unique_ptr<wire::SseStream>> MusterRegistry::OpenWatch(
 
 void MusterRegistry::Follow(Subscription& sub) {
   tls_current_ = &sub;
-  client::SubscriptionView view(sub.query.version);
+  client::SubscriptionView view(sub.query);
   bool synced = false;   // a snapshot was delivered and `last` is its revision or later
   bool outage = false;   // an Unavailable update was delivered and nothing OK since
   uint64_t last = 0;     // the last revision seen

@@ -7,6 +7,7 @@
 
 #include "absl/status/status.h"
 #include "core/limits.h"
+#include "core/strings.h"
 #include "core/validation.h"
 #include "muster/registry.h"
 
@@ -19,6 +20,9 @@ struct ServiceQueryHash {
     size_t seed = h(q.ns);
     seed ^= h(q.service) + 0x9e3779b97f4a7c15ULL + (seed << 6) + (seed >> 2);
     seed ^= h(q.version) + 0x9e3779b97f4a7c15ULL + (seed << 6) + (seed >> 2);
+    for (const std::string& t : q.tags) {
+      seed ^= h(t) + 0x9e3779b97f4a7c15ULL + (seed << 6) + (seed >> 2);
+    }
     return seed;
   }
 };
@@ -34,8 +38,23 @@ inline absl::Status ValidateKey(const InstanceKey& key, const Limits& limits) {
 inline absl::Status ValidateQuery(const ServiceQuery& query, const Limits& limits) {
   if (auto s = ValidateName("namespace", query.ns, limits); !s.ok()) return s;
   if (auto s = ValidateName("service", query.service, limits); !s.ok()) return s;
-  if (query.version.empty()) return absl::OkStatus();
-  return ValidateName("version", query.version, limits);
+  if (!query.version.empty()) {
+    if (auto s = ValidateName("version", query.version, limits); !s.ok()) return s;
+  }
+  if (query.tags.size() > limits.max_tags) {
+    return absl::InvalidArgumentError(StrCat("more than ", limits.max_tags, " tag filters"));
+  }
+  for (const std::string& tag : query.tags) {
+    if (auto s = ValidateTag(tag, limits); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+// Whether `instance` is one the query asks for (its version, its tags); the
+// namespace and service are the caller's to match.
+inline bool QueryMatches(const ServiceQuery& query, const Instance& instance) {
+  return (query.version.empty() || instance.version == query.version) &&
+         instance.HasTags(query.tags);
 }
 
 }  // namespace muster

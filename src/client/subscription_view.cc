@@ -4,14 +4,14 @@ namespace muster::client {
 
 void SubscriptionView::Reset(const std::vector<Instance>& snapshot) {
   ids_.clear();
-  if (version_.empty()) return;
+  if (!filtered()) return;
   for (const Instance& instance : snapshot) {
     if (Matches(instance)) ids_.insert(instance.id);
   }
 }
 
 std::optional<Change> SubscriptionView::Apply(const Change& change) {
-  if (version_.empty()) return change;
+  if (!filtered()) return change;
   const std::string& id = change.instance.id;
   const bool was_in = ids_.contains(id);
   switch (change.type) {
@@ -26,7 +26,7 @@ std::optional<Change> SubscriptionView::Apply(const Change& change) {
         return out;
       }
       if (!was_in) return std::nullopt;
-      // Moved out of the version: gone for this subscriber.
+      // Moved out of the filter: gone for this subscriber.
       ids_.erase(id);
       Change out = change;
       out.type = ChangeType::kDeregistered;

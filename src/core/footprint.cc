@@ -52,6 +52,8 @@ size_t ApproximateBytes(const Instance& in) {
   bytes += HeapBytes(in.ns) + HeapBytes(in.service) + HeapBytes(in.id) + HeapBytes(in.version) +
            HeapBytes(in.address);
   bytes += MapBytes(in.metadata);
+  bytes += HeapBlockBytes(in.tags.capacity() * sizeof(std::string));
+  for (const std::string& t : in.tags) bytes += HeapBytes(t);
   bytes += HeapBlockBytes(in.checks.capacity() * sizeof(Check));
   for (const Check& c : in.checks) bytes += CheckHeapBytes(c);
   return bytes;
@@ -84,6 +86,8 @@ size_t ApproximateJsonBytes(const Instance& in) {
                  JsonStringBytes(in.ns) + JsonStringBytes(in.version) +
                  JsonStringBytes(in.address);
   for (const auto& [k, v] : in.metadata) bytes += JsonStringBytes(k) + JsonStringBytes(v) + 2;
+  if (!in.tags.empty()) bytes += sizeof("\"tags\":[],") - 1;
+  for (const std::string& t : in.tags) bytes += JsonStringBytes(t) + 1;
   for (const Check& c : in.checks) bytes += ApproximateJsonBytes(c) + 1;
   return bytes;
 }

@@ -68,7 +68,7 @@ std::optional<InstanceStatus> ParseInstanceStatus(std::string_view text) {
 bool Instance::SameSpec(const Instance& o) const {
   return ns == o.ns && service == o.service && id == o.id && version == o.version &&
          address == o.address && status == o.status && weight == o.weight &&
-         metadata == o.metadata && ttl_seconds == o.ttl_seconds &&
+         metadata == o.metadata && tags == o.tags && ttl_seconds == o.ttl_seconds &&
          std::equal(checks.begin(), checks.end(), o.checks.begin(), o.checks.end(),
                     [](const Check& a, const Check& b) { return a.SameSpec(b); });
 }
@@ -95,6 +95,13 @@ const Check* Instance::FindCheck(std::string_view check_id) const {
     if (c.id == check_id) return &c;
   }
   return nullptr;
+}
+
+bool Instance::HasTags(const std::vector<std::string>& wanted) const {
+  // A handful of tags each: a linear look beats building a set.
+  return std::all_of(wanted.begin(), wanted.end(), [this](const std::string& t) {
+    return std::find(tags.begin(), tags.end(), t) != tags.end();
+  });
 }
 
 Health Instance::WorstCheck() const {

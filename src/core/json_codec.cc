@@ -51,6 +51,7 @@ json::object InstanceToJson(const Instance& in) {
   o["status"] = ToString(in.status);
   o["weight"] = in.weight;
   o["metadata"] = std::move(meta);
+  if (!in.tags.empty()) o["tags"] = json::array(in.tags.begin(), in.tags.end());
   o["ttl_seconds"] = in.ttl_seconds;
   o["health"] = ToString(in.health);
   if (!in.checks.empty()) {
@@ -110,6 +111,18 @@ absl::StatusOr<std::map<std::string, std::string>> GetStringMap(const json::valu
   return out;
 }
 
+absl::StatusOr<std::vector<std::string>> GetStringList(const json::value& v,
+                                                       std::string_view field) {
+  if (!v.is_array()) return WrongType(field, "an array of strings");
+  std::vector<std::string> out;
+  out.reserve(v.get_array().size());
+  for (const auto& item : v.get_array()) {
+    if (!item.is_string()) return WrongType(field, "an array of strings");
+    out.emplace_back(item.get_string());
+  }
+  return out;
+}
+
 absl::StatusOr<std::chrono::milliseconds> GetDuration(const json::value& v, std::string_view field) {
   if (!v.is_string()) return WrongType(field, "a duration string such as \"10s\" or \"500ms\"");
   auto d = ParseDuration(v.get_string());
@@ -148,12 +161,9 @@ absl::Status ApplyCheckField(Check& c, std::string_view key, const json::value& 
     if (!v.is_bool()) return WrongType("checks.tls_skip_verify", "true or false");
     c.tls_skip_verify = v.get_bool();
   } else if (key == "args") {
-    if (!v.is_array()) return WrongType("checks.args", "an array of strings");
-    c.args.clear();
-    for (const auto& a : v.get_array()) {
-      if (!a.is_string()) return WrongType("checks.args", "an array of strings");
-      c.args.emplace_back(a.get_string());
-    }
+    auto args = GetStringList(v, "checks.args");
+    if (!args.ok()) return args.status();
+    c.args = *std::move(args);
   } else if (key == "status") {
     if (!strict && v.is_string()) c.status = ParseHealth(v.get_string()).value_or(Health::kCritical);
   } else if (key == "output") {
@@ -231,6 +241,10 @@ absl::Status ApplyField(Instance& in, std::string_view key, const json::value& v
     auto m = GetStringMap(v, "metadata");
     if (!m.ok()) return m.status();
     in.metadata = *std::move(m);
+  } else if (key == "tags") {
+    auto tags = GetStringList(v, "tags");
+    if (!tags.ok()) return tags.status();
+    in.tags = *std::move(tags);
   } else if (key == "checks") {
     auto checks = GetChecks(v, strict);
     if (!checks.ok()) return checks.status();

@@ -12,6 +12,8 @@ struct Limits {
   size_t max_name_length = 128;            // service, id, namespace, version, metadata keys
   size_t max_metadata_entries = 64;
   size_t max_metadata_value_bytes = 512;
+  size_t max_tags = 64;
+  size_t max_tag_bytes = 128;
   size_t max_address_length = 261;         // 255-byte host name, ':' and a 5-digit port
   size_t max_body_bytes = 64 * 1024;
   uint32_t min_weight = 1;

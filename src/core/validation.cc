@@ -107,6 +107,20 @@ bool IsPrintable(std::string_view s) {
   });
 }
 
+}  // namespace
+
+absl::Status ValidateTag(std::string_view tag, const Limits& limits) {
+  if (tag.empty()) return absl::InvalidArgumentError("a tag must not be empty");
+  if (tag.size() > limits.max_tag_bytes) {
+    return absl::InvalidArgumentError(
+        StrCat("a tag is longer than ", limits.max_tag_bytes, " bytes"));
+  }
+  if (!IsPrintable(tag)) return absl::InvalidArgumentError("a tag has control characters");
+  return absl::OkStatus();
+}
+
+namespace {
+
 absl::Status CheckError(const Check& c, std::string_view message) {
   return absl::InvalidArgumentError(StrCat("check \"", c.id, "\": ", message));
 }
@@ -210,6 +224,15 @@ absl::Status ValidateInstance(const Instance& in, const Limits& limits) {
     if (value.size() > limits.max_metadata_value_bytes) {
       return absl::InvalidArgumentError(StrCat("metadata value of \"", key, "\" is over ",
                                                      limits.max_metadata_value_bytes, " bytes"));
+    }
+  }
+  if (in.tags.size() > limits.max_tags) {
+    return absl::InvalidArgumentError(StrCat("more than ", limits.max_tags, " tags"));
+  }
+  for (size_t i = 0; i < in.tags.size(); ++i) {
+    if (auto s = ValidateTag(in.tags[i], limits); !s.ok()) return s;
+    if (std::find(in.tags.begin(), in.tags.begin() + i, in.tags[i]) != in.tags.begin() + i) {
+      return absl::InvalidArgumentError(StrCat("tag \"", in.tags[i], "\" is given twice"));
     }
   }
   if (in.checks.size() > limits.max_checks_per_instance) {

@@ -22,6 +22,10 @@ absl::Status ValidateName(std::string_view what, std::string_view name, const Li
 // a port in 1..65535.
 absl::Status ValidateAddress(std::string_view address, const Limits& limits);
 
+// InvalidArgument unless `tag` is 1..max_tag_bytes bytes without control
+// characters (any other text is a tag: "primary", "traefik.enable=true").
+absl::Status ValidateTag(std::string_view tag, const Limits& limits);
+
 // What an address is for, which decides whether port 0 is allowed.
 enum class AddressUse {
   kListen,  // an address to listen on: port 0 asks for any free port

@@ -240,6 +240,13 @@ awaitable<Response> ApiHandler::List(const Target& t, const std::string& ns) {
   for (const auto& [key, value] : t.query) {
     if (key.starts_with("meta.")) filter.metadata.emplace_back(key.substr(5), value);
   }
+  filter.tags = t.All("tag");
+  if (filter.tags.size() > config_.limits.max_tags) {
+    co_return BadArgument(StrCat("more than ", config_.limits.max_tags, " tag filters"));
+  }
+  for (const std::string& tag : filter.tags) {
+    if (auto s = ValidateTag(tag, config_.limits); !s.ok()) co_return ErrorResponse(s);
+  }
   if (auto index_text = t.Param("index")) {
     auto index = ParseUnsigned(*index_text);
     if (!index) co_return BadArgument("index must be a non-negative integer");

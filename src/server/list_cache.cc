@@ -18,6 +18,8 @@ std::string ListCache::KeyOf(std::string_view ns, std::string_view service, cons
     part(k);
     part(v);
   }
+  key.push_back('t');  // not a digit: ends the metadata parts
+  for (const std::string& t : filter.tags) part(t);
   return key;
 }
 

@@ -292,6 +292,29 @@ TEST_F(ApiTest, ListFiltersByMetadata) {
   EXPECT_THAT(List("orders", "meta.rack=r1").ids(), IsEmpty());
 }
 
+// ?tag= filters by tags: repeated, every one must be carried; the answer
+// shows each instance's tags in the order registered, and the cached list of
+// one filter is not served for another.
+TEST_F(ApiTest, ListFiltersByEveryTag) {
+  ASSERT_EQ(Register("orders", "a", RegisterBody("10.0.0.1:80", {{"tags", {"primary", "eu west"}}}))
+                .status,
+            201);
+  ASSERT_EQ(Register("orders", "b", RegisterBody("10.0.0.2:80", {{"tags", {"eu west"}}})).status,
+            201);
+  ASSERT_EQ(Register("orders", "c", RegisterBody("10.0.0.3:80")).status, 201);
+  EXPECT_THAT(List("orders").ids(), ElementsAre("a", "b", "c"));
+  EXPECT_THAT(List("orders", "tag=eu%20west").ids(), ElementsAre("a", "b"));
+  EXPECT_THAT(List("orders", "tag=eu%20west&tag=primary").ids(), ElementsAre("a"));
+  EXPECT_THAT(List("orders", "tag=primary&tag=nope").ids(), IsEmpty());
+  EXPECT_THAT(List("orders", "tag=eu%20west").ids(), ElementsAre("a", "b"));
+
+  const wire::HttpResponse r = Must(client().Get(ListPath("orders", "tag=primary")));
+  const boost::json::value v = JsonOf(r);
+  const boost::json::array& instances = v.at("instances").as_array();
+  ASSERT_EQ(instances.size(), 1u);
+  EXPECT_EQ(boost::json::serialize(instances[0].at("tags")), R"(["primary","eu west"])");
+}
+
 // Filters combine: version, health and metadata all apply.
 TEST_F(ApiTest, ListCombinesFilters) {
   ASSERT_EQ(Register("orders", "a",

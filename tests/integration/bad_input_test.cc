@@ -45,6 +45,12 @@ std::string ManyMetadata(int entries) {
   return R"("metadata":{)" + meta + "}";
 }
 
+std::string ManyTags(int tags) {
+  std::string list;
+  for (int i = 0; i < tags; ++i) list += (i ? ",\"t" : "\"t") + std::to_string(i) + "\"";
+  return R"("tags":[)" + list + "]";
+}
+
 std::vector<BadRequest> Cases() {
   const std::string put = "PUT";
   const std::string list = "/api/v1/services/orders/instances";
@@ -109,6 +115,16 @@ std::vector<BadRequest> Cases() {
        "invalid_argument", "metadata"},
       {"MetadataKeyNotAName", put, kInstance, Body(R"("metadata":{"zone name":"a"})"), 400,
        "invalid_argument", "metadata"},
+      {"TagsNotAnArray", put, kInstance, Body(R"("tags":"primary")"), 400, "invalid_argument",
+       "tags"},
+      {"Tag129Bytes", put, kInstance, Body(R"("tags":[")" + std::string(129, 't') + "\"]"), 400,
+       "invalid_argument", "tag"},
+      {"TagGivenTwice", put, kInstance, Body(R"("tags":["a","b","a"])"), 400, "invalid_argument",
+       "given twice"},
+      {"Tags65", put, kInstance, Body(ManyTags(65)), 400, "invalid_argument", "tags"},
+      {"ListTagEmpty", "GET", list + "?tag=", "", 400, "invalid_argument", "tag"},
+      {"ListTag129Bytes", "GET", list + "?tag=" + std::string(129, 't'), "", 400,
+       "invalid_argument", "tag"},
       {"BodyOver64KiB", put, kInstance,
        Body(R"("version":")" + std::string(70 * 1024, 'v') + "\""), 413, "payload_too_large", ""},
       {"UnknownPath", "GET", "/api/v1/nothing-here", "", 404, "not_found", ""},

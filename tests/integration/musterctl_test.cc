@@ -98,6 +98,29 @@ TEST_F(MusterctlTest, RegisterStoresEveryFlag) {
   EXPECT_EQ(in.status, InstanceStatus::kEnabled);
 }
 
+// register --tag stores the tags in order; list --tag filters by every one
+// given and prints them in the TAGS column.
+TEST_F(MusterctlTest, TagsAreRegisteredAndFilterTheList) {
+  ASSERT_EQ(Ctl({"register", "orders", "a", "10.0.0.1:80", "--tag", "primary", "--tag", "eu"})
+                .exit_code,
+            0);
+  ASSERT_EQ(Ctl({"register", "orders", "b", "10.0.0.2:80", "--tag", "eu"}).exit_code, 0);
+  ListResult list = List("orders");
+  ASSERT_EQ(list.instances.size(), 2u);
+  EXPECT_THAT(list.instances[0].tags, ElementsAre("primary", "eu"));
+
+  CommandResult r = Ctl({"list", "orders", "--tag", "eu", "--tag", "primary"});
+  ASSERT_EQ(r.exit_code, 0) << r;
+  EXPECT_THAT(r.out, HasSubstr("TAGS"));
+  EXPECT_THAT(r.out, HasSubstr("primary,eu"));
+  EXPECT_THAT(r.out, ::testing::Not(HasSubstr("10.0.0.2:80")));
+
+  r = Ctl({"register", "orders", "c", "10.0.0.3:80", "--tag", "x", "--tag", "x"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("given twice"));
+  EXPECT_EQ(List("orders").instances.size(), 2u);
+}
+
 // Registering an existing instance says it was updated; --disabled disables it.
 TEST_F(MusterctlTest, RegisterAgainUpdates) {
   ASSERT_EQ(Ctl({"register", "orders", "a", "10.0.0.1:80"}).exit_code, 0);

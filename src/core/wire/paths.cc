@@ -81,6 +81,7 @@ std::string ListTarget(std::string_view service, const ListParams& params) {
   if (!params.version.empty()) target.Param("version", params.version);
   if (params.healthy) target.Param("healthy", *params.healthy ? "true" : "false");
   for (const auto& [key, value] : params.metadata) target.Param(StrCat("meta.", key), value);
+  for (const std::string& tag : params.tags) target.Param("tag", tag);
   if (params.index) target.Param("index", StrCat(*params.index));
   if (params.wait) target.Param("wait", FormatDuration(*params.wait));
   return target.str();

@@ -63,6 +63,7 @@ struct ListParams {
   std::string version;             // empty: every version
   std::optional<bool> healthy;     // healthy=true|false
   std::vector<std::pair<std::string, std::string>> metadata;  // meta.KEY=VALUE filters
+  std::vector<std::string> tags{};  // tag=T, each (all must be carried)
   std::optional<uint64_t> index;   // blocking query: wait for a change after this revision
   std::optional<std::chrono::milliseconds> wait;  // with index: how long at most
 };

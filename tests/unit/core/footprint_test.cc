@@ -33,6 +33,9 @@ TEST(FootprintTest, JsonEstimateBoundsTheSerializedInstance) {
   Instance big = Sample();
   for (int k = 0; k < 64; ++k) big.metadata["key" + std::to_string(k)] = std::string(512, 'v');
   cases.push_back(big);
+  Instance tagged = Sample();
+  for (int t = 0; t < 64; ++t) tagged.tags.push_back("tag\"" + std::string(120, 't') + std::to_string(t));
+  cases.push_back(tagged);
   Instance checked = Sample();
   for (CheckType type : {CheckType::kTtl, CheckType::kHttp, CheckType::kTcp, CheckType::kGrpc,
                          CheckType::kScript}) {

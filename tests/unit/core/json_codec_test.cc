@@ -83,6 +83,36 @@ TEST(JsonCodecTest, RegistrationReadsEveryWritableField) {
   EXPECT_EQ(in->ttl_seconds, 0u);
 }
 
+// Tags are read in their order, written back the same way, and left out of
+// the JSON when there are none (so what was stored before tags existed reads
+// the same, and reads back as no tags).
+TEST(JsonCodecTest, TagsKeepTheirOrderAndAreOmittedWhenNone) {
+  auto in = Parse(Body(R"("tags":["primary","eu-west","a b=c"])"));
+  ASSERT_THAT(in, IsOk());
+  EXPECT_EQ(in->tags, (std::vector<std::string>{"primary", "eu-west", "a b=c"}));
+  const std::string written = SerializeInstance(*in);
+  EXPECT_THAT(written, HasSubstr(R"("tags":["primary","eu-west","a b=c"])"));
+  auto back = InstanceFromJson(json::parse(written));
+  ASSERT_THAT(back, IsOk());
+  EXPECT_EQ(back->tags, in->tags);
+
+  auto plain = Parse(Body(""));
+  ASSERT_THAT(plain, IsOk());
+  EXPECT_THAT(SerializeInstance(*plain), ::testing::Not(HasSubstr("tags")));
+  auto old = InstanceFromJson(json::parse(R"({"id":"orders-1","service":"orders","address":"10.1.2.3:8080"})"));
+  ASSERT_THAT(old, IsOk());
+  EXPECT_TRUE(old->tags.empty());
+}
+
+// Tags must be an array of strings; the limits are the validator's.
+TEST(JsonCodecTest, RegistrationRejectsMalformedTags) {
+  EXPECT_THAT(Parse(Body(R"("tags":"primary")")),
+              StatusIs(kInvalid, HasSubstr("\"tags\" must be an array of strings")));
+  EXPECT_THAT(Parse(Body(R"("tags":["a",1])")),
+              StatusIs(kInvalid, HasSubstr("\"tags\" must be an array of strings")));
+  EXPECT_THAT(Parse(Body(R"("tags":["a","a"])")), StatusIs(kInvalid, HasSubstr("given twice")));
+}
+
 // A typo must never pass silently: unknown fields are named in the error.
 TEST(JsonCodecTest, RegistrationRejectsUnknownField) {
   EXPECT_THAT(Parse(Body(R"("wieght":5)")),

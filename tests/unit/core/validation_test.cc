@@ -250,6 +250,29 @@ TEST(ValidationTest, RejectsMetadataValueOver512Bytes) {
                                        HasSubstr("over 512 bytes"))));
 }
 
+// Tags: at most 64, each 1..128 bytes without control characters, each once;
+// any other text is a tag (punctuation, spaces, UTF-8).
+TEST(ValidationTest, TagsAreBoundedNonEmptyPrintableAndDistinct) {
+  Instance in = GoodInstance();
+  in.tags = {"primary", "traefik.http.routers.api.rule=Host(`a.example`)", "zone eu-1", "\xc3\xa9t\xc3\xa9",
+             std::string(128, 'x')};
+  EXPECT_THAT(ValidateInstance(in, Limits{}), IsOk());
+  in.tags = {std::string(129, 'x')};
+  EXPECT_THAT(ValidateInstance(in, Limits{}),
+              StatusIs(kInvalid, HasSubstr("a tag is longer than 128 bytes")));
+  in.tags = {""};
+  EXPECT_THAT(ValidateInstance(in, Limits{}), StatusIs(kInvalid, HasSubstr("must not be empty")));
+  in.tags = {"a\nb"};
+  EXPECT_THAT(ValidateInstance(in, Limits{}), StatusIs(kInvalid, HasSubstr("control characters")));
+  in.tags = {"a", "b", "a"};
+  EXPECT_THAT(ValidateInstance(in, Limits{}), StatusIs(kInvalid, HasSubstr("\"a\" is given twice")));
+  in.tags.clear();
+  for (int i = 0; i < 64; ++i) in.tags.push_back(absl::StrCat("t", i));
+  EXPECT_THAT(ValidateInstance(in, Limits{}), IsOk());
+  in.tags.push_back("t64");
+  EXPECT_THAT(ValidateInstance(in, Limits{}), StatusIs(kInvalid, HasSubstr("more than 64 tags")));
+}
+
 // Metadata keys are names.
 TEST(ValidationTest, RejectsMetadataKeyThatIsNotAName) {
   Instance in = GoodInstance();

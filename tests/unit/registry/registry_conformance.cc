@@ -12,6 +12,7 @@
 namespace muster::testing {
 
 using ::testing::ElementsAre;
+using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::_;
 
@@ -269,6 +270,44 @@ TEST_P(RegistryConformanceTest, ListIsSortedByIdAndFiltersByVersion) {
   auto none = registry().ListServices(Query("svc", "v9"), call_);
   ASSERT_THAT(none, IsOk());
   EXPECT_THAT(none->instances, IsEmpty());
+}
+
+// A tag filter lists the instances that carry every tag asked for, with
+// their tags in the order registered; the version filter combines with it.
+TEST_P(RegistryConformanceTest, ListFiltersByEveryTag) {
+  auto tagged = [](std::string id, std::string version, std::vector<std::string> tags) {
+    Instance in = TestInstance(std::move(id), "svc", std::move(version));
+    in.tags = std::move(tags);
+    return in;
+  };
+  ASSERT_THAT(registry().Register(tagged("a", "v1", {"primary", "eu"}), call_), IsOk());
+  ASSERT_THAT(registry().Register(tagged("b", "v1", {"eu"}), call_), IsOk());
+  ASSERT_THAT(registry().Register(tagged("c", "v2", {"eu", "primary"}), call_), IsOk());
+  ASSERT_THAT(registry().Register(tagged("d", "v1", {}), call_), IsOk());
+
+  ServiceQuery eu = Query("svc");
+  eu.tags = {"eu"};
+  auto list = registry().ListServices(eu, call_);
+  ASSERT_THAT(list, IsOk());
+  EXPECT_THAT(IdsOf(list->instances), ElementsAre("a", "b", "c"));
+  ASSERT_EQ(list->instances.size(), 3u);
+  EXPECT_THAT(list->instances[2].tags, ElementsAre("eu", "primary"));
+
+  ServiceQuery both = Query("svc");
+  both.tags = {"primary", "eu"};
+  list = registry().ListServices(both, call_);
+  ASSERT_THAT(list, IsOk());
+  EXPECT_THAT(IdsOf(list->instances), ElementsAre("a", "c"));
+
+  both.version = "v1";
+  list = registry().ListServices(both, call_);
+  ASSERT_THAT(list, IsOk());
+  EXPECT_THAT(IdsOf(list->instances), ElementsAre("a"));
+
+  ServiceQuery bad = Query("svc");
+  bad.tags = {""};
+  EXPECT_THAT(registry().ListServices(bad, call_),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("tag")));
 }
 
 // An unknown service lists as empty, not as an error.

@@ -110,6 +110,38 @@ TEST_P(RegistryConformanceTest, SubscriptionFollowsOneVersion) {
   EXPECT_TRUE(view.contains("old") && view.contains("z"));
 }
 
+// A subscription with a tag filter sees an instance arrive when it gains the
+// tags and leave when it loses one, and nothing of the others.
+TEST_P(RegistryConformanceTest, SubscriptionFollowsTags) {
+  auto tagged = [](std::string id, std::vector<std::string> tags) {
+    Instance in = TestInstance(std::move(id));
+    in.tags = std::move(tags);
+    return in;
+  };
+  ASSERT_THAT(registry().Register(tagged("in", {"canary", "eu"}), call_), IsOk());
+  ASSERT_THAT(registry().Register(tagged("out", {"eu"}), call_), IsOk());
+  UpdateRecorder& recorder = NewRecorder();
+  ServiceQuery canary = Query("svc");
+  canary.tags = {"canary"};
+  ASSERT_THAT(registry().Subscribe(canary, recorder.Callback()), IsOk());
+  ASSERT_TRUE(recorder.WaitForCount(1, kWait));
+  EXPECT_THAT(IdsOf(recorder.updates()[0].instances), ElementsAre("in"));
+
+  ASSERT_THAT(registry().Register(tagged("other", {"eu"}), call_), IsOk());          // unseen
+  ASSERT_THAT(registry().Register(tagged("out", {"eu", "canary"}), call_), IsOk());  // moves in
+  ASSERT_THAT(registry().Register(tagged("in", {"eu"}), call_), IsOk());             // moves out
+  ASSERT_THAT(registry().Register(tagged("z", {"canary"}), call_), IsOk());          // marker
+  ASSERT_TRUE(recorder.WaitForChange([](const Change& c) { return c.instance.id == "z"; }, kWait));
+
+  std::vector<Change> changes = recorder.changes();
+  EXPECT_THAT(ChangedIds(changes), ElementsAre("out", "in", "z"));
+  EXPECT_THAT(TypesOf(changes), ElementsAre(ChangeType::kRegistered, ChangeType::kDeregistered,
+                                            ChangeType::kRegistered));
+  std::map<std::string, Instance> view = recorder.View();
+  EXPECT_EQ(view.size(), 2u);
+  EXPECT_TRUE(view.contains("out") && view.contains("z"));
+}
+
 // Subscribing to a service nobody registered yet gives an empty snapshot,
 // then its first instance.
 TEST_P(RegistryConformanceTest, SubscriptionOfUnknownServiceStartsEmpty) {
