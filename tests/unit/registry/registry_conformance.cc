@@ -131,6 +131,12 @@ Instance TestInstance(std::string id, std::string service, std::string version) 
   return in;
 }
 
+Instance TaggedInstance(std::string id, std::vector<std::string> tags, std::string version) {
+  Instance in = TestInstance(std::move(id), "svc", std::move(version));
+  in.tags = std::move(tags);
+  return in;
+}
+
 ServiceQuery Query(std::string service, std::string version, std::string ns) {
   ServiceQuery query;
   query.ns = std::move(ns);
@@ -275,15 +281,10 @@ TEST_P(RegistryConformanceTest, ListIsSortedByIdAndFiltersByVersion) {
 // A tag filter lists the instances that carry every tag asked for, with
 // their tags in the order registered; the version filter combines with it.
 TEST_P(RegistryConformanceTest, ListFiltersByEveryTag) {
-  auto tagged = [](std::string id, std::string version, std::vector<std::string> tags) {
-    Instance in = TestInstance(std::move(id), "svc", std::move(version));
-    in.tags = std::move(tags);
-    return in;
-  };
-  ASSERT_THAT(registry().Register(tagged("a", "v1", {"primary", "eu"}), call_), IsOk());
-  ASSERT_THAT(registry().Register(tagged("b", "v1", {"eu"}), call_), IsOk());
-  ASSERT_THAT(registry().Register(tagged("c", "v2", {"eu", "primary"}), call_), IsOk());
-  ASSERT_THAT(registry().Register(tagged("d", "v1", {}), call_), IsOk());
+  ASSERT_THAT(registry().Register(TaggedInstance("a", {"primary", "eu"}, "v1"), call_), IsOk());
+  ASSERT_THAT(registry().Register(TaggedInstance("b", {"eu"}, "v1"), call_), IsOk());
+  ASSERT_THAT(registry().Register(TaggedInstance("c", {"eu", "primary"}, "v2"), call_), IsOk());
+  ASSERT_THAT(registry().Register(TaggedInstance("d", {}, "v1"), call_), IsOk());
 
   ServiceQuery eu = Query("svc");
   eu.tags = {"eu"};

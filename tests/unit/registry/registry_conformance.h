@@ -91,6 +91,8 @@ class UpdateRecorder {
 
 // A test instance: service "svc" in the default namespace, address 127.0.0.1:9000.
 Instance TestInstance(std::string id, std::string service = "svc", std::string version = "");
+// The same in service "svc", carrying `tags`.
+Instance TaggedInstance(std::string id, std::vector<std::string> tags, std::string version = "");
 
 // A query of `service` (one version when given) in namespace `ns`.
 ServiceQuery Query(std::string service, std::string version = "",

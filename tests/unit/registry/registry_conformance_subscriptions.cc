@@ -113,13 +113,8 @@ TEST_P(RegistryConformanceTest, SubscriptionFollowsOneVersion) {
 // A subscription with a tag filter sees an instance arrive when it gains the
 // tags and leave when it loses one, and nothing of the others.
 TEST_P(RegistryConformanceTest, SubscriptionFollowsTags) {
-  auto tagged = [](std::string id, std::vector<std::string> tags) {
-    Instance in = TestInstance(std::move(id));
-    in.tags = std::move(tags);
-    return in;
-  };
-  ASSERT_THAT(registry().Register(tagged("in", {"canary", "eu"}), call_), IsOk());
-  ASSERT_THAT(registry().Register(tagged("out", {"eu"}), call_), IsOk());
+  ASSERT_THAT(registry().Register(TaggedInstance("in", {"canary", "eu"}), call_), IsOk());
+  ASSERT_THAT(registry().Register(TaggedInstance("out", {"eu"}), call_), IsOk());
   UpdateRecorder& recorder = NewRecorder();
   ServiceQuery canary = Query("svc");
   canary.tags = {"canary"};
@@ -127,10 +122,11 @@ TEST_P(RegistryConformanceTest, SubscriptionFollowsTags) {
   ASSERT_TRUE(recorder.WaitForCount(1, kWait));
   EXPECT_THAT(IdsOf(recorder.updates()[0].instances), ElementsAre("in"));
 
-  ASSERT_THAT(registry().Register(tagged("other", {"eu"}), call_), IsOk());          // unseen
-  ASSERT_THAT(registry().Register(tagged("out", {"eu", "canary"}), call_), IsOk());  // moves in
-  ASSERT_THAT(registry().Register(tagged("in", {"eu"}), call_), IsOk());             // moves out
-  ASSERT_THAT(registry().Register(tagged("z", {"canary"}), call_), IsOk());          // marker
+  // "other" is never seen, "out" moves in, "in" moves out, "z" marks the end.
+  ASSERT_THAT(registry().Register(TaggedInstance("other", {"eu"}), call_), IsOk());
+  ASSERT_THAT(registry().Register(TaggedInstance("out", {"eu", "canary"}), call_), IsOk());
+  ASSERT_THAT(registry().Register(TaggedInstance("in", {"eu"}), call_), IsOk());
+  ASSERT_THAT(registry().Register(TaggedInstance("z", {"canary"}), call_), IsOk());
   ASSERT_TRUE(recorder.WaitForChange([](const Change& c) { return c.instance.id == "z"; }, kWait));
 
   std::vector<Change> changes = recorder.changes();
