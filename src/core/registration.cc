@@ -29,10 +29,10 @@ void Registration::Stamp(uint64_t revision) {
 }
 
 absl::Status NotRegisteredError(const InstanceKey& key) {
-  return absl::NotFoundError(StrCat("instance ", key.id, " of service ", key.service,
-                                    key.ns == kDefaultNamespace ? "" : " in namespace ",
-                                    key.ns == kDefaultNamespace ? "" : key.ns,
-                                    " is not registered"));
+  std::string message = StrCat("instance ", key.id, " of service ", key.service);
+  if (key.ns != kDefaultNamespace) StrAppend(&message, " in namespace ", key.ns);
+  message += " is not registered";
+  return absl::NotFoundError(message);
 }
 
 }  // namespace muster
