@@ -21,8 +21,10 @@ enum class InstanceStatus { kEnabled, kDisabled };
 // to worst.
 enum class Health { kPassing, kWarning, kCritical };
 
-// How a check finds out whether an instance serves. kTtl is the lease itself
-// (heartbeats); the others are run by musterd.
+// How a check finds out whether an instance serves. kTtl without a `ttl` of
+// its own is the lease itself (heartbeats); with one it is a reported check,
+// whose state the instance reports (Consul's TTL check); the others are run
+// by musterd.
 enum class CheckType { kTtl, kHttp, kTcp, kGrpc, kScript };
 
 std::string_view ToString(InstanceStatus status);
@@ -59,6 +61,11 @@ struct Check {
   std::string grpc_service;
   // script only: arguments after the program.
   std::vector<std::string> args;
+  // ttl only: 0 makes the check the instance's lease (passing while the
+  // lease holds). Above 0 the check is reported: its state is what the
+  // instance last reported (starting from the registration's `status`), and
+  // it turns critical when no report came for this long.
+  std::chrono::milliseconds ttl{0};
 
   // The registry's: the state after rise/fall, and the output of the result
   // that set it. An empty output means the check has not run yet.
@@ -67,6 +74,10 @@ struct Check {
 
   // True when the spec fields equal (status and output ignored).
   bool SameSpec(const Check& other) const;
+  // The lease check: a ttl check without a ttl of its own.
+  bool IsLease() const { return type == CheckType::kTtl && ttl.count() == 0; }
+  // A check whose state the instance reports (a ttl check with a ttl).
+  bool IsReported() const { return type == CheckType::kTtl && ttl.count() > 0; }
 };
 
 inline constexpr std::string_view kDefaultNamespace = "default";
@@ -101,8 +112,10 @@ struct Instance {
   Health WorstCheck() const;
   // For a registration that replaces `previous` (null: none): each check
   // keeps the state it had when `previous` had the same check (same id and
-  // spec); a ttl check is passing (the lease holds while registered); a new
-  // active check starts critical and unchecked. Then sets health to the worst.
+  // spec); a lease check is passing (the lease holds while registered); a new
+  // reported check starts in the status it was registered with (critical
+  // unless given); a new active check starts critical and unchecked. Then
+  // sets health to the worst.
   void AdoptCheckStates(const Instance* previous);
   // The check with this id, or null.
   const Check* FindCheck(std::string_view check_id) const;

@@ -56,7 +56,7 @@ bool Check::SameSpec(const Check& o) const {
          timeout == o.timeout && rise == o.rise && fall == o.fall &&
          deregister_critical_after == o.deregister_critical_after && method == o.method &&
          headers == o.headers && tls_skip_verify == o.tls_skip_verify &&
-         grpc_service == o.grpc_service && args == o.args;
+         grpc_service == o.grpc_service && args == o.args && ttl == o.ttl;
 }
 
 std::optional<InstanceStatus> ParseInstanceStatus(std::string_view text) {
@@ -79,9 +79,11 @@ void Instance::AdoptCheckStates(const Instance* previous) {
     if (before != nullptr && before->SameSpec(c)) {
       c.status = before->status;
       c.output = before->output;
-    } else if (c.type == CheckType::kTtl) {
+    } else if (c.IsLease()) {
       c.status = Health::kPassing;
       c.output = "the lease is renewed by heartbeats";
+    } else if (c.IsReported()) {
+      c.output.clear();  // the registration's status stands until the first report
     } else {
       c.status = Health::kCritical;
       c.output.clear();

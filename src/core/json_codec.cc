@@ -13,6 +13,10 @@ json::object CheckToJson(const Check& c) {
   json::object o;
   o["id"] = c.id;
   o["type"] = ToString(c.type);
+  if (c.IsReported()) {
+    o["ttl"] = FormatDuration(c.ttl);
+    o["deregister_critical_after"] = FormatDuration(c.deregister_critical_after);
+  }
   if (c.type != CheckType::kTtl) {
     o["target"] = c.target;
     o["interval"] = FormatDuration(c.interval);
@@ -145,10 +149,14 @@ absl::Status ApplyCheckField(Check& c, std::string_view key, const json::value& 
     auto type = ParseCheckType(*s);
     if (!type) return WrongType("checks.type", "one of \"http\", \"tcp\", \"grpc\", \"script\", \"ttl\"");
     c.type = *type;
-  } else if (key == "interval" || key == "timeout" || key == "deregister_critical_after") {
+  } else if (key == "interval" || key == "timeout" || key == "deregister_critical_after" ||
+             key == "ttl") {
     auto d = GetDuration(v, StrCat("checks.", key));
     if (!d.ok()) return d.status();
-    (key == "interval" ? c.interval : key == "timeout" ? c.timeout : c.deregister_critical_after) = *d;
+    (key == "interval"  ? c.interval
+     : key == "timeout" ? c.timeout
+     : key == "ttl"     ? c.ttl
+                        : c.deregister_critical_after) = *d;
   } else if (key == "rise" || key == "fall") {
     auto n = GetUnsigned(v, StrCat("checks.", key), UINT32_MAX);
     if (!n.ok()) return n.status();
@@ -165,7 +173,13 @@ absl::Status ApplyCheckField(Check& c, std::string_view key, const json::value& 
     if (!args.ok()) return args.status();
     c.args = *std::move(args);
   } else if (key == "status") {
-    if (!strict && v.is_string()) c.status = ParseHealth(v.get_string()).value_or(Health::kCritical);
+    // In a registration, the state a new reported check starts in (the
+    // registry's own for any other check, which sets it).
+    if (!v.is_string() || (strict && !ParseHealth(v.get_string()))) {
+      if (strict) return WrongType("checks.status", "\"passing\", \"warning\" or \"critical\"");
+    } else {
+      c.status = ParseHealth(v.get_string()).value_or(Health::kCritical);
+    }
   } else if (key == "output") {
     if (!strict && v.is_string()) c.output = std::string(v.get_string());
   } else if (strict) {
@@ -186,8 +200,12 @@ void ClearFieldsOfOtherTypes(Check& c) {
     c.timeout = unset.timeout;
     c.rise = unset.rise;
     c.fall = unset.fall;
-    c.deregister_critical_after = unset.deregister_critical_after;
+    if (c.IsLease()) c.deregister_critical_after = unset.deregister_critical_after;
+  } else {
+    c.ttl = unset.ttl;
   }
+  // Only a reported check starts from the status it is registered with.
+  if (!c.IsReported()) c.status = unset.status;
   if (c.type != CheckType::kHttp) {
     c.method = unset.method;
     c.headers.clear();
@@ -319,15 +337,43 @@ absl::StatusOr<Instance> ParseRegistration(std::string_view body, std::string_vi
   in.id = std::string(id);
   in.service = std::string(service);
   in.ns = std::string(ns);
-  // Active checks alone keep an instance registered unless it asks for a
-  // lease too (a ttl check or an explicit ttl_seconds).
+  // Active and reported checks alone keep an instance registered unless it
+  // asks for a lease too (a lease check or an explicit ttl_seconds).
   const bool active = std::any_of(in.checks.begin(), in.checks.end(),
-                                  [](const Check& c) { return c.type != CheckType::kTtl; });
-  const bool ttl_check = std::any_of(in.checks.begin(), in.checks.end(),
-                                     [](const Check& c) { return c.type == CheckType::kTtl; });
-  if (active && !ttl_check && !o.contains("ttl_seconds")) in.ttl_seconds = 0;
+                                  [](const Check& c) { return !c.IsLease(); });
+  const bool lease = std::any_of(in.checks.begin(), in.checks.end(),
+                                 [](const Check& c) { return c.IsLease(); });
+  if (active && !lease && !o.contains("ttl_seconds")) in.ttl_seconds = 0;
   if (auto s = ValidateInstance(in, limits); !s.ok()) return s;
   return in;
+}
+
+absl::StatusOr<CheckReport> ParseCheckReport(std::string_view body, const Limits& limits) {
+  if (body.size() > limits.max_body_bytes) {
+    return absl::InvalidArgumentError(StrCat("body is over ", limits.max_body_bytes, " bytes"));
+  }
+  boost::system::error_code ec;
+  json::value v = json::parse(body, ec);
+  if (ec) return absl::InvalidArgumentError(StrCat("bad JSON: ", ec.message()));
+  if (!v.is_object()) return absl::InvalidArgumentError("body must be a JSON object");
+  CheckReport report;
+  bool has_status = false;
+  for (const auto& [k, val] : v.get_object()) {
+    if (k == "status") {
+      std::optional<Health> h = val.is_string() ? ParseHealth(val.get_string()) : std::nullopt;
+      if (!h) return WrongType("status", "\"passing\", \"warning\" or \"critical\"");
+      report.status = *h;
+      has_status = true;
+    } else if (k == "output") {
+      auto s = GetString(val, "output");
+      if (!s.ok()) return s.status();
+      report.output = *std::move(s);
+    } else {
+      return absl::InvalidArgumentError(StrCat("unknown field \"", std::string_view(k), "\""));
+    }
+  }
+  if (!has_status) return absl::InvalidArgumentError("field \"status\" is required");
+  return report;
 }
 
 }  // namespace muster

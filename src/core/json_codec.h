@@ -32,4 +32,12 @@ absl::StatusOr<Instance> ParseRegistration(std::string_view body, std::string_vi
                                            std::string_view service, std::string_view id,
                                            const Limits& limits);
 
+// A report on a reported check: {"status": "passing"|"warning"|"critical",
+// "output": "..."} ("output" optional). Strict, as a registration is.
+struct CheckReport {
+  Health status = Health::kPassing;
+  std::string output;
+};
+absl::StatusOr<CheckReport> ParseCheckReport(std::string_view body, const Limits& limits);
+
 }  // namespace muster

@@ -109,6 +109,21 @@ bool IsPrintable(std::string_view s) {
 
 }  // namespace
 
+absl::Status ValidateCheckId(std::string_view id, const Limits& limits) {
+  if (id.empty()) return absl::InvalidArgumentError("check id must not be empty");
+  if (id.size() > 2 * limits.max_name_length) {
+    return absl::InvalidArgumentError(
+        StrCat("check id is longer than ", 2 * limits.max_name_length, " characters"));
+  }
+  for (char c : id) {
+    if (!IsNameChar(c) && c != ':') {
+      return absl::InvalidArgumentError(
+          "check id may contain only letters, digits, '.', '_', '-' and ':'");
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateTag(std::string_view tag, const Limits& limits) {
   if (tag.empty()) return absl::InvalidArgumentError("a tag must not be empty");
   if (tag.size() > limits.max_tag_bytes) {
@@ -126,15 +141,28 @@ absl::Status CheckError(const Check& c, std::string_view message) {
 }
 
 absl::Status ValidateCheck(const Instance& in, const Check& c, const Limits& limits) {
-  if (auto s = ValidateName("check id", c.id, limits); !s.ok()) return s;
+  if (auto s = ValidateCheckId(c.id, limits); !s.ok()) return s;
   if (c.target.size() > limits.max_check_target_bytes) {
     return CheckError(c, StrCat("target is over ", limits.max_check_target_bytes, " bytes"));
   }
   if (!IsPrintable(c.target)) return CheckError(c, "target has control characters");
-  if (c.type == CheckType::kTtl) {
-    if (in.ttl_seconds == 0) return CheckError(c, "a ttl check needs ttl_seconds above 0");
+  if (c.IsLease()) {
+    if (in.ttl_seconds == 0) {
+      return CheckError(c, "a ttl check without a ttl of its own is the lease: it needs ttl_seconds above 0");
+    }
     return absl::OkStatus();
   }
+  if (c.IsReported()) {
+    if (c.ttl < limits.min_check_interval || c.ttl > limits.max_check_interval) {
+      return CheckError(c, StrCat("ttl must be ", FormatDuration(limits.min_check_interval), "..",
+                                  FormatDuration(limits.max_check_interval)));
+    }
+    if (c.deregister_critical_after < std::chrono::milliseconds(0)) {
+      return CheckError(c, "deregister_critical_after must not be negative");
+    }
+    return absl::OkStatus();
+  }
+  if (c.ttl.count() != 0) return CheckError(c, "only a ttl check has a ttl");
   if (c.interval < limits.min_check_interval || c.interval > limits.max_check_interval) {
     return CheckError(c, StrCat("interval must be ", FormatDuration(limits.min_check_interval), "..",
                                 FormatDuration(limits.max_check_interval)));
@@ -243,7 +271,7 @@ absl::Status ValidateInstance(const Instance& in, const Limits& limits) {
   for (size_t i = 0; i < in.checks.size(); ++i) {
     const Check& c = in.checks[i];
     if (auto s = ValidateCheck(in, c, limits); !s.ok()) return s;
-    ttl_checks += c.type == CheckType::kTtl;
+    ttl_checks += c.IsLease();
     for (size_t j = 0; j < i; ++j) {
       if (in.checks[j].id == c.id) {
         return absl::InvalidArgumentError(
@@ -251,7 +279,9 @@ absl::Status ValidateInstance(const Instance& in, const Limits& limits) {
       }
     }
   }
-  if (ttl_checks > 1) return absl::InvalidArgumentError("at most one ttl check: it is the lease");
+  if (ttl_checks > 1) {
+    return absl::InvalidArgumentError("at most one ttl check without a ttl of its own: it is the lease");
+  }
   return absl::OkStatus();
 }
 

@@ -18,6 +18,10 @@ namespace muster {
 // characters from [A-Za-z0-9._-]. `what` names the field in the error message.
 absl::Status ValidateName(std::string_view what, std::string_view name, const Limits& limits);
 
+// A check id: a name that may also hold ':' (Consul's "service:web-1"), of
+// at most twice max_name_length, so that such a prefix fits on any id.
+absl::Status ValidateCheckId(std::string_view id, const Limits& limits);
+
 // host:port with a host name, an IPv4 address or a bracketed IPv6 address, and
 // a port in 1..65535.
 absl::Status ValidateAddress(std::string_view address, const Limits& limits);

@@ -110,6 +110,10 @@ awaitable<ApiHandler::Reply> ApiHandler::Handle(Request& req) {
         if (method != http::verb::get) co_return MethodNotAllowed("GET, HEAD");
         co_return Checks(*t, ns);
       }
+      if (seg.size() == 8 && seg[6] == "checks") {
+        if (method != http::verb::put && method != http::verb::post) co_return MethodNotAllowed("PUT, POST");
+        co_return co_await Report(req, *t, ns);
+      }
       if (seg.size() == 7 && seg[6] == "heartbeat") {
         if (method != http::verb::put && method != http::verb::post) co_return MethodNotAllowed("PUT, POST");
         co_return co_await Heartbeat(*t, ns);
@@ -180,6 +184,54 @@ Response ApiHandler::Checks(const Target& t, const std::string& ns) {
                                                      {"service", in->service},
                                                      {"health", ToString(in->health)},
                                                      {"checks", std::move(checks)}});
+}
+
+awaitable<Response> ApiHandler::Report(const Request& req, const Target& t, const std::string& ns) {
+  auto report = ParseCheckReport(req.body(), config_.limits);
+  if (!report.ok()) co_return ErrorResponse(report.status());
+  const InstanceKey key{ns, t.segments[3], t.segments[5]};
+  const std::string& check_id = t.segments[7];
+  absl::Status s = co_await ReportCheck(key, check_id, report->status, std::move(report->output));
+  if (!s.ok()) co_return ErrorResponse(s);
+  std::shared_ptr<const Instance> in = catalog_.Get(key);
+  const Check* c = in != nullptr ? in->FindCheck(check_id) : nullptr;
+  if (c == nullptr) co_return ErrorResponse(NotRegisteredError(key));  // gone meanwhile
+  co_return JsonResponse(http::status::ok, json::object{{"revision", catalog_.revision()},
+                                                        {"id", key.id},
+                                                        {"health", ToString(in->health)},
+                                                        {"check", CheckToJson(*c)}});
+}
+
+awaitable<absl::Status> ApiHandler::ReportCheck(const InstanceKey& key, const std::string& check_id,
+                                                Health status, std::string output) {
+  std::shared_ptr<const Instance> in = catalog_.Get(key);
+  if (in == nullptr) co_return NotRegisteredError(key);
+  const Check* c = in->FindCheck(check_id);
+  if (c == nullptr) {
+    co_return absl::NotFoundError(
+        StrCat("instance ", key.service, "/", key.id, " has no check \"", check_id, "\""));
+  }
+  if (!c->IsReported()) {
+    co_return absl::FailedPreconditionError(StrCat(
+        "check \"", check_id, "\" is ", c->IsLease() ? "the lease (send heartbeats)" : "run by musterd",
+        "; only a ttl check with a ttl takes reports"));
+  }
+  if (checker_ == nullptr) co_return absl::UnavailableError("this node runs no checks");
+  absl::Status s = co_await AwaitCallback<absl::Status>([&](auto done) {
+    checker_->Report(key, check_id, status, std::move(output), std::move(done));
+  });
+  if (absl::IsNotFound(s)) {
+    // In the catalog but not yet followed by the checker (cluster mode: a
+    // registration the leader has not applied yet).
+    co_return absl::UnavailableError(StrCat("check \"", check_id, "\" is not followed yet; try again"));
+  }
+  if (absl::IsUnavailable(s) && catalog_.write_status().election) {
+    const std::string leader = catalog_.write_status().election->leader;
+    co_return absl::UnavailableError(
+        leader.empty() ? std::string("no node leads the checks right now; try again")
+                       : StrCat("the checks run on the leader; report to ", leader));
+  }
+  co_return s;
 }
 
 awaitable<Response> ApiHandler::Deregister(const Target& t, const std::string& ns) {

@@ -41,12 +41,19 @@ class ApiHandler {
   // last for hours, and ten thousand of them hold ten thousand of it.
   awaitable<void> Stream(const WatchStream& watch, beast::tcp_stream& stream);
 
+  // Hands a report on the reported check `check_id` of `key` to the health
+  // checker; done once the catalog holds it. NotFound for an unknown
+  // instance or check, FailedPrecondition for a check that takes no reports,
+  // Unavailable when this node cannot take it now.
+  awaitable<absl::Status> ReportCheck(const InstanceKey& key, const std::string& check_id,
+                                      Health status, std::string output);
+
   // Makes waiting requests (blocking queries, watches) finish now.
   void BeginShutdown();
 
   // The checker whose live results GET .../checks shows (null: none runs
   // here). Set before serving.
-  void SetHealthChecker(const HealthChecker* checker) { checker_ = checker; }
+  void SetHealthChecker(HealthChecker* checker) { checker_ = checker; }
   // The webhooks whose delivery counts /healthz shows (null: none are
   // configured). Set before serving.
   void SetWebhookNotifier(const WebhookNotifier* webhooks) { webhooks_ = webhooks; }
@@ -58,6 +65,8 @@ class ApiHandler {
   awaitable<Response> Deregister(const Target& t, const std::string& ns);
   awaitable<Response> Heartbeat(const Target& t, const std::string& ns);
   Response Checks(const Target& t, const std::string& ns);
+  // PUT .../checks/{check_id}: a report on a reported check.
+  awaitable<Response> Report(const Request& req, const Target& t, const std::string& ns);
   // Refuses script checks unless enabled and the request carries the token.
   absl::Status AllowScriptChecks(const Request& req, const Instance& instance) const;
   awaitable<Response> List(const Target& t, const std::string& ns);
@@ -79,7 +88,7 @@ class ApiHandler {
 
   const ServerConfig& config_;
   Catalog& catalog_;
-  const HealthChecker* checker_ = nullptr;
+  HealthChecker* checker_ = nullptr;
   const WebhookNotifier* webhooks_ = nullptr;
   const ConnectionTable* connections_ = nullptr;
   ListCache lists_;

@@ -47,7 +47,7 @@ class HttpServer {
   // health checks).
   asio::any_io_executor executor() { return ioc_.get_executor(); }
   // See ApiHandler::SetHealthChecker. Before Run.
-  void SetHealthChecker(const HealthChecker* checker) { api_.SetHealthChecker(checker); }
+  void SetHealthChecker(HealthChecker* checker) { api_.SetHealthChecker(checker); }
   // See ApiHandler::SetWebhookNotifier. Before Run.
   void SetWebhookNotifier(const WebhookNotifier* webhooks) { api_.SetWebhookNotifier(webhooks); }
 

@@ -1,6 +1,7 @@
 #include "server/health/health_checker.h"
 
 #include <algorithm>
+#include <utility>
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/post.hpp>
@@ -13,8 +14,18 @@
 namespace muster {
 namespace json = boost::json;
 
-// One active check of one instance. Everything but the constants is guarded
-// by the checker's mu_.
+namespace {
+
+// A reported check takes each report as it comes: no rise/fall damping.
+Check Undamped(Check check) {
+  if (check.IsReported()) check.rise = check.fall = 1;
+  return check;
+}
+
+}  // namespace
+
+// One active or reported check of one instance. Everything but the
+// constants is guarded by the checker's mu_.
 struct HealthChecker::Runner {
   Runner(InstanceKey k, Check c, std::shared_ptr<Probe> p, std::string error,
          boost::asio::any_io_executor executor, Clock::time_point now)
@@ -22,21 +33,25 @@ struct HealthChecker::Runner {
         check(std::move(c)),
         probe(std::move(p)),
         probe_error(std::move(error)),
-        state(check, now),
+        state(Undamped(check), now),
         recorded(check.status),
         recorded_ran(!check.output.empty()),
+        recorded_output(check.output),
         timer(std::move(executor)) {}
 
   const InstanceKey key;
   const Check check;                   // the spec, and the state recorded when it started
-  const std::shared_ptr<Probe> probe;  // null when it could not be made:
+  const std::shared_ptr<Probe> probe;  // null when it could not be made (or reported):
   const std::string probe_error;       // then every run reports this
   CheckState state;
   Health recorded;  // the state the catalog holds for this check
   bool recorded_ran;  // the catalog holds a result (a non-empty output)
+  std::string recorded_output;  // reported checks: the output the catalog holds
   boost::asio::steady_timer timer;
   std::chrono::system_clock::time_point last_at{};
   bool writing = false;        // a state write is in flight
+  // Reports answered once the write in flight (or the one after it) lands.
+  std::vector<ReportDone> waiting;
   bool deregistering = false;  // the critical deregistration was asked for
   bool stopped = false;
 };
@@ -164,7 +179,7 @@ void HealthChecker::OnChanges(const std::vector<Event>& events, bool reset) {
       absl::flat_hash_map<InstanceKey, std::shared_ptr<const Instance>> now;
       for (auto& in : catalog_.AllInstances()) {
         const bool active = std::any_of(in->checks.begin(), in->checks.end(),
-                                        [](const Check& c) { return c.type != CheckType::kTtl; });
+                                        [](const Check& c) { return !c.IsLease(); });
         if (active) now.emplace(KeyOf(*in), std::move(in));
       }
       std::vector<InstanceKey> gone;
@@ -179,9 +194,14 @@ void HealthChecker::OnChanges(const std::vector<Event>& events, bool reset) {
       ReconcileLocked(KeyOf(*e.instance), gone ? nullptr : e.instance, started, ended);
     }
     // A check that never ran goes soon; one with a state (after a restart or
-    // a re-registration) anywhere in its interval, so they spread out.
+    // a re-registration) anywhere in its interval, so they spread out. A
+    // reported check lapses a whole ttl after it starts being followed here.
     for (const auto& r : started) {
       const bool ran = !r->check.output.empty();
+      if (r->check.IsReported()) {
+        delays.push_back(r->check.ttl);
+        continue;
+      }
       delays.push_back(RandomBelow(ran ? r->check.interval
                                        : std::min(r->check.interval, options_.first_run_within)));
     }
@@ -217,6 +237,7 @@ void HealthChecker::ReconcileLocked(const InstanceKey& key,
       if (now != nullptr && now->SameSpec(r->check)) {
         r->recorded = now->status;
         r->recorded_ran = !now->output.empty();
+        r->recorded_output = now->output;
         kept.push_back(std::move(r));
       } else {
         r->stopped = true;
@@ -228,15 +249,19 @@ void HealthChecker::ReconcileLocked(const InstanceKey& key,
   }
   if (instance != nullptr) {
     for (const Check& c : instance->checks) {
-      if (c.type == CheckType::kTtl || instance->FindCheck(c.id) != &c) continue;
+      if (c.IsLease() || instance->FindCheck(c.id) != &c) continue;
       const bool running =
           std::any_of(kept.begin(), kept.end(), [&](const auto& r) { return r->check.id == c.id; });
       if (running) continue;
-      auto probe = MakeProbe(c, *instance, options_.env);
-      std::string error = probe.ok() ? "" : std::string(MessageOf(probe.status()));
-      auto runner =
-          std::make_shared<Runner>(key, c, probe.ok() ? *probe : nullptr, std::move(error),
-                                   options_.env.executor, options_.clock->Now());
+      std::shared_ptr<Probe> probe;
+      std::string error;
+      if (!c.IsReported()) {
+        auto made = MakeProbe(c, *instance, options_.env);
+        if (made.ok()) probe = *std::move(made);
+        if (!made.ok()) error = std::string(MessageOf(made.status()));
+      }
+      auto runner = std::make_shared<Runner>(key, c, std::move(probe), std::move(error),
+                                             options_.env.executor, options_.clock->Now());
       kept.push_back(runner);
       started.push_back(std::move(runner));
       ++check_count_;
@@ -270,6 +295,11 @@ void HealthChecker::RunOnce(const std::shared_ptr<Runner>& runner) {
     MutexLock lock(mu_);
     if (runner->stopped) return;
   }
+  if (runner->check.IsReported()) {
+    // No report within the ttl (Consul's words for it).
+    OnResult(runner, ProbeResult{Health::kCritical, "TTL expired"});
+    return;
+  }
   if (runner->probe == nullptr) {
     OnResult(runner, ProbeResult{Health::kCritical, runner->probe_error});
     return;
@@ -285,13 +315,17 @@ void HealthChecker::RunOnce(const std::shared_ptr<Runner>& runner) {
       });
 }
 
-void HealthChecker::OnResult(const std::shared_ptr<Runner>& runner, ProbeResult result) {
+void HealthChecker::OnResult(const std::shared_ptr<Runner>& runner, ProbeResult result,
+                             ReportDone done) {
   std::optional<Check> write;
   Health from = Health::kCritical;
   bool deregister = false;
   {
     MutexLock lock(mu_);
-    if (runner->stopped) return;
+    if (runner->stopped) {
+      if (done) std::move(done)(absl::UnavailableError("the check is no longer followed here"));
+      return;
+    }
     result.output = BoundedOutput(std::move(result.output),
                                   result.status == Health::kPassing ? "ok" : "failed");
     const auto now = options_.clock->Now();
@@ -300,7 +334,12 @@ void HealthChecker::OnResult(const std::shared_ptr<Runner>& runner, ProbeResult 
     // Write when the state moved, the first result (even one that leaves
     // the state as it was, so the catalog shows an output), and whenever the
     // catalog's copy differs (an earlier write failed): the catalog converges.
-    if ((change || runner->state.status() != runner->recorded || !runner->recorded_ran) &&
+    // A reported check's output is the instance's word: a new one is written
+    // too (a probe's output changes every run, and is kept only with a change).
+    const bool new_output =
+        runner->check.IsReported() && runner->state.last()->output != runner->recorded_output;
+    if ((change || runner->state.status() != runner->recorded || !runner->recorded_ran ||
+         new_output) &&
         !runner->writing) {
       Check c = runner->check;
       c.status = runner->state.status();
@@ -313,10 +352,42 @@ void HealthChecker::OnResult(const std::shared_ptr<Runner>& runner, ProbeResult 
       runner->deregistering = true;
       deregister = true;
     }
+    if (done && runner->writing) runner->waiting.push_back(std::exchange(done, nullptr));
   }
+  if (done) std::move(done)(absl::OkStatus());  // nothing to write: the catalog has it
   if (write) WriteState(runner, *std::move(write), from);
   if (deregister) DeregisterCritical(runner);
-  Schedule(runner, runner->check.interval);
+  Schedule(runner, runner->check.IsReported() ? runner->check.ttl : runner->check.interval);
+}
+
+void HealthChecker::Report(const InstanceKey& key, std::string_view check_id, Health status,
+                           std::string output, ReportDone done) {
+  std::shared_ptr<Runner> runner;
+  {
+    MutexLock lock(mu_);
+    if (!running_) {
+      std::move(done)(absl::UnavailableError("this node does not run the registry's checks"));
+      return;
+    }
+    auto it = entries_.find(key);
+    if (it != entries_.end()) {
+      for (const auto& r : it->second.runners) {
+        if (r->check.id == check_id) runner = r;
+      }
+    }
+  }
+  if (runner == nullptr) {
+    std::move(done)(absl::NotFoundError(
+        StrCat("check \"", check_id, "\" of ", key.service, "/", key.id, " is not followed here")));
+    return;
+  }
+  if (!runner->check.IsReported()) {
+    std::move(done)(absl::FailedPreconditionError(StrCat(
+        "check \"", check_id, "\" is run by musterd; only a ttl check with a ttl takes reports")));
+    return;
+  }
+  output = BoundedOutput(std::move(output), StrCat("reported ", ToString(status)));
+  OnResult(runner, ProbeResult{status, std::move(output)}, std::move(done));
 }
 
 void HealthChecker::WriteState(const std::shared_ptr<Runner>& runner, Check check, Health from) {
@@ -334,13 +405,35 @@ void HealthChecker::WriteState(const std::shared_ptr<Runner>& runner, Check chec
 void HealthChecker::Recorded(const std::shared_ptr<Runner>& runner, Health from, Health to,
                              const std::string& check_id,
                              absl::StatusOr<Catalog::WriteResult> written) {
+  std::optional<Check> again;
+  Health again_from = to;
+  std::vector<ReportDone> answered;
   {
     MutexLock lock(mu_);
     runner->writing = false;
     if (written.ok()) {
       runner->recorded = to;
       runner->recorded_ran = true;
+      if (const Check* c = written->instance->FindCheck(check_id)) runner->recorded_output = c->output;
+      // Results that came while the write was in flight and moved the state
+      // on (a report right after another) are written now, not at the next
+      // run, which for a reported check may be its lapse.
+      const auto& last = runner->state.last();
+      if (!runner->stopped && last &&
+          (runner->state.status() != to ||
+           (runner->check.IsReported() && last->output != runner->recorded_output))) {
+        Check c = runner->check;
+        c.status = runner->state.status();
+        c.output = last->output;
+        runner->writing = true;
+        again = std::move(c);
+      }
     }
+    if (!again) answered.swap(runner->waiting);
+  }
+  if (again) WriteState(runner, *std::move(again), again_from);
+  for (ReportDone& d : answered) {
+    std::move(d)(written.ok() ? absl::OkStatus() : written.status());
   }
   if (!written.ok()) {
     if (!absl::IsNotFound(written.status())) {

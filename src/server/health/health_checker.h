@@ -26,12 +26,14 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <boost/asio/steady_timer.hpp>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/functional/any_invocable.h"
 #include "catalog/catalog.h"
 #include "core/mutex.h"
 #include "server/health/check_state.h"
@@ -73,6 +75,21 @@ class HealthChecker : public std::enable_shared_from_this<HealthChecker> {
   void SetLeading(bool leading) ABSL_LOCKS_EXCLUDED(mu_);
   bool running() const ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Takes the instance's report on its reported check `check_id` (a ttl
+  // check with a ttl): the check takes `status` and `output` at once (no
+  // rise/fall), and lapses to critical ("TTL expired") a ttl after the last
+  // report. The catalog is written only when the status or the output
+  // changes; a report that repeats the last only restarts the ttl.
+  // Unavailable when this node does not run the checks (cluster mode: only
+  // the leader does); NotFound when it follows no such check (yet: a
+  // registration this node has not applied); FailedPrecondition when the
+  // check is one musterd runs. Any thread.
+  // `done` runs once the report is in the catalog (at once when it already
+  // was), on any thread, with the outcome.
+  using ReportDone = absl::AnyInvocable<void(absl::Status) &&>;
+  void Report(const InstanceKey& key, std::string_view check_id, Health status,
+              std::string output, ReportDone done) ABSL_LOCKS_EXCLUDED(mu_);
+
   // What the checker knows of one check right now.
   struct LiveCheck {
     std::string id;
@@ -105,8 +122,9 @@ class HealthChecker : public std::enable_shared_from_this<HealthChecker> {
   void Schedule(const std::shared_ptr<Runner>& runner, std::chrono::milliseconds delay)
       ABSL_LOCKS_EXCLUDED(mu_);
   void RunOnce(const std::shared_ptr<Runner>& runner) ABSL_LOCKS_EXCLUDED(mu_);
-  void OnResult(const std::shared_ptr<Runner>& runner, ProbeResult result)
-      ABSL_LOCKS_EXCLUDED(mu_);
+  // `done` (a report's): answered once the result is in the catalog.
+  void OnResult(const std::shared_ptr<Runner>& runner, ProbeResult result,
+                ReportDone done = nullptr) ABSL_LOCKS_EXCLUDED(mu_);
   void WriteState(const std::shared_ptr<Runner>& runner, Check check, Health from)
       ABSL_LOCKS_EXCLUDED(mu_);
   void Recorded(const std::shared_ptr<Runner>& runner, Health from, Health to,
