@@ -1,6 +1,7 @@
 #include "catalog/catalog_view.h"
 
 #include <algorithm>
+#include <tuple>
 
 #include "core/footprint.h"
 #include "core/strings.h"
@@ -94,6 +95,29 @@ std::vector<std::shared_ptr<const Instance>> CatalogView::AllInstances() const {
   for (const auto& [key, state] : services_) {
     for (const auto& [id, record] : state.instances) out.push_back(record.instance);
   }
+  return out;
+}
+
+std::vector<std::shared_ptr<const Instance>> CatalogView::InNamespace(std::string_view ns,
+                                                                      std::string_view id) const {
+  std::vector<std::shared_ptr<const Instance>> out;
+  {
+    ReaderLock lock(mu_);
+    for (const auto& [key, state] : services_) {
+      if (key.ns != ns) continue;
+      if (!id.empty()) {
+        if (auto it = state.instances.find(absl::string_view(id.data(), id.size()));
+            it != state.instances.end()) {
+          out.push_back(it->second.instance);
+        }
+        continue;
+      }
+      for (const auto& [instance_id, record] : state.instances) out.push_back(record.instance);
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+    return std::tie(a->service, a->id) < std::tie(b->service, b->id);
+  });
   return out;
 }
 

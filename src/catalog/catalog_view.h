@@ -88,6 +88,11 @@ class CatalogView {
   std::shared_ptr<const Instance> Get(const InstanceKey& key) const;
   // Every instance now, in no particular order.
   std::vector<std::shared_ptr<const Instance>> AllInstances() const;
+  // The instances of namespace `ns` now, sorted by service and id; with a
+  // non-empty `id`, only those with that id, of whatever service (an id is
+  // unique within its service only). Costs a look at every service.
+  std::vector<std::shared_ptr<const Instance>> InNamespace(std::string_view ns,
+                                                           std::string_view id = {}) const;
 
   // Told of every batch of changes once it is visible, in revision order,
   // and with `reset` (and no events) when the whole state was replaced (a

@@ -12,6 +12,9 @@
 #include "core/utf8.h"
 #include "core/validation.h"
 #include "core/wire/errors.h"
+#include "core/wire/paths.h"
+#include "server/consul/consul_api.h"
+#include "server/outbound/http_call.h"
 
 // GCC 12 takes Asio's coroutine frames, allocated by the frame's own
 // operator new and freed by its matching operator delete, for a mismatched
@@ -46,6 +49,18 @@ std::optional<uint64_t> ParseUnsigned(std::string_view text) {
 
 }  // namespace
 
+ApiHandler::ApiHandler(const ServerConfig& config, Catalog& catalog)
+    : config_(config), catalog_(catalog), lists_(config.list_cache_mb << 20),
+      streams_(config, catalog.hub()) {
+  if (config.consul_api) consul_ = std::make_unique<ConsulApi>(config, catalog, *this);
+}
+
+ApiHandler::~ApiHandler() = default;
+
+void ApiHandler::SetListenAddress(const std::string& address) {
+  if (consul_ != nullptr) consul_->SetListenAddress(address);
+}
+
 void ApiHandler::BeginShutdown() {
   stopping_ = true;
   streams_.BeginShutdown();
@@ -68,6 +83,9 @@ awaitable<ApiHandler::Reply> ApiHandler::Handle(Request& req) {
   if (seg.size() == 1 && seg[0] == "healthz") {
     if (method != http::verb::get) co_return MethodNotAllowed("GET, HEAD");
     co_return Healthz();
+  }
+  if (consul_ != nullptr && !seg.empty() && seg[0] == "v1") {
+    co_return co_await consul_->Handle(req, *t, method);
   }
   if (seg.size() < 3 || seg[0] != "api" || seg[1] != "v1") {
     co_return ErrorResponse(absl::NotFoundError(StrCat("no such path: ", Utf8Prefix(path, 200))));
@@ -191,7 +209,10 @@ awaitable<Response> ApiHandler::Report(const Request& req, const Target& t, cons
   if (!report.ok()) co_return ErrorResponse(report.status());
   const InstanceKey key{ns, t.segments[3], t.segments[5]};
   const std::string& check_id = t.segments[7];
-  absl::Status s = co_await ReportCheck(key, check_id, report->status, std::move(report->output));
+  // A report another node forwarded is not forwarded again.
+  const bool may_forward = req.find(kForwardedHeader) == req.end();
+  absl::Status s =
+      co_await ReportCheck(key, check_id, report->status, std::move(report->output), may_forward);
   if (!s.ok()) co_return ErrorResponse(s);
   std::shared_ptr<const Instance> in = catalog_.Get(key);
   const Check* c = in != nullptr ? in->FindCheck(check_id) : nullptr;
@@ -203,7 +224,8 @@ awaitable<Response> ApiHandler::Report(const Request& req, const Target& t, cons
 }
 
 awaitable<absl::Status> ApiHandler::ReportCheck(const InstanceKey& key, const std::string& check_id,
-                                                Health status, std::string output) {
+                                                Health status, std::string output,
+                                                bool may_forward) {
   std::shared_ptr<const Instance> in = catalog_.Get(key);
   if (in == nullptr) co_return NotRegisteredError(key);
   const Check* c = in->FindCheck(check_id);
@@ -217,6 +239,7 @@ awaitable<absl::Status> ApiHandler::ReportCheck(const InstanceKey& key, const st
         "; only a ttl check with a ttl takes reports"));
   }
   if (checker_ == nullptr) co_return absl::UnavailableError("this node runs no checks");
+  std::string copy = may_forward ? output : std::string();  // for the leader, should it come to that
   absl::Status s = co_await AwaitCallback<absl::Status>([&](auto done) {
     checker_->Report(key, check_id, status, std::move(output), std::move(done));
   });
@@ -226,12 +249,37 @@ awaitable<absl::Status> ApiHandler::ReportCheck(const InstanceKey& key, const st
     co_return absl::UnavailableError(StrCat("check \"", check_id, "\" is not followed yet; try again"));
   }
   if (absl::IsUnavailable(s) && catalog_.write_status().election) {
+    // Cluster mode: the leader keeps the timers of reported checks.
     const std::string leader = catalog_.write_status().election->leader;
-    co_return absl::UnavailableError(
-        leader.empty() ? std::string("no node leads the checks right now; try again")
-                       : StrCat("the checks run on the leader; report to ", leader));
+    if (leader.empty()) co_return absl::UnavailableError("no node leads the checks right now; try again");
+    if (!may_forward) co_return absl::UnavailableError(StrCat("the checks run on the leader, ", leader));
+    co_return co_await ForwardReport(leader, key, check_id, status, std::move(copy));
   }
   co_return s;
+}
+
+awaitable<absl::Status> ApiHandler::ForwardReport(const std::string& leader, const InstanceKey& key,
+                                                  const std::string& check_id, Health status,
+                                                  std::string output) {
+  auto url = outbound::ParseHttpUrl(StrCat("http://", leader, wire::ChecksPath(key.service, key.id),
+                                           "/", wire::Escape(check_id),
+                                           "?namespace=", wire::Escape(key.ns)));
+  if (!url.ok()) co_return absl::UnavailableError(StrCat("leader ", leader, ": ", MessageOf(url.status())));
+  auto call = outbound::HttpCall::Make(co_await asio::this_coro::executor, *url, nullptr);
+  outbound::Request request = outbound::NewRequest(*url, "PUT", "musterd");
+  request.set(kForwardedHeader, "1");
+  request.set(http::field::content_type, "application/json");
+  request.body() = json::serialize(json::object{{"status", ToString(status)}, {"output", output}});
+  outbound::ExchangeOptions options;
+  options.timeout = std::chrono::seconds(5);
+  options.body_bytes = [](unsigned) { return size_t{4096}; };
+  auto answer = co_await call->Run(std::move(request), std::move(options));
+  if (!answer.ok()) {
+    co_return absl::UnavailableError(
+        StrCat("cannot reach the leader ", leader, ": ", MessageOf(answer.status())));
+  }
+  if (answer->status == 200) co_return absl::OkStatus();
+  co_return wire::DecodeError(static_cast<int>(answer->status), answer->body);
 }
 
 awaitable<Response> ApiHandler::Deregister(const Target& t, const std::string& ns) {
@@ -261,14 +309,18 @@ awaitable<Response> ApiHandler::Heartbeat(const Target& t, const std::string& ns
 awaitable<void> ApiHandler::WaitForChange(const std::string& ns, const std::string& service,
                                           uint64_t index, TimerClock::time_point deadline) {
   Wakeup wakeup(co_await asio::this_coro::executor);
-  WatchSubscription subscription(catalog_.hub(), WatchFilter{ns, {service}}, wakeup.Notifier());
+  WatchFilter filter{ns, {}};
+  if (!service.empty()) filter.services.push_back(service);
+  WatchSubscription subscription(catalog_.hub(), std::move(filter), wakeup.Notifier());
   // Counted once subscribed: a change after the count shows it wakes this
   // query (tests wait on the count instead of sleeping).
   ++blocking_queries_;
   absl::Cleanup uncount = [this] { --blocking_queries_; };
   for (;;) {
     wakeup.Arm(deadline);
-    if (stopping_ || catalog_.ServiceRevision(ns, service) > index || TimerClock::now() >= deadline) break;
+    const uint64_t now =
+        service.empty() ? catalog_.revision() : catalog_.ServiceRevision(ns, service);
+    if (stopping_ || now > index || TimerClock::now() >= deadline) break;
     co_await wakeup.Wait();
   }
 }

@@ -1,8 +1,10 @@
-// Routes requests to the native API (/api/v1), /healthz and the GeeRPC
-// registry endpoint, and answers them from the catalog.
+// Routes requests to the native API (/api/v1), /healthz, the GeeRPC
+// registry endpoint and the Consul API (/v1/, consul/consul_api.h), and
+// answers them from the catalog.
 #pragma once
 
 #include <atomic>
+#include <memory>
 #include <optional>
 #include <variant>
 
@@ -19,11 +21,15 @@
 
 namespace muster {
 
+class ConsulApi;
+
+// Marks a check report one node forwarded to the leader.
+inline constexpr std::string_view kForwardedHeader = "X-Muster-Forwarded";
+
 class ApiHandler {
  public:
-  ApiHandler(const ServerConfig& config, Catalog& catalog)
-      : config_(config), catalog_(catalog), lists_(config.list_cache_mb << 20),
-        streams_(config, catalog.hub()) {}
+  ApiHandler(const ServerConfig& config, Catalog& catalog);
+  ~ApiHandler();
 
   // A watch request that passed validation: Stream() runs it.
   struct WatchStream {
@@ -41,12 +47,24 @@ class ApiHandler {
   // last for hours, and ten thousand of them hold ten thousand of it.
   awaitable<void> Stream(const WatchStream& watch, beast::tcp_stream& stream);
 
+  // --- Shared with the compatibility surfaces (consul/consul_api.h) ---
+
+  // Waits for a change to the instances of ns/service (ns alone when
+  // `service` is empty: any change, as the registry revision counts) after
+  // `index`, until `deadline` or shutdown. Counted in /healthz.
+  awaitable<void> WaitForChange(const std::string& ns, const std::string& service, uint64_t index,
+                                asio::steady_timer::time_point deadline);
+  // Refuses script checks unless enabled and the request carries the token.
+  absl::Status AllowScriptChecks(const Request& req, const Instance& instance) const;
+
   // Hands a report on the reported check `check_id` of `key` to the health
   // checker; done once the catalog holds it. NotFound for an unknown
   // instance or check, FailedPrecondition for a check that takes no reports,
   // Unavailable when this node cannot take it now.
+  // In cluster mode a node that does not keep the checks forwards the
+  // report to the leader (`may_forward`: it did not come forwarded itself).
   awaitable<absl::Status> ReportCheck(const InstanceKey& key, const std::string& check_id,
-                                      Health status, std::string output);
+                                      Health status, std::string output, bool may_forward = true);
 
   // Makes waiting requests (blocking queries, watches) finish now.
   void BeginShutdown();
@@ -57,6 +75,9 @@ class ApiHandler {
   // The webhooks whose delivery counts /healthz shows (null: none are
   // configured). Set before serving.
   void SetWebhookNotifier(const WebhookNotifier* webhooks) { webhooks_ = webhooks; }
+  // The address the server listens on (the Consul API reports it). Before
+  // serving.
+  void SetListenAddress(const std::string& address);
   // The server's connections, reported by /healthz. Before serving.
   void SetConnections(const ConnectionTable* connections) { connections_ = connections; }
 
@@ -67,8 +88,10 @@ class ApiHandler {
   Response Checks(const Target& t, const std::string& ns);
   // PUT .../checks/{check_id}: a report on a reported check.
   awaitable<Response> Report(const Request& req, const Target& t, const std::string& ns);
-  // Refuses script checks unless enabled and the request carries the token.
-  absl::Status AllowScriptChecks(const Request& req, const Instance& instance) const;
+  // Sends a report to the leader's native API; its answer as a status.
+  awaitable<absl::Status> ForwardReport(const std::string& leader, const InstanceKey& key,
+                                        const std::string& check_id, Health status,
+                                        std::string output);
   awaitable<Response> List(const Target& t, const std::string& ns);
   Response Services(const std::string& ns);
   Response Healthz();
@@ -81,11 +104,6 @@ class ApiHandler {
   // value to a coroutine twice (a double free seen in cluster mode).
   awaitable<absl::StatusOr<uint32_t>> RenewLease(const InstanceKey& key);
 
-  // Waits on `wakeup` for a change to the instances of ns/service after
-  // `index`, until `deadline` or shutdown.
-  awaitable<void> WaitForChange(const std::string& ns, const std::string& service, uint64_t index,
-                                asio::steady_timer::time_point deadline);
-
   const ServerConfig& config_;
   Catalog& catalog_;
   HealthChecker* checker_ = nullptr;
@@ -93,6 +111,7 @@ class ApiHandler {
   const ConnectionTable* connections_ = nullptr;
   ListCache lists_;
   WatchStreams streams_;
+  std::unique_ptr<ConsulApi> consul_;  // null: --consul-api=false
   std::atomic<bool> stopping_{false};
   // Blocking queries subscribed to the hub and waiting now (/healthz).
   std::atomic<size_t> blocking_queries_{0};

@@ -78,6 +78,9 @@ absl::Status LoadToml(const std::string& path, ServerConfig& c,
   str("etcd_cert", c.etcd_cert);
   str("etcd_key", c.etcd_key);
   str("advertise", c.advertise);
+  if (auto v = t["consul_api"].value<bool>()) c.consul_api = *v;
+  str("datacenter", c.datacenter);
+  str("node_name", c.node_name);
   str("script_checks_token", c.script_checks_token);
   if (auto v = t["enable_script_checks"].value<bool>()) c.enable_script_checks = *v;
   if (auto v = t["webhook_tls_skip_verify"].value<bool>()) c.webhook_tls_skip_verify = *v;
@@ -105,7 +108,7 @@ absl::Status LoadToml(const std::string& path, ServerConfig& c,
                           "etcd_key", "advertise", "self_preservation_threshold",
                           "self_preservation_min_leases", "enable_script_checks",
                           "script_checks_token", "webhooks", "webhook_queue", "webhook_attempts",
-                          "webhook_tls_skip_verify"}) {
+                          "webhook_tls_skip_verify", "consul_api", "datacenter", "node_name"}) {
       known |= key.str() == k;
     }
     for (const DurationSetting& d : durations) known |= key.str() == d.name;
@@ -268,6 +271,13 @@ ParsedConfig ParseConfig(int argc, char** argv) {
                "do not verify the certificates of https webhooks");
   app.add_option("--advertise", c.advertise,
                  "cluster mode: host:port others reach this node at (default: the listen address)");
+  app.add_option("--consul-api", c.consul_api,
+                 "serve the Consul HTTP API under /v1/ (true or false)")
+      ->capture_default_str();
+  app.add_option("--datacenter", c.datacenter, "datacenter name the Consul API reports")
+      ->capture_default_str();
+  app.add_option("--node-name", c.node_name,
+                 "node name the Consul API reports (default: the host name)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -295,6 +305,14 @@ ParsedConfig ParseConfig(int argc, char** argv) {
   }
   if (auto s = ValidateName("geerpc_service", c.geerpc_service, c.limits); !s.ok()) {
     return fail(std::string(s.message()), 2);
+  }
+  if (auto s = ValidateName("datacenter", c.datacenter, c.limits); !s.ok()) {
+    return fail(std::string(s.message()), 2);
+  }
+  if (!c.node_name.empty()) {
+    if (auto s = ValidateName("node_name", c.node_name, c.limits); !s.ok()) {
+      return fail(std::string(s.message()), 2);
+    }
   }
   if (c.geerpc_path.empty() || c.geerpc_path.front() != '/') {
     return fail("geerpc_path must start with '/'", 2);

@@ -41,6 +41,12 @@ struct ServerConfig {
   std::string geerpc_header_prefix = "X-Geerpc-";
   std::string geerpc_service = "geerpc";
   std::chrono::milliseconds geerpc_timeout = std::chrono::minutes(5);
+  // The Consul HTTP API under /v1/ (docs/consul.md): served unless turned
+  // off; the datacenter and node name it reports (node: the host name when
+  // empty).
+  bool consul_api = true;
+  std::string datacenter = "dc1";
+  std::string node_name;
 
   // Embedded mode: stop expiring when more than this share of all leases
   // lapses within the window (0: never stop), given at least min_leases.

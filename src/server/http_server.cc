@@ -72,7 +72,9 @@ absl::StatusOr<std::string> HttpServer::Listen() {
   auto bound = acceptor_.local_endpoint();
   std::string host = bound.address().is_v6() ? StrCat("[", bound.address().to_string(), "]")
                                              : bound.address().to_string();
-  return StrCat(host, ":", bound.port());
+  std::string listening = StrCat(host, ":", bound.port());
+  api_.SetListenAddress(listening);
+  return listening;
 }
 
 void HttpServer::Run(unsigned threads) {

@@ -4,6 +4,7 @@
 // every transition on the watch stream, in lists, in GET .../checks and to
 // webhooks (a live receiver next to a hung one).
 #include <chrono>
+#include <optional>
 #include <filesystem>
 #include <string>
 #include <thread>
@@ -116,6 +117,77 @@ TEST_F(HealthCheckTest, HttpCheckDrivesHealthEventsAndHealthyLists) {
   ASSERT_TRUE(back.has_value());
   EXPECT_EQ(back->instance.health, Health::kPassing);
   EXPECT_GT(back->revision, down->revision);
+}
+
+// A reported check (a ttl check with a ttl): it starts in the status it was
+// registered with, takes each report at once (the answer comes once the
+// catalog holds it), stays passing while reports come within the ttl, and
+// lapses to critical ("TTL expired") when they stop; the instance stays.
+TEST_F(HealthCheckTest, ReportedCheckTakesReportsAndLapsesWhenTheyStop) {
+  auto watch = Watch(wire::WatchTarget("", {"svc"}));
+  ASSERT_NE(watch, nullptr);
+  ASSERT_NO_FATAL_FAILURE(RegisterWithChecks(
+      "app-1", json::array{json::object{{"id", "app"}, {"type", "ttl"}, {"ttl", "2s"}, {"status", "warning"}}},
+      "127.0.0.1:7100"));
+  auto listed = List("svc");
+  ASSERT_EQ(listed.instances.size(), 1u);
+  EXPECT_EQ(listed.instances[0].health, Health::kWarning);
+  EXPECT_EQ(listed.instances[0].ttl_seconds, 0u);  // no lease: the check keeps it
+  ASSERT_EQ(listed.instances[0].checks.size(), 1u);
+  EXPECT_EQ(listed.instances[0].checks[0].ttl, milliseconds(2000));
+
+  const std::string report = wire::ChecksPath("svc", "app-1") + "/app";
+  auto r = Must(client().Put(report, R"({"status":"passing","output":"all good"})"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(JsonOf(r).at("check").at("status").as_string(), "passing");
+  // Answered once stored: the list shows it already.
+  listed = List("svc");
+  EXPECT_EQ(listed.instances[0].health, Health::kPassing);
+  EXPECT_EQ(listed.instances[0].checks[0].output, "all good");
+
+  // Reports well within the ttl keep it passing past several ttls' worth.
+  for (int i = 0; i < 10; ++i) {
+    std::this_thread::sleep_for(milliseconds(300));
+    ASSERT_EQ(Must(client().Post(report, R"({"status":"passing","output":"all good"})")).status, 200);
+  }
+  EXPECT_EQ(List("svc").instances[0].health, Health::kPassing);
+
+  // Then silence: critical within about the ttl, and still registered.
+  std::optional<WatchEvent> lapsed;
+  for (int i = 0; i < 5 && !(lapsed && lapsed->instance.health == Health::kCritical); ++i) {
+    lapsed = NextHealth(*watch, "app-1");
+  }
+  ASSERT_TRUE(lapsed.has_value());
+  EXPECT_EQ(lapsed->instance.health, Health::kCritical);
+  ASSERT_TRUE(lapsed->check.has_value());
+  EXPECT_EQ(lapsed->check->output, "TTL expired");
+  EXPECT_EQ(List("svc").ids(), std::vector<std::string>{"app-1"});
+}
+
+TEST_F(HealthCheckTest, ReportsToUnknownOrUnreportableChecksAreRefused) {
+  ASSERT_NO_FATAL_FAILURE(RegisterWithChecks(
+      "mixed-1",
+      json::array{json::object{{"id", "lease"}, {"type", "ttl"}},
+                  json::object{{"id", "app"}, {"type", "ttl"}, {"ttl", "30s"}}},
+      "127.0.0.1:7101"));
+  const std::string base = wire::ChecksPath("svc", "mixed-1");
+  auto r = Must(client().Put(base + "/nope", R"({"status":"passing"})"));
+  EXPECT_EQ(r.status, 404) << r.body;
+  r = Must(client().Put(base + "/lease", R"({"status":"passing"})"));
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_EQ(ErrorCodeOf(r), "failed_precondition");
+  r = Must(client().Put(wire::ChecksPath("svc", "ghost") + "/app", R"({"status":"passing"})"));
+  EXPECT_EQ(r.status, 404) << r.body;
+  for (const char* body : {R"({"status":"fine"})", R"({"output":"x"})", R"({"status":"passing","x":1})", "[]", "{"}) {
+    r = Must(client().Put(base + "/app", body));
+    EXPECT_EQ(r.status, 400) << body << ": " << r.body;
+    EXPECT_EQ(ErrorCodeOf(r), "invalid_argument") << body;
+  }
+  EXPECT_EQ(Must(client().Get(base + "/app")).status, 405);
+  // Nothing was lost: still registered, the reported check as it started.
+  auto listed = List("svc");
+  ASSERT_EQ(listed.instances.size(), 1u);
+  EXPECT_EQ(listed.instances[0].checks[1].status, Health::kCritical);
 }
 
 TEST_F(HealthCheckTest, FallThresholdDampsASingleFailure) {
