@@ -17,6 +17,11 @@ packages=(
   # sanitizer runtimes, llvm-symbolizer for readable reports.
   clang libclang-rt-14-dev llvm-14
 )
+# tests/consul-client (part of make test): Node.js and npm, Debian's unless a
+# node and npm are on PATH already (NodeSource's nodejs carries its own npm and
+# conflicts with Debian's npm package).
+command -v node >/dev/null 2>&1 || packages+=(nodejs)
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 
 missing=()
 for p in "${packages[@]}"; do
