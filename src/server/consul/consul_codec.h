@@ -42,6 +42,8 @@ std::string NodeIdFor(std::string_view node);
 // The check id a service's checks get when the definition gives none:
 // "service:{id}" for a service with one check, "service:{id}:{n}" (n from 1,
 // in the order Check then Checks) for one with more. Consul's own rule.
+// `index` is the check's position counted from 0 (n is index + 1), `count`
+// how many checks the service has.
 std::string DefaultCheckId(std::string_view service_id, size_t index, size_t count);
 
 // The check id of the maintenance check of service `service_id`
@@ -80,6 +82,8 @@ absl::StatusOr<CatalogDeregistration> ParseCatalogDeregistration(std::string_vie
 
 // Consul's check status words ("passing", "warning", "critical", and "any"
 // where a filter allows it) are Muster's health words; this reads one.
+// "any" is no health: it reads as nullopt, as any other word does, so a
+// filter that allows it tests for it first.
 std::optional<Health> ParseCheckStatus(std::string_view text);
 
 // --- answers ---
