@@ -170,7 +170,7 @@ awaitable<Response> ConsulApi::AgentPaths(const Request& req, const Target& t, h
           {"Member", member},
           {"Meta", json::object{}},
           {"Coord", nullptr}};
-      co_return Json(self);
+      co_return ReadAnswer(self, IndexOf(ns, ""));
     }
     if (seg[2] == "members") {
       json::array members;
@@ -179,7 +179,7 @@ awaitable<Response> ConsulApi::AgentPaths(const Request& req, const Target& t, h
                                      {"Port", 8301},
                                      {"Tags", json::object{{"dc", agent_.datacenter}, {"role", "consul"}}},
                                      {"Status", 1}});
-      co_return Json(members);
+      co_return ReadAnswer(members, IndexOf(ns, ""));
     }
   }
   if (seg.size() >= 4 && seg[2] == "service") {
@@ -339,7 +339,7 @@ awaitable<Response> ConsulApi::CatalogPaths(const Request& req, const Target& t,
   }
   if (method != http::verb::get) co_return NotAllowed(method);
   if (seg.size() == 3 && seg[2] == "datacenters") {
-    co_return Json(json::array{json::string(agent_.datacenter)});
+    co_return ReadAnswer(json::array{json::string(agent_.datacenter)}, IndexOf(ns, ""));
   }
   auto read = ParseRead(t, ns);
   if (!read.ok()) co_return Text(http::status::bad_request, MessageOf(read.status()));
@@ -426,11 +426,14 @@ Response ConsulApi::StatusPaths(const Target& t) {
   const WritePathStatus writes = catalog_.write_status();
   std::string leader = self_;
   if (writes.election) leader = writes.election->leader;
-  if (t.segments.size() == 3 && t.segments[2] == "leader") return Json(json::string(leader));
+  const uint64_t index = IndexOf(std::string(kDefaultNamespace), "");
+  if (t.segments.size() == 3 && t.segments[2] == "leader") {
+    return ReadAnswer(json::string(leader), index);
+  }
   if (t.segments.size() == 3 && t.segments[2] == "peers") {
     json::array peers;
     if (!leader.empty()) peers.emplace_back(leader);
-    return Json(peers);
+    return ReadAnswer(peers, index);
   }
   return Text(http::status::not_found, "404 page not found");
 }
