@@ -277,26 +277,26 @@ class FieldReader {
   }
 
   const json::object* Object(std::string_view name) {
-    const json::value* v = Find(name);
-    if (v == nullptr) return nullptr;
-    if (!v->is_object()) {
-      WrongType(name, "an object");
-      return nullptr;
-    }
-    return &v->get_object();
+    return Typed(name, "an object", &json::value::if_object);
   }
 
   const json::array* Array(std::string_view name) {
-    const json::value* v = Find(name);
-    if (v == nullptr) return nullptr;
-    if (!v->is_array()) {
-      WrongType(name, "an array");
-      return nullptr;
-    }
-    return &v->get_array();
+    return Typed(name, "an array", &json::value::if_array);
   }
 
  private:
+  // The field as a T (if_object, if_array), or null: absent, or of another
+  // type (then refused as `what`).
+  template <typename T>
+  const T* Typed(std::string_view name, std::string_view what,
+                 const T* (json::value::*as)() const noexcept) {
+    const json::value* v = Find(name);
+    if (v == nullptr) return nullptr;
+    const T* typed = (v->*as)();
+    if (typed == nullptr) WrongType(name, what);
+    return typed;
+  }
+
   const json::value* Find(std::string_view name) const {
     auto it = fields_.find(FieldKey(name));
     return it == fields_.end() ? nullptr : it->second;
