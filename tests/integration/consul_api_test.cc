@@ -242,6 +242,16 @@ TEST_F(ConsulApiTest, HttpCheckIsRunByMusterd) {
   EXPECT_GT(target.requests(), 0);
 }
 
+// A service ID is one service on an agent: registered again under another
+// Name, it moves there.
+TEST_F(ConsulApiTest, AnIdRegisteredUnderANewNameMoves) {
+  AgentRegister("old-name", "moving-1", 7016);
+  AgentRegister("new-name", "moving-1", 7016);
+  EXPECT_TRUE(List("old-name").instances.empty());
+  EXPECT_EQ(List("new-name").ids(), std::vector<std::string>{"moving-1"});
+  EXPECT_EQ(Read("/v1/agent/service/moving-1").at("Service").as_string(), "new-name");
+}
+
 TEST_F(ConsulApiTest, DeregisterRemovesTheService) {
   AgentRegister("gone", "gone-1", 7007);
   ASSERT_EQ(Must(client().Put("/v1/agent/service/deregister/gone-1", "")).status, 200);

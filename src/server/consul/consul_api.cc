@@ -222,9 +222,21 @@ awaitable<Response> ConsulApi::RegisterService(const Request& req, const std::st
   auto instance = consul::ParseServiceDefinition(req.body(), ns, agent_, config_.limits);
   if (!instance.ok()) co_return Text(http::status::bad_request, MessageOf(instance.status()));
   if (auto s = native_.AllowScriptChecks(req, *instance); !s.ok()) co_return Failure(s);
+  const std::string id = instance->id;
+  const std::string service = instance->service;
   auto result = co_await AwaitCallback<absl::StatusOr<WriteResult>>(
       [&](auto done) { catalog_.Register(*std::move(instance), std::move(done)); });
   if (!result.ok()) co_return Failure(result.status());
+  // A service ID names one service on a Consul agent: registered under a
+  // new Name, the service moves, so the instance of that id under the old
+  // name goes.
+  for (const auto& other : catalog_.InNamespace(ns, id)) {
+    if (other->service == service) continue;
+    InstanceKey key = KeyOf(*other);
+    auto gone = co_await AwaitCallback<absl::StatusOr<WriteResult>>(
+        [&](auto done) { catalog_.Deregister(std::move(key), std::move(done)); });
+    if (!gone.ok() && !absl::IsNotFound(gone.status())) co_return Failure(gone.status());
+  }
   co_return Empty();
 }
 
