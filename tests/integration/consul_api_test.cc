@@ -306,6 +306,38 @@ TEST_F(ConsulApiTest, CatalogListsServicesWithTheirTagsAndFiltersByTag) {
   EXPECT_FALSE(nodes.as_array()[0].at("Node").as_string().empty());
 }
 
+// health/checks lists a service's checks; health/state the checks in one
+// state across services, the node's serfHealth among the passing ones.
+TEST_F(ConsulApiTest, HealthChecksAndStateListChecks) {
+  AgentRegister("st", "st-1", 7017, {{"Check", json::object{{"CheckID", "st-a"}, {"TTL", "60s"}}}});
+  AgentRegister("st", "st-2", 7018,
+                {{"Check", json::object{{"CheckID", "st-b"}, {"TTL", "60s"}, {"Status", "passing"}}}});
+  auto ids_of = [](const json::value& checks) {
+    std::vector<std::string> ids;
+    for (const auto& c : checks.as_array()) ids.emplace_back(c.at("CheckID").as_string());
+    return ids;
+  };
+  EXPECT_THAT(ids_of(Read("/v1/health/checks/st")), UnorderedElementsAre("st-a", "st-b"));
+  EXPECT_THAT(ids_of(Read("/v1/health/state/critical")), ::testing::ElementsAre("st-a"));
+  EXPECT_THAT(ids_of(Read("/v1/health/state/passing")), UnorderedElementsAre("serfHealth", "st-b"));
+  EXPECT_THAT(ids_of(Read("/v1/health/state/any")), UnorderedElementsAre("serfHealth", "st-a", "st-b"));
+  EXPECT_TRUE(Read("/v1/health/state/warning").as_array().empty());
+}
+
+// The agent's reads block too.
+TEST_F(ConsulApiTest, AgentServicesBlockUntilAChange) {
+  AgentRegister("ag", "ag-1", 7019);
+  uint64_t index = 0;
+  Read("/v1/agent/services", &index);
+  BlockingQuery query(musterd_.address(), StrCat("/v1/agent/services?index=", index, "&wait=60s"),
+                      milliseconds(90000));
+  ASSERT_TRUE(WaitForBlockingQueries(musterd_.address(), 1));
+  const auto changed = BlockingQuery::Clock::now();
+  ASSERT_EQ(Must(client().Put("/v1/agent/service/deregister/ag-1", "")).status, 200);
+  ASSERT_TRUE(query.AnsweredWithin(changed, milliseconds(30000)));
+  EXPECT_TRUE(JsonOf(*query.Answer()).as_object().empty());
+}
+
 // A blocking query parks until a change of what it reads, and answers with
 // a higher index.
 TEST_F(ConsulApiTest, BlockingQueryWakesOnAChange) {

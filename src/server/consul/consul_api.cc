@@ -136,14 +136,18 @@ awaitable<Response> ConsulApi::AgentPaths(const Request& req, const Target& t, h
   const bool put = method == http::verb::put || method == http::verb::post;
   if (seg.size() == 3) {
     if (!get) co_return NotAllowed(method);
+    auto read = ParseRead(t, ns);
+    if (!read.ok()) co_return Text(http::status::bad_request, MessageOf(read.status()));
     if (seg[2] == "services") {
+      const uint64_t index = co_await Block(*read, "");
       json::object services;
       for (const auto& in : catalog_.InNamespace(ns)) {
         services[in->id] = consul::AgentServiceJson(*in, agent_);
       }
-      co_return ReadAnswer(services, IndexOf(ns, ""));
+      co_return ReadAnswer(services, index);
     }
     if (seg[2] == "checks") {
+      const uint64_t index = co_await Block(*read, "");
       json::object checks;
       for (const auto& in : catalog_.InNamespace(ns)) {
         for (json::object& c : consul::ServiceChecksJson(*in, agent_)) {
@@ -151,7 +155,7 @@ awaitable<Response> ConsulApi::AgentPaths(const Request& req, const Target& t, h
           checks[id] = std::move(c);
         }
       }
-      co_return ReadAnswer(checks, IndexOf(ns, ""));
+      co_return ReadAnswer(checks, index);
     }
     if (seg[2] == "self") {
       json::object member{{"Name", agent_.node},
@@ -197,11 +201,19 @@ awaitable<Response> ConsulApi::AgentPaths(const Request& req, const Target& t, h
     }
     if (seg.size() == 4) {
       if (!get) co_return NotAllowed(method);
+      auto read = ParseRead(t, ns);
+      if (!read.ok()) co_return Text(http::status::bad_request, MessageOf(read.status()));
       std::shared_ptr<const Instance> in = FindService(ns, seg[3]);
       if (in == nullptr) {
         co_return Text(http::status::not_found, StrCat("unknown service ID: ", Utf8Prefix(seg[3], 256)));
       }
-      co_return ReadAnswer(consul::AgentServiceJson(*in, agent_), IndexOf(ns, in->service));
+      // Blocks on the service the id belongs to now, then reads it again.
+      const uint64_t index = co_await Block(*read, in->service);
+      in = FindService(ns, seg[3]);
+      if (in == nullptr) {
+        co_return Text(http::status::not_found, StrCat("unknown service ID: ", Utf8Prefix(seg[3], 256)));
+      }
+      co_return ReadAnswer(consul::AgentServiceJson(*in, agent_), index);
     }
   }
   if (seg.size() == 5 && seg[2] == "check") {
