@@ -1,5 +1,5 @@
-// The Consul codec (consul_codec.h). The rules below are the ones
-// docs/consul.md lists.
+// The Consul codec's parsers (consul_codec.h; the answers are in
+// consul_answers.cc). The rules below are the ones docs/consul.md lists.
 //
 // Reading a body:
 // - Field names match lower-cased and without '_' ("Name", "name", "NAME";
@@ -38,11 +38,7 @@
 //   (the service's default address), Check and Checks (with a ServiceID
 //   that is the service's ID, their type fields either in the check or in
 //   its Definition; without a ServiceID they are node checks: refused).
-//
-// Writing answers: Address and Port split from the instance's address (an
-// IPv6 host without brackets), Meta with the version put back, Weights
-// {Passing: weight, Warning: 1}, the indexes from the revisions. The node
-// has no revisions of its own: its indexes are 0.
+
 #include "server/consul/consul_codec.h"
 
 #include <algorithm>
@@ -57,6 +53,7 @@
 #include "core/strings.h"
 #include "core/utf8.h"
 #include "core/validation.h"
+#include "server/consul/consul_fields.h"
 
 namespace muster::consul {
 namespace json = boost::json;
@@ -64,274 +61,8 @@ using std::chrono::milliseconds;
 
 namespace {
 
-constexpr std::string_view kDecodeFailed = "Request decode failed: ";
 // Consul's default timeout of an active check.
 constexpr milliseconds kDefaultCheckTimeout = std::chrono::seconds(10);
-// The longest duration read, in nanoseconds (ParseDuration's bound too).
-constexpr int64_t kMaxDurationNanos = 1'000'000'000'000'000'000;
-
-// 64-bit FNV-1a: stable across runs and builds, unlike std::hash.
-uint64_t Fnv1a(std::string_view data, uint64_t basis = 14695981039346656037ull) {
-  uint64_t h = basis;
-  for (unsigned char c : data) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  return h;
-}
-
-// `value` as `digits` lower-case hex digits (its low bits).
-std::string Hex(uint64_t value, int digits) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out(static_cast<size_t>(digits), '0');
-  for (int i = digits - 1; i >= 0; --i) {
-    out[static_cast<size_t>(i)] = kHex[value & 15];
-    value >>= 4;
-  }
-  return out;
-}
-
-// A field name as Consul matches it: ASCII lower case, '_' dropped.
-std::string FieldKey(std::string_view name) {
-  std::string key;
-  key.reserve(name.size());
-  for (char c : name) {
-    if (c == '_') continue;
-    key.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c);
-  }
-  return key;
-}
-
-// An integer: a JSON integer, or a number with an integral value as a
-// JavaScript client may write one. Values beyond int64 are clamped to its
-// range, which every caller refuses as out of range. nullopt for any other
-// value.
-std::optional<int64_t> AsInteger(const json::value& v) {
-  if (v.is_int64()) return v.get_int64();
-  if (v.is_uint64()) {
-    const uint64_t u = v.get_uint64();
-    return u > static_cast<uint64_t>(INT64_MAX) ? INT64_MAX : static_cast<int64_t>(u);
-  }
-  if (v.is_double()) {
-    const double d = v.get_double();
-    if (!std::isfinite(d) || d != std::trunc(d)) return std::nullopt;
-    if (d >= 9.2e18) return INT64_MAX;
-    if (d <= -9.2e18) return INT64_MIN;
-    return static_cast<int64_t>(d);
-  }
-  return std::nullopt;
-}
-
-// Whether `v` holds more than Go's zero value of its type would (null,
-// false, 0, "", an empty array or object): what a Go client sends for a
-// field it leaves unset.
-bool Meaningful(const json::value& v) {
-  switch (v.kind()) {
-    case json::kind::null:
-      return false;
-    case json::kind::bool_:
-      return v.get_bool();
-    case json::kind::int64:
-      return v.get_int64() != 0;
-    case json::kind::uint64:
-      return v.get_uint64() != 0;
-    case json::kind::double_:
-      return v.get_double() != 0;
-    case json::kind::string:
-      return !v.get_string().empty();
-    case json::kind::array:
-      return !v.get_array().empty();
-    case json::kind::object:
-      return !v.get_object().empty();
-  }
-  return true;
-}
-
-// Whether an object has a field that means something (Meaningful).
-bool AnyMeaningful(const json::object& object) {
-  return std::any_of(object.begin(), object.end(),
-                     [](const json::key_value_pair& field) { return Meaningful(field.value()); });
-}
-
-// The fields of one JSON object of a body, under Consul's matching. A read
-// of a field of the wrong type records the first such error and answers
-// nothing, so that a caller reads every field it wants and tests ok() once.
-class FieldReader {
- public:
-  // `where` prefixes field names in messages ("", "Service.", "Checks[1].").
-  FieldReader(const json::object& object, std::string where) : where_(std::move(where)) {
-    Merge(object);
-  }
-
-  // Adds the fields of `object`, replacing those of the same key.
-  void Merge(const json::object& object) {
-    for (const auto& [k, v] : object) {
-      std::string key = FieldKey(k);
-      if (v.is_null()) {
-        fields_.erase(key);
-      } else {
-        fields_[std::move(key)] = &v;
-      }
-    }
-  }
-
-  bool ok() const { return status_.ok(); }
-  const absl::Status& status() const { return status_; }
-
-  // Whether the field is given (not null).
-  bool Has(std::string_view name) const { return Find(name) != nullptr; }
-
-  // Whether the field is given with a value that means something
-  // (Meaningful).
-  bool Given(std::string_view name) const {
-    const json::value* v = Find(name);
-    return v != nullptr && Meaningful(*v);
-  }
-
-  std::optional<std::string> String(std::string_view name) {
-    const json::value* v = Find(name);
-    if (v == nullptr) return std::nullopt;
-    if (!v->is_string()) return WrongType(name, "a string");
-    return std::string(v->get_string());
-  }
-
-  std::optional<bool> Bool(std::string_view name) {
-    const json::value* v = Find(name);
-    if (v == nullptr) return std::nullopt;
-    if (!v->is_bool()) return WrongType(name, "true or false");
-    return v->get_bool();
-  }
-
-  std::optional<int64_t> Integer(std::string_view name) {
-    const json::value* v = Find(name);
-    if (v == nullptr) return std::nullopt;
-    std::optional<int64_t> n = AsInteger(*v);
-    if (!n) return WrongType(name, "an integer");
-    return n;
-  }
-
-  // A Go duration string or an integer of nanoseconds, rounded to
-  // milliseconds. Negative durations are refused.
-  std::optional<milliseconds> Duration(std::string_view name) {
-    const json::value* v = Find(name);
-    if (v == nullptr) return std::nullopt;
-    if (v->is_string()) {
-      absl::StatusOr<milliseconds> d = ParseDuration(v->get_string());
-      if (!d.ok()) return Fail(StrCat(where_, name, ": ", MessageOf(d.status())));
-      return *d;
-    }
-    std::optional<int64_t> nanos = AsInteger(*v);
-    if (!nanos) {
-      return WrongType(name, "a duration such as \"10s\" or an integer of nanoseconds");
-    }
-    if (*nanos < 0) return Fail(StrCat(where_, name, " must not be negative"));
-    if (*nanos > kMaxDurationNanos) return Fail(StrCat(where_, name, " is out of range"));
-    return milliseconds((*nanos + 500'000) / 1'000'000);
-  }
-
-  std::optional<std::vector<std::string>> Strings(std::string_view name) {
-    const json::value* v = Find(name);
-    if (v == nullptr) return std::nullopt;
-    if (!v->is_array()) return WrongType(name, "an array of strings");
-    std::vector<std::string> out;
-    out.reserve(v->get_array().size());
-    for (const json::value& item : v->get_array()) {
-      if (!item.is_string()) return WrongType(name, "an array of strings");
-      out.emplace_back(item.get_string());
-    }
-    return out;
-  }
-
-  std::optional<std::map<std::string, std::string>> StringMap(std::string_view name) {
-    const json::value* v = Find(name);
-    if (v == nullptr) return std::nullopt;
-    if (!v->is_object()) return WrongType(name, "an object of strings");
-    std::map<std::string, std::string> out;
-    for (const auto& [k, item] : v->get_object()) {
-      if (!item.is_string()) return WrongType(name, "an object of strings");
-      out[std::string(k)] = std::string(item.get_string());
-    }
-    return out;
-  }
-
-  // Consul's Header: each name with an array of values, joined with ", "
-  // (a name without values is left out).
-  std::optional<std::map<std::string, std::string>> Header(std::string_view name) {
-    const json::value* v = Find(name);
-    if (v == nullptr) return std::nullopt;
-    constexpr std::string_view kWant = "an object of arrays of strings";
-    if (!v->is_object()) return WrongType(name, kWant);
-    std::map<std::string, std::string> out;
-    for (const auto& [k, values] : v->get_object()) {
-      if (!values.is_array()) return WrongType(name, kWant);
-      const json::array& list = values.get_array();
-      std::string joined;
-      for (size_t i = 0; i < list.size(); ++i) {
-        if (!list[i].is_string()) return WrongType(name, kWant);
-        if (i > 0) joined += ", ";
-        joined.append(list[i].get_string());
-      }
-      if (!list.empty()) out[std::string(k)] = std::move(joined);
-    }
-    return out;
-  }
-
-  const json::object* Object(std::string_view name) {
-    return Typed(name, "an object", &json::value::if_object);
-  }
-
-  const json::array* Array(std::string_view name) {
-    return Typed(name, "an array", &json::value::if_array);
-  }
-
- private:
-  // The field as a T (if_object, if_array), or null: absent, or of another
-  // type (then refused as `what`).
-  template <typename T>
-  const T* Typed(std::string_view name, std::string_view what,
-                 const T* (json::value::*as)() const noexcept) {
-    const json::value* v = Find(name);
-    if (v == nullptr) return nullptr;
-    const T* typed = (v->*as)();
-    if (typed == nullptr) WrongType(name, what);
-    return typed;
-  }
-
-  const json::value* Find(std::string_view name) const {
-    auto it = fields_.find(FieldKey(name));
-    return it == fields_.end() ? nullptr : it->second;
-  }
-
-  // Records `message` unless an error came first; answers nothing.
-  std::nullopt_t Fail(std::string message) {
-    if (status_.ok()) status_ = absl::InvalidArgumentError(message);
-    return std::nullopt;
-  }
-
-  std::nullopt_t WrongType(std::string_view name, std::string_view want) {
-    return Fail(StrCat(kDecodeFailed, where_, name, " must be ", want));
-  }
-
-  std::map<std::string, const json::value*, std::less<>> fields_;
-  std::string where_;
-  absl::Status status_;
-};
-
-// Parses `body` into `out` (allocated from `arena`) as a JSON object.
-absl::Status ParseObject(std::string_view body, const Limits& limits,
-                         json::monotonic_resource& arena, json::value& out) {
-  if (body.size() > limits.max_body_bytes) {
-    return absl::InvalidArgumentError(
-        StrCat("Request body is over ", limits.max_body_bytes, " bytes"));
-  }
-  boost::system::error_code ec;
-  out = json::parse(body, ec, &arena);
-  if (ec) return absl::InvalidArgumentError(StrCat(kDecodeFailed, ec.message()));
-  if (!out.is_object()) {
-    return absl::InvalidArgumentError(StrCat(kDecodeFailed, "the body must be a JSON object"));
-  }
-  return absl::OkStatus();
-}
 
 // The host part of a Muster address for a Consul Address, a host without
 // port: an IPv6 literal (two colons or more) gets brackets, whether it came
@@ -347,24 +78,6 @@ absl::StatusOr<std::string> BracketedHost(std::string_view host, std::string_vie
         StrCat(field, " must be a host name or an IP address, without a port"));
   }
   return StrCat("[", host, "]");
-}
-
-// Host and port of an instance's address, the host without brackets. An
-// address SplitHostPort does not take (over its default length, which a
-// musterd with raised limits may hold) is split at its last ':'.
-std::pair<std::string, uint16_t> HostPort(std::string_view address) {
-  absl::StatusOr<std::pair<std::string, uint16_t>> split =
-      SplitHostPort(address, AddressUse::kDial);
-  if (split.ok()) return *std::move(split);
-  const size_t colon = address.rfind(':');
-  if (colon == std::string_view::npos) return {std::string(address), 0};
-  std::string_view host = address.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  uint16_t port = 0;
-  std::from_chars(address.data() + colon + 1, address.data() + address.size(), port);
-  return {std::string(host), port};
 }
 
 // A check object of a body, with where it sits (for messages).
@@ -621,82 +334,11 @@ absl::StatusOr<Instance> ParseService(const json::object& service, std::string w
   return in;
 }
 
-json::object MetaJson(const Instance& in) {
-  json::object meta;
-  for (const auto& [k, v] : in.metadata) meta[k] = v;
-  if (!in.version.empty()) meta["version"] = in.version;
-  return meta;
-}
-
-json::object WeightsJson(const Instance& in) {
-  json::object weights;
-  weights["Passing"] = in.weight;
-  weights["Warning"] = 1;
-  return weights;
-}
-
-json::object TaggedAddressesJson(const Agent& agent) {
-  json::object tagged;
-  tagged["lan"] = agent.address;
-  tagged["wan"] = agent.address;
-  return tagged;
-}
-
-json::object NodeMetaJson() {
-  json::object meta;
-  meta["consul-network-segment"] = "";
-  return meta;
-}
-
-// A HealthCheck object with the fields every check shares.
-json::object CheckJson(const Agent& agent, std::string_view check_id, std::string_view name,
-                       Health status, std::string_view notes, std::string_view output,
-                       std::string_view type) {
-  json::object o;
-  o["Node"] = agent.node;
-  o["CheckID"] = check_id;
-  o["Name"] = name;
-  o["Status"] = ToString(status);
-  o["Notes"] = notes;
-  o["Output"] = output;
-  o["ServiceID"] = "";
-  o["ServiceName"] = "";
-  o["ServiceTags"] = json::array();
-  o["Type"] = type;
-  o["Interval"] = "";
-  o["Timeout"] = "";
-  o["Definition"] = json::object();
-  o["CreateIndex"] = 0;
-  o["ModifyIndex"] = 0;
-  return o;
-}
-
-void SetService(json::object& check, const Instance& in) {
-  check["ServiceID"] = in.id;
-  check["ServiceName"] = in.service;
-  check["ServiceTags"] = json::array(in.tags.begin(), in.tags.end());
-  check["CreateIndex"] = in.create_revision;
-  check["ModifyIndex"] = in.modify_revision;
-}
-
 }  // namespace
-
-std::string NodeIdFor(std::string_view node) {
-  const uint64_t high = Fnv1a(node);
-  const uint64_t low = Fnv1a(node, high ^ 0x9e3779b97f4a7c15ull);
-  const std::string hex = Hex(high, 16) + Hex(low, 16);
-  return StrCat(std::string_view(hex).substr(0, 8), "-", std::string_view(hex).substr(8, 4), "-",
-                std::string_view(hex).substr(12, 4), "-", std::string_view(hex).substr(16, 4), "-",
-                std::string_view(hex).substr(20, 12));
-}
 
 std::string DefaultCheckId(std::string_view service_id, size_t index, size_t count) {
   if (count == 1) return StrCat("service:", service_id);
   return StrCat("service:", service_id, ":", index + 1);
-}
-
-std::string MaintenanceCheckId(std::string_view service_id) {
-  return StrCat("_service_maintenance:", service_id);
 }
 
 std::optional<Health> ParseCheckStatus(std::string_view text) { return ParseHealth(text); }
@@ -757,112 +399,6 @@ absl::StatusOr<CatalogDeregistration> ParseCatalogDeregistration(std::string_vie
   if (!r.ok()) return r.status();
   if (out.node.empty()) return absl::InvalidArgumentError("Must supply node");
   return out;
-}
-
-json::object AgentServiceJson(const Instance& in, const Agent& agent) {
-  const auto [host, port] = HostPort(in.address);
-  json::object o;
-  o["ID"] = in.id;
-  o["Service"] = in.service;
-  o["Tags"] = json::array(in.tags.begin(), in.tags.end());
-  o["Meta"] = MetaJson(in);
-  o["Port"] = port;
-  o["Address"] = host;
-  o["Weights"] = WeightsJson(in);
-  o["EnableTagOverride"] = false;
-  o["Datacenter"] = agent.datacenter;
-  if (in.ns != kDefaultNamespace) o["Namespace"] = in.ns;
-  // The hash of what the service is, its indexes apart, as Consul's.
-  o["ContentHash"] = Hex(Fnv1a(json::serialize(o)), 16);
-  o["CreateIndex"] = in.create_revision;
-  o["ModifyIndex"] = in.modify_revision;
-  return o;
-}
-
-json::object CatalogServiceJson(const Instance& in, const Agent& agent) {
-  const auto [host, port] = HostPort(in.address);
-  json::object o;
-  o["ID"] = agent.node_id;
-  o["Node"] = agent.node;
-  o["Address"] = agent.address;
-  o["Datacenter"] = agent.datacenter;
-  o["TaggedAddresses"] = TaggedAddressesJson(agent);
-  o["NodeMeta"] = NodeMetaJson();
-  o["ServiceID"] = in.id;
-  o["ServiceName"] = in.service;
-  o["ServiceTags"] = json::array(in.tags.begin(), in.tags.end());
-  o["ServiceAddress"] = host;
-  o["ServicePort"] = port;
-  o["ServiceMeta"] = MetaJson(in);
-  o["ServiceWeights"] = WeightsJson(in);
-  o["ServiceEnableTagOverride"] = false;
-  o["CreateIndex"] = in.create_revision;
-  o["ModifyIndex"] = in.modify_revision;
-  return o;
-}
-
-json::object NodeJson(const Agent& agent) {
-  json::object o;
-  o["ID"] = agent.node_id;
-  o["Node"] = agent.node;
-  o["Address"] = agent.address;
-  o["Datacenter"] = agent.datacenter;
-  o["TaggedAddresses"] = TaggedAddressesJson(agent);
-  o["Meta"] = NodeMetaJson();
-  o["CreateIndex"] = 0;
-  o["ModifyIndex"] = 0;
-  return o;
-}
-
-std::vector<json::object> ServiceChecksJson(const Instance& in, const Agent& agent) {
-  std::vector<json::object> out;
-  out.reserve(in.checks.size() + 1);
-  const std::string name = StrCat("Service '", in.service, "' check");
-  for (const Check& c : in.checks) {
-    json::object o = CheckJson(agent, c.id, name, c.IsLease() ? Health::kPassing : c.status, "",
-                               c.output, ToString(c.type));
-    SetService(o, in);
-    if (c.type != CheckType::kTtl) {
-      o["Interval"] = FormatDuration(c.interval);
-      o["Timeout"] = FormatDuration(c.timeout);
-    }
-    out.push_back(std::move(o));
-  }
-  if (in.status == InstanceStatus::kDisabled) {
-    json::object o = CheckJson(agent, MaintenanceCheckId(in.id), "Service Maintenance Mode",
-                               Health::kCritical, "Maintenance mode is enabled for this service",
-                               "", "maintenance");
-    SetService(o, in);
-    out.push_back(std::move(o));
-  }
-  return out;
-}
-
-json::object NodeCheckJson(const Agent& agent) {
-  return CheckJson(agent, "serfHealth", "Serf Health Status", Health::kPassing, "",
-                   "Agent alive and reachable", "");
-}
-
-Health ConsulHealth(const Instance& in) {
-  if (in.status == InstanceStatus::kDisabled) return Health::kCritical;
-  Health worst = Health::kPassing;
-  for (const Check& c : in.checks) {
-    if (!c.IsLease()) worst = std::max(worst, c.status);
-  }
-  return worst;
-}
-
-json::object ServiceEntryJson(const Instance& in, const Agent& agent) {
-  json::object service = AgentServiceJson(in, agent);
-  service.erase("ContentHash");
-  json::array checks;
-  checks.push_back(NodeCheckJson(agent));
-  for (json::object& c : ServiceChecksJson(in, agent)) checks.push_back(std::move(c));
-  json::object o;
-  o["Node"] = NodeJson(agent);
-  o["Service"] = std::move(service);
-  o["Checks"] = std::move(checks);
-  return o;
 }
 
 }  // namespace muster::consul
