@@ -206,6 +206,50 @@ TEST(CheckJson, FieldsOfOtherTypesAreDroppedSoTheStoredInstanceIsTheSame) {
   EXPECT_TRUE(stored->SameSpec(*in));
 }
 
+// A ttl check with a ttl of its own is a reported check: no lease needed,
+// several allowed, its status read from the registration, its ttl and
+// deregister_critical_after kept through the store.
+TEST(CheckJson, ReportedTtlChecks) {
+  auto in = Parse(WithChecks(
+      R"([{"id":"service:web-1","type":"ttl","ttl":"15s","status":"warning","deregister_critical_after":"1m"},
+          {"id":"app","type":"ttl","ttl":"500ms"}])"));
+  ASSERT_THAT(in.status(), IsOk());
+  EXPECT_EQ(in->ttl_seconds, 0u);  // the checks keep it, no lease
+  ASSERT_EQ(in->checks.size(), 2u);
+  const Check& c = in->checks[0];
+  EXPECT_TRUE(c.IsReported());
+  EXPECT_FALSE(c.IsLease());
+  EXPECT_EQ(c.ttl, 15s);
+  EXPECT_EQ(c.status, Health::kWarning);
+  EXPECT_EQ(c.deregister_critical_after, 1min);
+  EXPECT_EQ(in->checks[1].status, Health::kCritical);  // the default start
+
+  Instance adopted = *in;
+  adopted.AdoptCheckStates(nullptr);
+  EXPECT_EQ(adopted.checks[0].status, Health::kWarning);
+  EXPECT_EQ(adopted.health, Health::kCritical);
+
+  auto back = ParseInstance(SerializeInstance(adopted));
+  ASSERT_THAT(back.status(), IsOk());
+  EXPECT_TRUE(back->SameSpec(adopted));
+  EXPECT_EQ(back->checks[0].ttl, 15s);
+
+  // A lease check and reported ones together.
+  EXPECT_THAT(Parse(WithChecks(R"([{"type":"ttl"},{"id":"r","type":"ttl","ttl":"10s"}])")).status(),
+              IsOk());
+  EXPECT_THAT(Parse(WithChecks(R"([{"type":"ttl","ttl":"10ms"}])")).status(),
+              StatusIs(kInvalid, HasSubstr("ttl must be 100ms..24h")));
+  EXPECT_THAT(Parse(WithChecks(R"([{"type":"ttl","ttl":"10s","status":"fine"}])")).status(),
+              StatusIs(kInvalid, HasSubstr("checks.status")));
+  // A ttl on another type is dropped with the other fields it cannot hold.
+  auto tcp = Parse(WithChecks(R"([{"type":"tcp","ttl":"10s"}])"));
+  ASSERT_THAT(tcp.status(), IsOk());
+  EXPECT_EQ(tcp->checks[0].ttl, 0ms);
+  // Check ids may hold ':' (Consul's "service:web-1"), names may not.
+  EXPECT_THAT(Parse(WithChecks(R"([{"id":"a b","type":"tcp"}])")).status(),
+              StatusIs(kInvalid, HasSubstr("check id may contain only")));
+}
+
 TEST(CheckStates, CarryOverOnlyForTheSameSpec) {
   Instance before;
   before.ttl_seconds = 30;
