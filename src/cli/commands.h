@@ -42,6 +42,7 @@ struct RegisterArgs {
   std::vector<std::string> http_checks;  // targets (--http-check)
   std::vector<std::string> tcp_checks;
   std::vector<std::string> grpc_checks;
+  std::string ttl_check;                 // a reported check's ttl (--ttl-check)
   std::string token;                     // X-Muster-Token (script checks)
   // Which optional flags were given: only those go into the body, so the
   // server's defaults apply to the rest.
@@ -68,6 +69,14 @@ struct WatchArgs {
 absl::Status RunRegister(const GlobalOptions& options, const RegisterArgs& args);
 absl::Status RunDeregister(const GlobalOptions& options, const InstanceArgs& args);
 absl::Status RunHeartbeat(const GlobalOptions& options, const InstanceArgs& args);
+
+struct ReportArgs {
+  InstanceArgs instance;
+  std::string check_id;
+  std::string status;  // passing | warning | critical
+  std::string output;
+};
+absl::Status RunReport(const GlobalOptions& options, const ReportArgs& args);
 
 // Commands that read (read_commands.cc).
 absl::Status RunChecks(const GlobalOptions& options, const InstanceArgs& args);

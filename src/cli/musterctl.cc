@@ -178,6 +178,11 @@ int Main(int argc, char** argv) {
       ->check(kHostPort)
       ->type_name("HOST:PORT")
       ->allow_extra_args(false);
+  sub->add_option("--ttl-check", reg.ttl_check,
+                  "A reported check \"ttl\" with this ttl: critical until `musterctl report` "
+                  "passes it, and again when no report comes for the ttl")
+      ->type_name("DURATION")
+      ->allow_extra_args(false);
   sub->add_option("--token", reg.token,
                   "Token for script checks, sent as X-Muster-Token")
       ->envname("MUSTER_SCRIPT_CHECKS_TOKEN")
@@ -198,6 +203,16 @@ int Main(int argc, char** argv) {
   sub = app.add_subcommand("heartbeat", "Renew an instance's lease");
   AddInstanceArgs(*sub, beat);
   sub->callback([&] { action = [&] { return RunHeartbeat(options, beat); }; });
+
+  ReportArgs report;
+  sub = app.add_subcommand("report", "Report the state of a reported (ttl) check");
+  AddInstanceArgs(*sub, report.instance);
+  sub->add_option("CHECK", report.check_id, "Check id")->required();
+  sub->add_option("STATUS", report.status, "passing, warning or critical")
+      ->required()
+      ->check(CLI::IsMember({"passing", "warning", "critical"}));
+  sub->add_option("--output", report.output, "What the check says (its output)")->type_name("TEXT");
+  sub->callback([&] { action = [&] { return RunReport(options, report); }; });
 
   ListArgs list;
   sub = app.add_subcommand("list", "List the instances of a service");

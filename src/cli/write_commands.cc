@@ -59,6 +59,9 @@ absl::Status RunRegister(const GlobalOptions& options, const RegisterArgs& args)
   short_form("http", args.http_checks);
   short_form("tcp", args.tcp_checks);
   short_form("grpc", args.grpc_checks);
+  if (!args.ttl_check.empty()) {
+    checks.push_back(json::object{{"id", "ttl"}, {"type", "ttl"}, {"ttl", args.ttl_check}});
+  }
   if (!checks.empty()) body["checks"] = std::move(checks);
   std::vector<std::pair<std::string, std::string>> headers;
   if (!args.token.empty()) headers.emplace_back("X-Muster-Token", args.token);
@@ -93,6 +96,24 @@ absl::Status RunHeartbeat(const GlobalOptions& options, const InstanceArgs& args
         uint64_t ttl = GetUnsigned(answer, "ttl_seconds");
         std::cout << "renewed " << Describe(args) << ": "
                   << (ttl == 0 ? std::string("no lease") : "lease " + FormatTtl(ttl)) << '\n';
+        return absl::OkStatus();
+      });
+}
+
+absl::Status RunReport(const GlobalOptions& options, const ReportArgs& args) {
+  json::object body{{"status", args.status}};
+  if (!args.output.empty()) body["output"] = args.output;
+  return CallAndPrint(
+      options,
+      {"PUT", wire::CheckReportTarget(KeyOf(options, args.instance.service, args.instance.id), args.check_id),
+       json::serialize(body)},
+      [&](const HttpResponse&, const json::object& answer) {
+        std::cout << "reported " << args.status << " for check " << args.check_id << " of "
+                  << Describe(args.instance) << "; instance "
+                  << (answer.contains("health") && answer.at("health").is_string()
+                          ? std::string(answer.at("health").get_string())
+                          : std::string("?"))
+                  << '\n';
         return absl::OkStatus();
       });
 }

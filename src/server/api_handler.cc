@@ -261,9 +261,7 @@ awaitable<absl::Status> ApiHandler::ReportCheck(const InstanceKey& key, const st
 awaitable<absl::Status> ApiHandler::ForwardReport(const std::string& leader, const InstanceKey& key,
                                                   const std::string& check_id, Health status,
                                                   std::string output) {
-  auto url = outbound::ParseHttpUrl(StrCat("http://", leader, wire::ChecksPath(key.service, key.id),
-                                           "/", wire::Escape(check_id),
-                                           "?namespace=", wire::Escape(key.ns)));
+  auto url = outbound::ParseHttpUrl(StrCat("http://", leader, wire::CheckReportTarget(key, check_id)));
   if (!url.ok()) co_return absl::UnavailableError(StrCat("leader ", leader, ": ", MessageOf(url.status())));
   auto call = outbound::HttpCall::Make(co_await asio::this_coro::executor, *url, nullptr);
   outbound::Request request = outbound::NewRequest(*url, "PUT", "musterd");

@@ -207,6 +207,30 @@ TEST_F(MusterctlTest, HeartbeatRenewsOrIsNotFound) {
   EXPECT_EQ(missing.exit_code, 3) << missing;
 }
 
+// --ttl-check registers a reported check, critical until `report` passes it.
+TEST_F(MusterctlTest, TtlCheckIsPassedByReport) {
+  CommandResult r = Ctl({"register", "orders", "a", "10.0.0.1:80", "--ttl-check", "30s"});
+  ASSERT_EQ(r.exit_code, 0) << r;
+  ListResult listed = List("orders");
+  ASSERT_EQ(listed.instances.size(), 1u);
+  EXPECT_EQ(listed.instances[0].health, Health::kCritical);
+  EXPECT_EQ(listed.instances[0].ttl_seconds, 0u);
+
+  r = Ctl({"report", "orders", "a", "ttl", "passing", "--output", "queue depth 3"});
+  ASSERT_EQ(r.exit_code, 0) << r;
+  EXPECT_THAT(r.out, HasSubstr("instance passing"));
+  listed = List("orders");
+  EXPECT_EQ(listed.instances[0].health, Health::kPassing);
+  EXPECT_EQ(listed.instances[0].checks[0].output, "queue depth 3");
+
+  EXPECT_EQ(Ctl({"report", "orders", "a", "nope", "passing"}).exit_code, 3);
+  EXPECT_EQ(Ctl({"report", "orders", "a", "ttl", "fine"}).exit_code, 2);  // usage
+  ASSERT_EQ(Ctl({"register", "orders", "b", "10.0.0.2:80", "--check", R"({"type":"ttl"})"}).exit_code, 0);
+  r = Ctl({"report", "orders", "b", "ttl", "passing"});
+  EXPECT_EQ(r.exit_code, 1) << r;
+  EXPECT_THAT(r.err, HasSubstr("heartbeats"));
+}
+
 // Deregistering an unknown instance exits 3 (not found) with a message.
 TEST_F(MusterctlTest, DeregisterUnknownExits3) {
   CommandResult r = Ctl({"deregister", "orders", "nobody"});

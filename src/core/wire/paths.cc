@@ -75,6 +75,10 @@ std::string ChecksTarget(const InstanceKey& key) {
   return Target(ChecksPath(key.service, key.id)).Namespace(key.ns).str();
 }
 
+std::string CheckReportTarget(const InstanceKey& key, std::string_view check_id) {
+  return Target(StrCat(ChecksPath(key.service, key.id), "/", Escape(check_id))).Namespace(key.ns).str();
+}
+
 std::string ListTarget(std::string_view service, const ListParams& params) {
   Target target(InstancesPath(service));
   target.Namespace(params.ns);

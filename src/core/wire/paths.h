@@ -73,6 +73,8 @@ struct ListParams {
 std::string InstanceTarget(const InstanceKey& key);   // PUT (register), DELETE
 std::string HeartbeatTarget(const InstanceKey& key);  // PUT
 std::string ChecksTarget(const InstanceKey& key);     // GET
+// PUT .../checks/{check_id}: a report on a reported check.
+std::string CheckReportTarget(const InstanceKey& key, std::string_view check_id);
 std::string ListTarget(std::string_view service, const ListParams& params = {});
 std::string ServicesTarget(std::string_view ns = {});
 // GET /api/v1/watch?service=S...&namespace=NS&from=REV; no service: every
