@@ -338,6 +338,38 @@ TEST_F(ConsulApiTest, AgentServicesBlockUntilAChange) {
   EXPECT_TRUE(JsonOf(*query.Answer()).as_object().empty());
 }
 
+// ?filter= on health entries, in Consul's filter language.
+TEST_F(ConsulApiTest, FilterNarrowsHealthEntries) {
+  AgentRegister("flt", "flt-1", 7021,
+                {{"Tags", json::array{"primary"}}, {"Meta", json::object{{"zone", "a"}}}});
+  AgentRegister("flt", "flt-2", 7022,
+                {{"Meta", json::object{{"zone", "b"}}}, {"Check", json::object{{"TTL", "60s"}}}});
+  AgentRegister("flt", "flt-3", 7023, {{"Meta", json::object{{"zone", "a"}, {"version", "2.0"}}}});
+  auto with = [&](const std::string& expression) {
+    return HealthIds("flt", "filter=" + wire::Escape(expression));
+  };
+  EXPECT_THAT(with(R"(Service.Meta.zone == "a")"), UnorderedElementsAre("flt-1", "flt-3"));
+  EXPECT_THAT(with(R"("primary" in Service.Tags)"), ::testing::ElementsAre("flt-1"));
+  EXPECT_THAT(with("Service.Port == 7022"), ::testing::ElementsAre("flt-2"));
+  EXPECT_THAT(with(R"(Checks.Status == "critical")"), ::testing::ElementsAre("flt-2"));
+  EXPECT_THAT(with(R"(Service.Meta.version == "2.0" or Service.ID == "flt-2")"),
+              UnorderedElementsAre("flt-2", "flt-3"));
+  EXPECT_THAT(with(R"(not (Service.Meta.zone == "a") and Node.Datacenter == "dc1")"),
+              ::testing::ElementsAre("flt-2"));
+  // Combined with ?passing: flt-2's TTL check is critical.
+  EXPECT_THAT(HealthIds("flt", "passing&filter=" + wire::Escape(R"(Service.Meta.zone != "a")")),
+              ::testing::IsEmpty());
+
+  wire::HttpResponse r = Get("/v1/health/service/flt?filter=" + wire::Escape("Service.Colour == red"));
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_THAT(r.body, HasSubstr("Service.Colour"));
+  r = Get("/v1/health/service/flt?filter=" + wire::Escape(R"(Service.ID == "unterminated)"));
+  EXPECT_EQ(r.status, 400) << r.body;
+  r = Get("/v1/catalog/service/flt?filter=" + wire::Escape(R"(ServiceID == "flt-1")"));
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_THAT(r.body, HasSubstr("/v1/health/service"));
+}
+
 // A blocking query parks until a change of what it reads, and answers with
 // a higher index.
 TEST_F(ConsulApiTest, BlockingQueryWakesOnAChange) {

@@ -405,8 +405,11 @@ awaitable<Response> ConsulApi::HealthPaths(const Target& t, const std::string& n
     bool bad = false;
     const bool passing = Flag(t, "passing", &bad).value_or(false);
     if (bad) co_return Text(http::status::bad_request, "Invalid value for ?passing");
-    if (t.Param("filter")) {
-      co_return Text(http::status::bad_request, "?filter= is not supported by this registry yet");
+    std::optional<consul::Filter> expression;
+    if (auto text = t.Param("filter"); text && !text->empty()) {
+      auto parsed = consul::Filter::Parse(*text);
+      if (!parsed.ok()) co_return Text(http::status::bad_request, MessageOf(parsed.status()));
+      expression = *std::move(parsed);
     }
     auto filter = TagFilter(t);
     if (!filter.ok()) co_return Text(http::status::bad_request, MessageOf(filter.status()));
@@ -414,7 +417,9 @@ awaitable<Response> ConsulApi::HealthPaths(const Target& t, const std::string& n
     json::array out;
     for (const auto& in : catalog_.List(ns, seg[3], *filter).instances) {
       if (passing && consul::ConsulHealth(*in) != Health::kPassing) continue;
-      out.push_back(consul::ServiceEntryJson(*in, agent_));
+      json::object entry = consul::ServiceEntryJson(*in, agent_);
+      if (expression && !expression->Matches(SubjectOf(*in, entry))) continue;
+      out.push_back(std::move(entry));
     }
     co_return ReadAnswer(out, index);
   }
@@ -493,6 +498,12 @@ std::shared_ptr<const Instance> ConsulApi::FindCheckOwner(const std::string& ns,
 
 absl::StatusOr<ConsulApi::Read> ConsulApi::ParseRead(const Target& t, const std::string& ns) const {
   Read read{ns};
+  // Only /v1/health/service/{name} runs filters: anywhere else one would
+  // be ignored, and an answer that ignored it would mislead.
+  const bool filters = t.segments.size() == 4 && t.segments[1] == "health" && t.segments[2] == "service";
+  if (!filters && t.Param("filter")) {
+    return absl::InvalidArgumentError("?filter= is supported on /v1/health/service/{name} only");
+  }
   if (auto index = t.Param("index"); index && !index->empty()) {
     uint64_t n = 0;
     auto [end, ec] = std::from_chars(index->data(), index->data() + index->size(), n);
@@ -510,6 +521,14 @@ absl::StatusOr<ConsulApi::Read> ConsulApi::ParseRead(const Target& t, const std:
     read.wait = std::min(*parsed, config_.max_wait);
   }
   return read;
+}
+
+consul::FilterSubject ConsulApi::SubjectOf(const Instance& in, const json::object& entry) const {
+  consul::FilterSubject subject{in, agent_.node, agent_.address, agent_.datacenter, agent_.node_id, {}};
+  for (const auto& c : entry.at("Checks").as_array()) {
+    subject.checks.emplace_back(c.at("CheckID").as_string(), c.at("Status").as_string());
+  }
+  return subject;
 }
 
 absl::StatusOr<ListFilter> ConsulApi::TagFilter(const Target& t) const {

@@ -20,6 +20,7 @@
 #include "server/async_util.h"
 #include "server/config.h"
 #include "server/consul/consul_codec.h"
+#include "server/consul/consul_filter.h"
 #include "server/http_types.h"
 #include "server/url.h"
 
@@ -70,6 +71,8 @@ class ConsulApi {
 
   // ?index= and ?wait= (InvalidArgument with Consul's message when bad).
   absl::StatusOr<Read> ParseRead(const Target& t, const std::string& ns) const;
+  // What ?filter= sees of an instance whose health entry is `entry`.
+  consul::FilterSubject SubjectOf(const Instance& in, const boost::json::object& entry) const;
   // ?tag= (repeatable: all must be carried).
   absl::StatusOr<ListFilter> TagFilter(const Target& t) const;
   // Waits as a blocking query asks (for `service`, or the whole namespace
