@@ -76,6 +76,11 @@
 //
 // A Filter is immutable once parsed: copies share it, and Matches may run on
 // any number of threads at once.
+//
+// The lexer, the parser and Parse are in consul_filter_parse.cc; the
+// selectors, the evaluation and Matches in consul_filter.cc; the guard on
+// regular expressions in consul_filter_regex.cc; what they share in
+// consul_filter_internal.h.
 #pragma once
 
 #include <memory>
