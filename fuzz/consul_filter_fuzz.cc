@@ -1,4 +1,4 @@
-// Consul's ?filter= expressions (server/consul/consul_filter.cc): raw bytes
+// Consul's ?filter= expressions (server/consul/consul_filter.h): raw bytes
 // as the expression, then the parsed filter asked of fixed health entries,
 // one with every field set (a 512-byte metadata value among them, the most
 // a registration may hold) and one with nothing set.
