@@ -114,6 +114,15 @@ void SetService(json::object& check, const Instance& in) {
   check["ModifyIndex"] = in.modify_revision;
 }
 
+// The node's fields that a node and a catalog entry share.
+json::object NodeFieldsJson(const Agent& agent) {
+  return json::object{{"ID", agent.node_id},
+                      {"Node", agent.node},
+                      {"Address", agent.address},
+                      {"Datacenter", agent.datacenter},
+                      {"TaggedAddresses", TaggedAddressesJson(agent)}};
+}
+
 }  // namespace
 
 std::string NodeIdFor(std::string_view node) {
@@ -151,12 +160,7 @@ json::object AgentServiceJson(const Instance& in, const Agent& agent) {
 
 json::object CatalogServiceJson(const Instance& in, const Agent& agent) {
   const auto [host, port] = HostPort(in.address);
-  json::object o;
-  o["ID"] = agent.node_id;
-  o["Node"] = agent.node;
-  o["Address"] = agent.address;
-  o["Datacenter"] = agent.datacenter;
-  o["TaggedAddresses"] = TaggedAddressesJson(agent);
+  json::object o = NodeFieldsJson(agent);
   o["NodeMeta"] = NodeMetaJson();
   o["ServiceID"] = in.id;
   o["ServiceName"] = in.service;
@@ -172,12 +176,7 @@ json::object CatalogServiceJson(const Instance& in, const Agent& agent) {
 }
 
 json::object NodeJson(const Agent& agent) {
-  json::object o;
-  o["ID"] = agent.node_id;
-  o["Node"] = agent.node;
-  o["Address"] = agent.address;
-  o["Datacenter"] = agent.datacenter;
-  o["TaggedAddresses"] = TaggedAddressesJson(agent);
+  json::object o = NodeFieldsJson(agent);
   o["Meta"] = NodeMetaJson();
   o["CreateIndex"] = 0;
   o["ModifyIndex"] = 0;
