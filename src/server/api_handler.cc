@@ -130,6 +130,7 @@ awaitable<ApiHandler::Reply> ApiHandler::Handle(Request& req) {
       }
       if (seg.size() == 8 && seg[6] == "checks") {
         if (method != http::verb::put && method != http::verb::post) co_return MethodNotAllowed("PUT, POST");
+        if (auto s = ValidateCheckId(seg[7], config_.limits); !s.ok()) co_return ErrorResponse(s);
         co_return co_await Report(req, *t, ns);
       }
       if (seg.size() == 7 && seg[6] == "heartbeat") {

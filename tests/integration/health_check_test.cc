@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "core/strings.h"
@@ -184,6 +185,9 @@ TEST_F(HealthCheckTest, ReportsToUnknownOrUnreportableChecksAreRefused) {
     EXPECT_EQ(ErrorCodeOf(r), "invalid_argument") << body;
   }
   EXPECT_EQ(Must(client().Get(base + "/app")).status, 405);
+  r = Must(client().Put(base + "/a%20b", R"({"status":"passing"})"));
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_THAT(ErrorMessageOf(r), ::testing::HasSubstr("check id"));
   // Nothing was lost: still registered, the reported check as it started.
   auto listed = List("svc");
   ASSERT_EQ(listed.instances.size(), 1u);

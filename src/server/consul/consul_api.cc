@@ -25,12 +25,20 @@ namespace {
 
 using TimerClock = asio::steady_timer::clock_type;
 
-// Consul answers errors as plain text.
+// Consul answers errors as plain text. It is made valid UTF-8, as every
+// answer of musterd is: the messages quote what clients sent.
 Response Text(http::status status, std::string_view body) {
   Response res{status, 11};
   res.set(http::field::content_type, "text/plain; charset=utf-8");
-  res.body() = std::string(body);
+  res.body() = ToValidUtf8(body);
   return res;
+}
+
+// What a client sent, for a message: its first `max_bytes` bytes at most,
+// ill-formed UTF-8 replaced.
+std::string Quoted(std::string_view text, size_t max_bytes) {
+  std::string valid = ToValidUtf8(text.substr(0, max_bytes + 4));
+  return std::string(Utf8Prefix(valid, max_bytes));
 }
 
 Response Empty() {
@@ -205,13 +213,13 @@ awaitable<Response> ConsulApi::AgentPaths(const Request& req, const Target& t, h
       if (!read.ok()) co_return Text(http::status::bad_request, MessageOf(read.status()));
       std::shared_ptr<const Instance> in = FindService(ns, seg[3]);
       if (in == nullptr) {
-        co_return Text(http::status::not_found, StrCat("unknown service ID: ", Utf8Prefix(seg[3], 256)));
+        co_return Text(http::status::not_found, StrCat("unknown service ID: ", Quoted(seg[3], 256)));
       }
       // Blocks on the service the id belongs to now, then reads it again.
       const uint64_t index = co_await Block(*read, in->service);
       in = FindService(ns, seg[3]);
       if (in == nullptr) {
-        co_return Text(http::status::not_found, StrCat("unknown service ID: ", Utf8Prefix(seg[3], 256)));
+        co_return Text(http::status::not_found, StrCat("unknown service ID: ", Quoted(seg[3], 256)));
       }
       co_return ReadAnswer(consul::AgentServiceJson(*in, agent_), index);
     }
@@ -256,7 +264,7 @@ awaitable<Response> ConsulApi::DeregisterService(const std::string& ns, const st
   std::shared_ptr<const Instance> in = FindService(ns, id);
   if (in == nullptr) {
     co_return Text(http::status::not_found,
-                   StrCat("Unknown service ID \"", Utf8Prefix(id, 256),
+                   StrCat("Unknown service ID \"", Quoted(id, 256),
                           "\". Ensure that the service ID is passed, not the service name."));
   }
   InstanceKey key = KeyOf(*in);
@@ -273,11 +281,11 @@ awaitable<Response> ConsulApi::Maintenance(const Target& t, const std::string& n
   bool bad = false;
   std::optional<bool> on = Flag(t, "enable", &bad);
   if (bad || !on) {
-    co_return Text(http::status::bad_request, StrCat("Invalid value for enable: \"", Utf8Prefix(*enable, 64), "\""));
+    co_return Text(http::status::bad_request, StrCat("Invalid value for enable: \"", Quoted(*enable, 64), "\""));
   }
   std::shared_ptr<const Instance> in = FindService(ns, id);
   if (in == nullptr) {
-    co_return Text(http::status::not_found, StrCat("Unknown service ID \"", Utf8Prefix(id, 256), "\""));
+    co_return Text(http::status::not_found, StrCat("Unknown service ID \"", Quoted(id, 256), "\""));
   }
   const InstanceStatus want = *on ? InstanceStatus::kDisabled : InstanceStatus::kEnabled;
   if (in->status == want) co_return Empty();
@@ -319,13 +327,13 @@ awaitable<Response> ConsulApi::UpdateCheck(const Request& req, const Target& t, 
   std::shared_ptr<const Instance> owner = FindCheckOwner(ns, check_id);
   if (owner == nullptr) {
     co_return Text(http::status::not_found,
-                   StrCat("Unknown check ID \"", Utf8Prefix(check_id, 256),
+                   StrCat("Unknown check ID \"", Quoted(check_id, 256),
                           "\". Ensure that the check ID is passed, not the check name."));
   }
   const Check* check = owner->FindCheck(check_id);
   if (check == nullptr || !check->IsReported()) {
     co_return Text(http::status::internal_server_error,
-                   StrCat("CheckID \"", Utf8Prefix(check_id, 256), "\" does not have associated TTL"));
+                   StrCat("CheckID \"", Quoted(check_id, 256), "\" does not have associated TTL"));
   }
   absl::Status s = co_await native_.ReportCheck(KeyOf(*owner), check_id, status, std::move(output));
   if (!s.ok()) co_return Failure(s);
