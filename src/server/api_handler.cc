@@ -240,6 +240,9 @@ awaitable<absl::Status> ApiHandler::ReportCheck(const InstanceKey& key, const st
         "; only a ttl check with a ttl takes reports"));
   }
   if (checker_ == nullptr) co_return absl::UnavailableError("this node runs no checks");
+  // Consul's ?note= comes percent-decoded from the query: whatever bytes it
+  // holds, the stored output (and every answer that shows it) is UTF-8.
+  if (!IsValidUtf8(output)) output = ToValidUtf8(output);
   std::string copy = may_forward ? output : std::string();  // for the leader, should it come to that
   absl::Status s = co_await AwaitCallback<absl::Status>([&](auto done) {
     checker_->Report(key, check_id, status, std::move(output), std::move(done));

@@ -212,6 +212,11 @@ TEST_F(ConsulApiTest, CheckUpdateWarnAndFail) {
   AgentRegister("enc", "enc-1", 7004, {{"Check", json::object{{"TTL", "60s"}}}});
   ASSERT_EQ(Must(client().Put("/v1/agent/check/pass/service%3Aenc-1", "")).status, 200);
   EXPECT_EQ(CheckStatus("service:enc-1"), "passing");
+  // A note of bytes that are not UTF-8 is stored as valid UTF-8.
+  ASSERT_EQ(Must(client().Put("/v1/agent/check/warn/service%3Aenc-1?note=caf%E9", "")).status, 200);
+  std::string note;
+  EXPECT_EQ(CheckStatus("service:enc-1", &note), "warning");
+  EXPECT_EQ(note, "caf\xEF\xBF\xBD");
 }
 
 TEST_F(ConsulApiTest, UnknownChecksAndChecksWithoutTtlAreRefusedAsConsulDoes) {
