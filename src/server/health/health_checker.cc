@@ -320,39 +320,44 @@ void HealthChecker::OnResult(const std::shared_ptr<Runner>& runner, ProbeResult 
   std::optional<Check> write;
   Health from = Health::kCritical;
   bool deregister = false;
+  bool stopped = false;
   {
     MutexLock lock(mu_);
     if (runner->stopped) {
-      if (done) std::move(done)(absl::UnavailableError("the check is no longer followed here"));
-      return;
+      stopped = true;
+    } else {
+      result.output = BoundedOutput(std::move(result.output),
+                                    result.status == Health::kPassing ? "ok" : "failed");
+      const auto now = options_.clock->Now();
+      runner->last_at = std::chrono::system_clock::now();
+      auto change = runner->state.Observe(std::move(result), now);
+      // Write when the state moved, the first result (even one that leaves
+      // the state as it was, so the catalog shows an output), and whenever the
+      // catalog's copy differs (an earlier write failed): the catalog converges.
+      // A reported check's output is the instance's word: a new one is written
+      // too (a probe's output changes every run, and is kept only with a change).
+      const bool new_output =
+          runner->check.IsReported() && runner->state.last()->output != runner->recorded_output;
+      if ((change || runner->state.status() != runner->recorded || !runner->recorded_ran ||
+           new_output) &&
+          !runner->writing) {
+        Check c = runner->check;
+        c.status = runner->state.status();
+        c.output = runner->state.last()->output;
+        from = change ? change->from : runner->recorded;
+        runner->writing = true;
+        write = std::move(c);
+      }
+      if (!runner->deregistering && runner->state.DeregisterDue(now)) {
+        runner->deregistering = true;
+        deregister = true;
+      }
+      if (done && runner->writing) runner->waiting.push_back(std::exchange(done, nullptr));
     }
-    result.output = BoundedOutput(std::move(result.output),
-                                  result.status == Health::kPassing ? "ok" : "failed");
-    const auto now = options_.clock->Now();
-    runner->last_at = std::chrono::system_clock::now();
-    auto change = runner->state.Observe(std::move(result), now);
-    // Write when the state moved, the first result (even one that leaves
-    // the state as it was, so the catalog shows an output), and whenever the
-    // catalog's copy differs (an earlier write failed): the catalog converges.
-    // A reported check's output is the instance's word: a new one is written
-    // too (a probe's output changes every run, and is kept only with a change).
-    const bool new_output =
-        runner->check.IsReported() && runner->state.last()->output != runner->recorded_output;
-    if ((change || runner->state.status() != runner->recorded || !runner->recorded_ran ||
-         new_output) &&
-        !runner->writing) {
-      Check c = runner->check;
-      c.status = runner->state.status();
-      c.output = runner->state.last()->output;
-      from = change ? change->from : runner->recorded;
-      runner->writing = true;
-      write = std::move(c);
-    }
-    if (!runner->deregistering && runner->state.DeregisterDue(now)) {
-      runner->deregistering = true;
-      deregister = true;
-    }
-    if (done && runner->writing) runner->waiting.push_back(std::exchange(done, nullptr));
+  }
+  if (stopped) {
+    if (done) std::move(done)(absl::UnavailableError("the check is no longer followed here"));
+    return;
   }
   if (done) std::move(done)(absl::OkStatus());  // nothing to write: the catalog has it
   if (write) WriteState(runner, *std::move(write), from);
@@ -363,18 +368,20 @@ void HealthChecker::OnResult(const std::shared_ptr<Runner>& runner, ProbeResult 
 void HealthChecker::Report(const InstanceKey& key, std::string_view check_id, Health status,
                            std::string output, ReportDone done) {
   std::shared_ptr<Runner> runner;
+  bool running = false;
   {
     MutexLock lock(mu_);
-    if (!running_) {
-      std::move(done)(absl::UnavailableError("this node does not run the registry's checks"));
-      return;
-    }
+    running = running_;
     auto it = entries_.find(key);
     if (it != entries_.end()) {
       for (const auto& r : it->second.runners) {
         if (r->check.id == check_id) runner = r;
       }
     }
+  }
+  if (!running) {
+    std::move(done)(absl::UnavailableError("this node does not run the registry's checks"));
+    return;
   }
   if (runner == nullptr) {
     std::move(done)(absl::NotFoundError(
