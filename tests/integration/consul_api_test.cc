@@ -193,6 +193,20 @@ TEST_F(ConsulApiTest, TtlCheckStartsCriticalPassesAndLapses) {
   EXPECT_TRUE(HealthIds("ttl", "passing").empty());
 }
 
+// DeregisterCriticalServiceAfter removes a service whose TTL check stayed
+// critical that long; without it the service stays (the test above).
+TEST_F(ConsulApiTest, DeregisterCriticalServiceAfterRemovesALapsedService) {
+  AgentRegister("reap", "reap-1", 7009,
+                {{"Check", json::object{{"TTL", "1s"}, {"DeregisterCriticalServiceAfter", "1s"}}}});
+  ASSERT_EQ(List("reap").ids(), std::vector<std::string>{"reap-1"});
+  const auto deadline = std::chrono::steady_clock::now() + milliseconds(15000);
+  while (!List("reap").instances.empty() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  EXPECT_TRUE(List("reap").instances.empty());
+  EXPECT_FALSE(Read("/v1/agent/services").as_object().contains("reap-1"));
+}
+
 // update takes Status and Output in the body; warn and fail set their
 // states; the id may come percent-encoded.
 TEST_F(ConsulApiTest, CheckUpdateWarnAndFail) {
