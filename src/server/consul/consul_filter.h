@@ -63,7 +63,8 @@
 //
 // Regular expressions are guarded so that no filter can make evaluation slow
 // or deep: a pattern is at most 256 bytes; back-references and lookaheads
-// are refused (neither is in Go's RE2 syntax, which Consul uses); the
+// are refused (neither is in Go's RE2 syntax, which Consul uses), and so is
+// a repetition count over 1000 (as RE2 refuses it); the
 // patterns of one filter, their counted repetitions expanded, come to at most
 // an estimated 256 atoms in all; and matching runs in libstdc++'s polynomial
 // mode, in one pass over the value. The worst filter then costs a few

@@ -18,20 +18,25 @@ namespace muster::consul::filter_internal {
 
 namespace {
 
+// The largest count a counted repetition may give, as in Go's RE2 syntax,
+// which Consul uses.
+constexpr uint64_t kMaxRepeatCount = 1000;
+
 // The number of copies std::regex makes for the counted repetition that
 // starts at pattern[*i] ('{'): n for {n}, n+1 for {n,} (n copies and a
 // star), m for {n,m}; *i is left on its '}'. Nullopt when no counted
-// repetition starts there. Counts are read up to kMaxRepeat, which is past
-// any budget. libstdc++ reads a count into a long before it looks for the
-// closing '}', and a count of 19 digits overflows it (undefined behaviour,
-// found by fuzz/consul_filter_fuzz), so a count past kMaxRepeat gives
-// kMaxRepeat copies even when the brace does not close.
-std::optional<uint64_t> RepeatCopies(std::string_view pattern, size_t* i) {
-  constexpr uint64_t kMaxRepeat = 1000000;
+// repetition starts there; InvalidArgument for a count over
+// kMaxRepeatCount. libstdc++ reads a count into a long before it looks for
+// the closing '}', and a count of 19 digits overflows it (undefined
+// behaviour, found by fuzz/consul_filter_fuzz), so a count that is too large
+// is refused even when the brace does not close, and whatever it repeats
+// (a{0}{99999999999999999999} repeats nothing, and overflowed all the same).
+absl::StatusOr<std::optional<uint64_t>> RepeatCopies(std::string_view pattern, size_t* i) {
   auto read = [&](size_t* at, uint64_t* value) {
     const size_t start = *at;
     for (; *at < pattern.size() && IsDigit(pattern[*at]); ++*at) {
-      *value = std::min(*value * 10 + static_cast<uint64_t>(pattern[*at] - '0'), kMaxRepeat);
+      *value = std::min(*value * 10 + static_cast<uint64_t>(pattern[*at] - '0'),
+                        kMaxRepeatCount + 1);
     }
     return *at > start;
   };
@@ -44,9 +49,10 @@ std::optional<uint64_t> RepeatCopies(std::string_view pattern, size_t* i) {
     ++at;
     copies = read(&at, &m) ? std::max(n, m) : n + 1;
   }
-  if (n == kMaxRepeat || m == kMaxRepeat) {
-    *i = at - 1;
-    return kMaxRepeat;
+  if (n > kMaxRepeatCount || m > kMaxRepeatCount) {
+    return absl::InvalidArgumentError(StrCat("filter regular expression ", Shown(pattern),
+                                             " repeats too much: a repetition count is at most ",
+                                             kMaxRepeatCount));
   }
   if (at == pattern.size() || pattern[at] != '}') return std::nullopt;
   *i = at;
@@ -98,10 +104,12 @@ absl::StatusOr<uint64_t> PatternUnits(std::string_view pattern, uint64_t limit) 
       atom = open.back() + 1;
       open.pop_back();
     } else if (c == '{') {
-      if (const std::optional<uint64_t> copies = RepeatCopies(pattern, &i)) {
+      const absl::StatusOr<std::optional<uint64_t>> copies = RepeatCopies(pattern, &i);
+      if (!copies.ok()) return copies.status();
+      if (copies->has_value()) {
         // What a further quantifier would repeat is now all the copies
         // (a{2}{3} is six a's).
-        last *= *copies;
+        last *= **copies;
         open.back() += last;
         continue;
       }

@@ -461,7 +461,9 @@ TEST(ConsulFilterErrors, BadRegularExpressions) {
 TEST(ConsulFilterErrors, HugeCountsAreRefusedBeforeStdRegexReadsThem) {
   for (const char* pattern : {"a{99999999999999999999}", "(a){99999999999999999999,1}",
                               "a{1,99999999999999999999}", "a{99999999999999999999,00000e",
-                              "a{2}{99999999999999999999}", "a*{99999999999999999999"}) {
+                              "a{2}{99999999999999999999}", "a*{99999999999999999999",
+                              "a{0}{99999999999999999999}", "{99999999999999999999}",
+                              "a{0}{1001}"}) {
     EXPECT_THAT(ParseError(StrCat("Service.ID matches \"", pattern, "\"")),
                 StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("repeats too much")))
         << pattern;
