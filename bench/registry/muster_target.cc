@@ -31,7 +31,8 @@ void MusterTarget::Start(const std::vector<std::string>& args) {
   const uint16_t port = FreeLoopbackPorts(1)[0];
   endpoint_ = {boost::asio::ip::make_address_v4("127.0.0.1"), port};
   std::vector<std::string> argv = {binary_, "--data-dir", dir_->path() + "/data", "--listen",
-                                   "127.0.0.1:" + std::to_string(port), "--log-level", "warn"};
+                                   "127.0.0.1:" + std::to_string(port), "--xds-listen", "127.0.0.1:0",
+                                   "--log-level", "warn"};
   argv.insert(argv.end(), extra_args_.begin(), extra_args_.end());
   argv.insert(argv.end(), args.begin(), args.end());
   argv_ = std::move(argv);

@@ -78,10 +78,21 @@ struct ReportArgs {
 };
 absl::Status RunReport(const GlobalOptions& options, const ReportArgs& args);
 
+struct XdsBootstrapArgs {
+  std::string server;   // host:port of the xDS server; empty: ask musterd
+  std::string node_id;  // the client's node id
+  std::string cluster;  // the client's node cluster (optional)
+  std::string zone;     // the client's locality zone (optional)
+};
+
 // Commands that read (read_commands.cc).
 absl::Status RunChecks(const GlobalOptions& options, const InstanceArgs& args);
 absl::Status RunList(const GlobalOptions& options, const ListArgs& args);
 absl::Status RunServices(const GlobalOptions& options);
+// Prints the bootstrap JSON a gRPC client reads from GRPC_XDS_BOOTSTRAP to
+// dial xds:///SERVICE through musterd; without --xds-server it asks musterd
+// (/healthz) where its xDS server listens.
+absl::Status RunXdsBootstrap(const GlobalOptions& options, const XdsBootstrapArgs& args);
 // Prints change events until Ctrl-C (SIGINT or SIGTERM), which ends it with OK.
 absl::Status RunWatch(const GlobalOptions& options, const WatchArgs& args);
 

@@ -232,6 +232,21 @@ int Main(int argc, char** argv) {
   sub = app.add_subcommand("services", "List the services with instance counts");
   sub->callback([&] { action = [&] { return RunServices(options); }; });
 
+  XdsBootstrapArgs bootstrap;
+  bootstrap.node_id = "muster-xds-client";
+  sub = app.add_subcommand("xds-bootstrap",
+                           "Print the GRPC_XDS_BOOTSTRAP JSON for gRPC clients dialing xds:///SERVICE");
+  sub->add_option("--xds-server", bootstrap.server,
+                  "The xDS server (default: where musterd at --addr says its xDS server is)")
+      ->check(kHostPort)
+      ->type_name("HOST:PORT");
+  sub->add_option("--node-id", bootstrap.node_id, "The client's node id (in musterd's logs)")
+      ->capture_default_str()
+      ->type_name("ID");
+  sub->add_option("--cluster", bootstrap.cluster, "The client's node cluster")->type_name("NAME");
+  sub->add_option("--zone", bootstrap.zone, "The client's locality zone")->type_name("ZONE");
+  sub->callback([&] { action = [&] { return RunXdsBootstrap(options, bootstrap); }; });
+
   WatchArgs watch;
   sub = app.add_subcommand("watch", "Print change events until Ctrl-C");
   sub->add_option("SERVICE", watch.services, "Services to watch (none: all in the namespace)");

@@ -97,7 +97,7 @@ std::string FormatTtl(uint64_t seconds) {
   return FormatDuration(std::chrono::seconds(seconds));
 }
 
-absl::Status CallAndPrint(const GlobalOptions& options, Request request, const Render& render) {
+absl::StatusOr<HttpResponse> Call(const GlobalOptions& options, Request request) {
   wire::HttpRequest http_request;
   http_request.method = std::move(request.method);
   http_request.target = std::move(request.target);
@@ -107,6 +107,12 @@ absl::Status CallAndPrint(const GlobalOptions& options, Request request, const R
   auto response = http.Do(http_request, options.timeout());
   if (!response.ok()) return response.status();
   if (response->status < 200 || response->status > 299) return StatusFromResponse(*response);
+  return response;
+}
+
+absl::Status CallAndPrint(const GlobalOptions& options, Request request, const Render& render) {
+  auto response = Call(options, std::move(request));
+  if (!response.ok()) return response.status();
   if (options.json) {
     PrintRaw(response->body);
     return absl::OkStatus();

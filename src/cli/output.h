@@ -71,6 +71,10 @@ struct Request {
 // Prints a successful answer as text; gets the response and its JSON object.
 using Render = std::function<absl::Status(const HttpResponse&, const json::object&)>;
 
+// Sends `request` (bounded by --timeout) and returns the 2xx answer; any other
+// becomes the error status the server described.
+absl::StatusOr<HttpResponse> Call(const GlobalOptions& options, Request request);
+
 // Sends `request` (bounded by --timeout) and prints the answer: verbatim with
 // --json, else through `render`. A non-2xx answer becomes the error status the
 // server described.

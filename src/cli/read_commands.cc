@@ -22,6 +22,7 @@
 #include "core/wire/answers.h"
 #include "core/wire/http_client.h"
 #include "core/wire/paths.h"
+#include "core/validation.h"
 #include "muster/instance.h"
 
 namespace muster::cli {
@@ -128,6 +129,42 @@ absl::Status RunServices(const GlobalOptions& options) {
         std::cout << "revision " << answer->revision << '\n';
         return absl::OkStatus();
       });
+}
+
+absl::Status RunXdsBootstrap(const GlobalOptions& options, const XdsBootstrapArgs& args) {
+  std::string server = args.server;
+  if (server.empty()) {
+    auto response = Call(options, {"GET", "/healthz", {}});
+    if (!response.ok()) return response.status();
+    auto health = ParseObject(response->body);
+    if (!health.ok()) return health.status();
+    const json::value* xds = health->if_contains("xds");
+    if (xds == nullptr || !xds->is_object()) {
+      return absl::FailedPreconditionError(muster::StrCat(
+          "musterd at ", options.address, " serves no xDS (it runs with --xds-listen \"\")"));
+    }
+    server = GetString(xds->get_object(), "address");
+    // A wildcard address is reached at the host musterd was reached at.
+    auto bound = SplitHostPort(server, AddressUse::kListen);
+    auto reached = SplitHostPort(options.address, AddressUse::kDial);
+    if (!bound.ok() || !reached.ok()) return UnexpectedAnswer("xds.address is not host:port");
+    if (bound->first == "0.0.0.0" || bound->first == "::") {
+      const bool v6 = reached->first.find(':') != std::string::npos;
+      server = v6 ? muster::StrCat("[", reached->first, "]:", bound->second)
+                  : muster::StrCat(reached->first, ":", bound->second);
+    }
+  }
+  json::object node{{"id", args.node_id}};
+  if (!args.cluster.empty()) node["cluster"] = args.cluster;
+  if (!args.zone.empty()) node["locality"] = json::object{{"zone", args.zone}};
+  json::object bootstrap{
+      {"xds_servers", json::array{json::object{
+                          {"server_uri", server},
+                          {"channel_creds", json::array{json::object{{"type", "insecure"}}}},
+                          {"server_features", json::array{"xds_v3"}}}}},
+      {"node", std::move(node)}};
+  std::cout << json::serialize(bootstrap) << '\n';
+  return absl::OkStatus();
 }
 
 absl::Status RunWatch(const GlobalOptions& options, const WatchArgs& args) {

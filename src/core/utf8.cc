@@ -86,4 +86,13 @@ std::string_view Utf8Prefix(std::string_view text, size_t max_bytes) {
   return text.substr(0, end);
 }
 
+std::string QuotedPrefix(std::string_view text, size_t max_bytes) {
+  const std::string valid = ToValidUtf8(text);
+  const std::string_view cut = Utf8Prefix(valid, max_bytes);
+  std::string out = "\"";
+  out.append(cut);
+  out.append(cut.size() < valid.size() ? "...\"" : "\"");
+  return out;
+}
+
 }  // namespace muster

@@ -19,4 +19,8 @@ std::string ToValidUtf8(std::string_view text);
 // does not cut a character in two.
 std::string_view Utf8Prefix(std::string_view text, size_t max_bytes);
 
+// Any `text` as an error message quotes it: made valid UTF-8, cut to at most
+// `max_bytes` bytes (then ending in "..."), in double quotes.
+std::string QuotedPrefix(std::string_view text, size_t max_bytes = 64);
+
 }  // namespace muster

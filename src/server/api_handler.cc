@@ -15,6 +15,7 @@
 #include "core/wire/paths.h"
 #include "server/consul/consul_api.h"
 #include "server/outbound/http_call.h"
+#include "server/xds/xds_server.h"
 
 // GCC 12 takes Asio's coroutine frames, allocated by the frame's own
 // operator new and freed by its matching operator delete, for a mismatched
@@ -441,6 +442,12 @@ Response ApiHandler::Healthz() {
     health["webhooks"] = json::object{{"delivered", sent.delivered}, {"failed", sent.failed},
                                       {"dropped", sent.dropped},     {"retries", sent.retries},
                                       {"queued", sent.queued}};
+  }
+  if (xds_ != nullptr) {
+    const xds::XdsStats x = xds_->stats();
+    health["xds"] = json::object{{"address", xds_->address()}, {"streams", x.streams},
+                                 {"streams_total", x.streams_total}, {"refused", x.streams_refused},
+                                 {"responses", x.responses}, {"acks", x.acks}, {"nacks", x.nacks}};
   }
   return JsonResponse(http::status::ok, std::move(health));
 }

@@ -22,6 +22,9 @@
 namespace muster {
 
 class ConsulApi;
+namespace xds {
+class XdsServer;
+}
 
 // Marks a check report one node forwarded to the leader.
 inline constexpr std::string_view kForwardedHeader = "X-Muster-Forwarded";
@@ -75,6 +78,8 @@ class ApiHandler {
   // The webhooks whose delivery counts /healthz shows (null: none are
   // configured). Set before serving.
   void SetWebhookNotifier(const WebhookNotifier* webhooks) { webhooks_ = webhooks; }
+  // The xDS server whose counts /healthz shows (null: none). Before serving.
+  void SetXdsServer(const xds::XdsServer* xds) { xds_ = xds; }
   // The address the server listens on (the Consul API reports it). Before
   // serving.
   void SetListenAddress(const std::string& address);
@@ -108,6 +113,7 @@ class ApiHandler {
   Catalog& catalog_;
   HealthChecker* checker_ = nullptr;
   const WebhookNotifier* webhooks_ = nullptr;
+  const xds::XdsServer* xds_ = nullptr;
   const ConnectionTable* connections_ = nullptr;
   ListCache lists_;
   WatchStreams streams_;

@@ -81,6 +81,9 @@ absl::Status LoadToml(const std::string& path, ServerConfig& c,
   if (auto v = t["consul_api"].value<bool>()) c.consul_api = *v;
   str("datacenter", c.datacenter);
   str("node_name", c.node_name);
+  str("xds_listen", c.xds_listen);
+  str("xds_zone_key", c.xds_zone_key);
+  num("xds_max_streams", c.xds_max_streams);
   str("script_checks_token", c.script_checks_token);
   if (auto v = t["enable_script_checks"].value<bool>()) c.enable_script_checks = *v;
   if (auto v = t["webhook_tls_skip_verify"].value<bool>()) c.webhook_tls_skip_verify = *v;
@@ -108,7 +111,8 @@ absl::Status LoadToml(const std::string& path, ServerConfig& c,
                           "etcd_key", "advertise", "self_preservation_threshold",
                           "self_preservation_min_leases", "enable_script_checks",
                           "script_checks_token", "webhooks", "webhook_queue", "webhook_attempts",
-                          "webhook_tls_skip_verify", "consul_api", "datacenter", "node_name"}) {
+                          "webhook_tls_skip_verify", "consul_api", "datacenter", "node_name",
+                          "xds_listen", "xds_zone_key", "xds_max_streams"}) {
       known |= key.str() == k;
     }
     for (const DurationSetting& d : durations) known |= key.str() == d.name;
@@ -278,6 +282,15 @@ ParsedConfig ParseConfig(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--node-name", c.node_name,
                  "node name the Consul API reports (default: the host name)");
+  app.add_option("--xds-listen", c.xds_listen,
+                 "host:port of the xDS (ADS) gRPC server for xds:/// clients; empty: none")
+      ->capture_default_str();
+  app.add_option("--xds-zone-key", c.xds_zone_key,
+                 "instance metadata key whose value is the endpoint's locality zone in xDS")
+      ->capture_default_str();
+  app.add_option("--xds-max-streams", c.xds_max_streams, "xDS streams served at once")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1}, size_t{1'000'000}));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -311,6 +324,16 @@ ParsedConfig ParseConfig(int argc, char** argv) {
   }
   if (!c.node_name.empty()) {
     if (auto s = ValidateName("node_name", c.node_name, c.limits); !s.ok()) {
+      return fail(std::string(s.message()), 2);
+    }
+  }
+  if (!c.xds_listen.empty()) {
+    if (auto s = SplitHostPort(c.xds_listen, AddressUse::kListen); !s.ok()) {
+      return fail(StrCat("--xds-listen: ", s.status().message()), 2);
+    }
+  }
+  if (!c.xds_zone_key.empty()) {
+    if (auto s = ValidateName("xds_zone_key", c.xds_zone_key, c.limits); !s.ok()) {
       return fail(std::string(s.message()), 2);
     }
   }

@@ -47,6 +47,12 @@ struct ServerConfig {
   bool consul_api = true;
   std::string datacenter = "dc1";
   std::string node_name;
+  // The xDS server (docs/grpc.md): the gRPC address it listens on (empty:
+  // none), the metadata key whose value is an endpoint's locality zone, and
+  // the streams it serves at once.
+  std::string xds_listen = "127.0.0.1:8471";
+  std::string xds_zone_key = "zone";
+  size_t xds_max_streams = 10000;
 
   // Embedded mode: stop expiring when more than this share of all leases
   // lapses within the window (0: never stop), given at least min_leases.

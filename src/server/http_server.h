@@ -50,6 +50,8 @@ class HttpServer {
   void SetHealthChecker(HealthChecker* checker) { api_.SetHealthChecker(checker); }
   // See ApiHandler::SetWebhookNotifier. Before Run.
   void SetWebhookNotifier(const WebhookNotifier* webhooks) { api_.SetWebhookNotifier(webhooks); }
+  // See ApiHandler::SetXdsServer. Before Run.
+  void SetXdsServer(const xds::XdsServer* xds) { api_.SetXdsServer(xds); }
 
  private:
   awaitable<void> Accept();

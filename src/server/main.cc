@@ -15,6 +15,7 @@
 #include "server/webhooks/webhook_notifier.h"
 #include "server/http_server.h"
 #include "server/open_catalog.h"
+#include "server/xds/xds_server.h"
 
 int main(int argc, char** argv) {
   using namespace muster;
@@ -78,6 +79,24 @@ int main(int argc, char** argv) {
       spdlog::critical("{}", MessageOf(bound.status()));
       return 1;
     }
+    // The xDS server serves from the same catalog, started before the line that
+    // tools wait for says musterd listens.
+    std::unique_ptr<xds::XdsServer> xds;
+    if (!config.xds_listen.empty()) {
+      xds::XdsOptions options;
+      options.listen = config.xds_listen;
+      options.zone_key = config.xds_zone_key;
+      options.max_streams = config.xds_max_streams;
+      options.limits = config.limits;
+      auto started = xds::XdsServer::Start(std::move(options), *catalog);
+      if (!started.ok()) {
+        spdlog::critical("{}", MessageOf(started.status()));
+        return 1;
+      }
+      xds = *std::move(started);
+      spdlog::info("xDS (ADS) for xds:/// gRPC clients on {}", xds->address());
+      server.SetXdsServer(xds.get());
+    }
     spdlog::info("musterd listening on {} ({} I/O threads)", *bound, threads);
     // Active health checks run on the I/O threads, on the one node that
     // leads (the only node when embedded; the elected one in cluster mode).
@@ -99,6 +118,7 @@ int main(int argc, char** argv) {
     }
     server.SetHealthChecker(checker.get());
     server.Run(threads);
+    if (xds != nullptr) xds->Stop();
     checker->Stop();
     // Finish the writes already queued before the server (and the connections
     // their answers would go to) is torn down.

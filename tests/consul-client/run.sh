@@ -61,7 +61,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-"$musterd" --listen 127.0.0.1:0 --data-dir "$work/data" >"$log" 2>&1 &
+"$musterd" --listen 127.0.0.1:0 --xds-listen 127.0.0.1:0 --data-dir "$work/data" >"$log" 2>&1 &
 pid=$!
 
 # musterd logs "musterd listening on 127.0.0.1:PORT (N I/O threads)" once bound.

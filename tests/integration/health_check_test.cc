@@ -343,8 +343,8 @@ TEST_F(HealthCheckTest, GrpcCheckFollowsTheHealthService) {
 TEST(WebhookConfigTest, AnUnusableWebhookUrlStopsMusterd) {
   auto dir = MakeTempDir("muster-webhook");
   ASSERT_TRUE(dir.ok()) << dir.status();
-  CommandResult r = RunCommand({MUSTERD_PATH, "--listen", "127.0.0.1:0", "--data-dir", *dir,
-                                "--webhook", "ftp://127.0.0.1/hook"});
+  CommandResult r = RunCommand({MUSTERD_PATH, "--listen", "127.0.0.1:0", "--xds-listen", "",
+                                "--data-dir", *dir, "--webhook", "ftp://127.0.0.1/hook"});
   EXPECT_EQ(r.exit_code, 2) << r;
   EXPECT_NE(r.err.find("ftp://127.0.0.1/hook"), std::string::npos) << r;
   std::filesystem::remove_all(*dir);

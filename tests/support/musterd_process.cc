@@ -22,14 +22,16 @@ namespace muster::testing {
 namespace {
 
 constexpr char kListening[] = "listening on 127.0.0.1:";
+// musterd logs its xDS address before it says it listens.
+constexpr char kXdsListening[] = "xDS (ADS) for xds:/// gRPC clients on 127.0.0.1:";
 constexpr auto kStartDeadline = std::chrono::seconds(15);
 
-// The port in the first "listening on 127.0.0.1:PORT" of `logs`, once the
+// The port after the first `marker` ("... 127.0.0.1:") in `logs`, once the
 // number is complete (followed by another character).
-std::optional<uint16_t> FindListeningPort(std::string_view logs) {
-  size_t at = logs.find(kListening);
+std::optional<uint16_t> FindListeningPort(std::string_view logs, std::string_view marker = kListening) {
+  size_t at = logs.find(marker);
   if (at == std::string_view::npos) return std::nullopt;
-  size_t begin = at + std::string_view(kListening).size();
+  size_t begin = at + marker.size();
   size_t end = begin;
   while (end < logs.size() && logs[end] >= '0' && logs[end] <= '9') ++end;
   if (end == begin || end == logs.size() || end - begin > 5) return std::nullopt;
@@ -53,6 +55,10 @@ MusterdProcess::~MusterdProcess() {
 
 std::string MusterdProcess::address() const { return absl::StrCat("127.0.0.1:", port_); }
 
+std::string MusterdProcess::xds_address() const {
+  return xds_port_ == 0 ? std::string() : absl::StrCat("127.0.0.1:", xds_port_);
+}
+
 std::string MusterdProcess::Logs() const {
   std::lock_guard lock(mu_);
   return logs_;
@@ -68,6 +74,11 @@ absl::Status MusterdProcess::Start(const std::vector<std::string>& extra_args) {
   }
 
   std::vector<std::string> args = {binary_, "--listen", "127.0.0.1:0", "--data-dir", data_dir_};
+  // The xDS server on a free port too, unless the test chose one: the
+  // default port would be shared by every test's musterd.
+  bool xds_given = false;
+  for (const std::string& a : extra_args) xds_given |= a.rfind("--xds-listen", 0) == 0;
+  if (!xds_given) args.insert(args.end(), {"--xds-listen", "127.0.0.1:0"});
   args.insert(args.end(), extra_args.begin(), extra_args.end());
 
   int fds[2];
@@ -107,6 +118,8 @@ absl::Status MusterdProcess::Start(const std::vector<std::string>& extra_args) {
   }
   if (port) {
     port_ = *port;
+    std::lock_guard lock(mu_);
+    xds_port_ = FindListeningPort(std::string_view(logs_).substr(run_start), kXdsListening).value_or(0);
     return absl::OkStatus();
   }
   if (closed) {

@@ -39,7 +39,7 @@ class MusterdProcess {
   MusterdProcess& operator=(const MusterdProcess&) = delete;
 
   // Creates the data directory (first call only), spawns
-  //   musterd --listen 127.0.0.1:0 --data-dir DIR extra_args...
+  //   musterd --listen 127.0.0.1:0 --data-dir DIR [--xds-listen 127.0.0.1:0] extra_args...
   // and waits up to 15 s for "listening on 127.0.0.1:PORT" in its output
   // (stdout and stderr share one pipe). FailedPrecondition when already
   // running, Unavailable when musterd exited first, DeadlineExceeded when it
@@ -68,6 +68,10 @@ class MusterdProcess {
   uint16_t port() const { return port_; }
   // "127.0.0.1:PORT" of the current run.
   std::string address() const;
+  // "127.0.0.1:PORT" of the current run's xDS server; empty when it serves
+  // none. Start passes --xds-listen 127.0.0.1:0 unless the test gives
+  // --xds-listen itself.
+  std::string xds_address() const;
   const std::string& data_dir() const { return data_dir_; }
 
   // Everything musterd wrote to stdout and stderr in every run so far, each run
@@ -86,6 +90,7 @@ class MusterdProcess {
   std::string data_dir_;
   pid_t pid_ = -1;
   uint16_t port_ = 0;
+  uint16_t xds_port_ = 0;
   std::thread reader_;
 
   // Shared with the reader thread, which drains the child's output so that it

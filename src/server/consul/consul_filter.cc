@@ -21,11 +21,7 @@ namespace muster::consul {
 
 namespace filter_internal {
 
-std::string Shown(std::string_view text) {
-  const std::string valid = ToValidUtf8(text);
-  const std::string_view cut = Utf8Prefix(valid, 64);
-  return cut.size() < valid.size() ? StrCat("\"", cut, "...\"") : StrCat("\"", cut, "\"");
-}
+std::string Shown(std::string_view text) { return QuotedPrefix(text); }
 
 // --- selectors, operators, values ---
 

@@ -46,6 +46,7 @@ class FakeMusterd {
 // the shell before the trap exists.
 constexpr char kWellBehaved[] =
     "trap 'echo stopping; exit 0' TERM\n"
+    "echo \"[info] xDS (ADS) for xds:/// gRPC clients on 127.0.0.1:4322\" >&2\n"
     "echo \"[info] musterd listening on 127.0.0.1:4321 (2 I/O threads)\" >&2\n"
     "echo \"args: $*\"\n"
     "while :; do sleep 0.05; done\n";
@@ -62,8 +63,20 @@ TEST(MusterdProcessTest, StartParsesPortAndPassesFlags) {
   EXPECT_TRUE(std::filesystem::is_directory(process.data_dir()));
   EXPECT_TRUE(WaitFor([&] { return process.Logs().find("args:") != std::string::npos; },
                       std::chrono::seconds(5)));
+  EXPECT_EQ(process.xds_address(), "127.0.0.1:4322");
   EXPECT_THAT(process.Logs(), HasSubstr("args: --listen 127.0.0.1:0 --data-dir " +
-                                        process.data_dir() + " --history 16"));
+                                        process.data_dir() + " --xds-listen 127.0.0.1:0 --history 16"));
+}
+
+// A test that gives --xds-listen itself gets it alone.
+TEST(MusterdProcessTest, AnXdsListenGivenByTheTestIsPassedAlone) {
+  FakeMusterd fake(kWellBehaved);
+  MusterdProcess process(fake.path());
+  ASSERT_TRUE(process.Start({"--xds-listen", ""}).ok());
+  EXPECT_TRUE(WaitFor([&] { return process.Logs().find("args:") != std::string::npos; },
+                      std::chrono::seconds(5)));
+  EXPECT_THAT(process.Logs(), HasSubstr("args: --listen 127.0.0.1:0 --data-dir " +
+                                        process.data_dir() + " --xds-listen \n"));
 }
 
 // Terminate delivers SIGTERM and returns the exit status.
