@@ -1,6 +1,8 @@
 # Installation of libmuster for outside projects:
 #   find_package(muster) + target_link_libraries(app PRIVATE muster::muster)
-# or pkg-config --cflags --libs muster. Also installs musterd and musterctl.
+# or pkg-config --cflags --libs muster; the gRPC channel pool is the separate
+# muster::muster_grpc (pkg-config muster_grpc). Also installs musterd and
+# musterctl.
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
@@ -8,7 +10,8 @@ include(CMakePackageConfigHelpers)
 # muster_etcd and muster_etcd_proto the etcd client of EtcdRegistry; they are
 # installed beside libmuster (their headers stay private).
 set_target_properties(muster PROPERTIES EXPORT_NAME muster)
-install(TARGETS muster muster_core muster_etcd muster_etcd_proto
+set_target_properties(muster_grpc PROPERTIES EXPORT_NAME muster_grpc)
+install(TARGETS muster muster_grpc muster_core muster_etcd muster_etcd_proto
   EXPORT muster-targets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
@@ -29,4 +32,6 @@ install(FILES
   DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/muster)
 
 configure_file(${PROJECT_SOURCE_DIR}/cmake/muster.pc.in ${CMAKE_CURRENT_BINARY_DIR}/muster.pc @ONLY)
-install(FILES ${CMAKE_CURRENT_BINARY_DIR}/muster.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+configure_file(${PROJECT_SOURCE_DIR}/cmake/muster_grpc.pc.in ${CMAKE_CURRENT_BINARY_DIR}/muster_grpc.pc @ONLY)
+install(FILES ${CMAKE_CURRENT_BINARY_DIR}/muster.pc ${CMAKE_CURRENT_BINARY_DIR}/muster_grpc.pc
+  DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

@@ -13,10 +13,14 @@
 //
 // Thread-safe. Pick on a service already followed takes no global lock: it
 // reads an immutable snapshot published by the subscription thread.
+//
+// Code that keeps something per instance (a connection, a gRPC channel) can
+// hear of every new snapshot with AddListener instead of polling Get.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -53,6 +57,11 @@ struct ServiceSnapshot {
   bool protected_mode = false;     // the protect threshold is in force
 };
 
+// Hears of a followed service's snapshots (see Discovery::AddListener). A
+// null snapshot means the Discovery stopped following the service.
+using SnapshotListener = std::function<void(const std::shared_ptr<const ServiceSnapshot>&)>;
+using ListenerId = uint64_t;
+
 class Discovery {
  public:
   // `registry` must outlive the Discovery.
@@ -71,8 +80,31 @@ class Discovery {
   // Reports the end of a call on a picked instance (for least_request).
   void Done(const ServiceQuery& query, const Picked& picked, bool success);
 
-  // Stops following a service.
+  // Stops following a service. Its listeners get a null snapshot and are
+  // removed.
   void Forget(const ServiceQuery& query);
+
+  // Calls `listener` with the service's current snapshot, then with every
+  // snapshot published after it (a registry update, or the mark of a stale
+  // list), in order and one call at a time. Follows the service and waits for
+  // its first list as Get does, and fails as Get does (the listener is then
+  // not added); Cancelled when the service is forgotten meanwhile.
+  //
+  // The first call runs on the calling thread before AddListener returns;
+  // the later ones on the registry backend's thread, once the snapshot is
+  // published (Get returns it and Pick picks from it). When the Discovery
+  // stops following the service (Forget, or its destruction) the listener
+  // gets a null snapshot, on the thread that stopped it, and is removed:
+  // add it again to go on.
+  //
+  // A listener must be quick and must not call into this Discovery: it runs
+  // under the lock that orders the service's updates.
+  absl::StatusOr<ListenerId> AddListener(const ServiceQuery& query, SnapshotListener listener);
+
+  // Removes a listener. Once it returns, the listener is not running and
+  // will not run again. Unknown (or already removed) ids are ignored. Must
+  // not be called from a listener.
+  void RemoveListener(ListenerId id);
 
  private:
   struct Impl;

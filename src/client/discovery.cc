@@ -9,7 +9,11 @@
 //     subscription: it applies the snapshot or changes to the Entry's instance
 //     map, gives the balancer the new `healthy` list, then publishes a new
 //     immutable ServiceSnapshot and wakes the waiters. A non-OK update only
-//     republishes the last snapshot marked stale.
+//     republishes the last snapshot marked stale. Then, still under the
+//     Entry's update_mu, it calls the Entry's listeners with the snapshot it
+//     published: update_mu orders every call of a listener, the first one
+//     (made by AddListener on the application's thread) and the null one
+//     (made by Forget or ~Discovery) included.
 //   - Pick and Done on a followed service take no lock shared between threads
 //     and write no shared memory: each thread keeps its own reference to the
 //     (immutable) map of entries, through a control block of its own, and
@@ -74,6 +78,10 @@ struct Entry {
   Mutex update_mu;
   // Every known instance by id (sorted, so snapshots come out sorted).
   std::map<std::string, Instance> by_id ABSL_GUARDED_BY(update_mu);
+  // AddListener's listeners, called with each published snapshot.
+  std::map<ListenerId, SnapshotListener> listeners ABSL_GUARDED_BY(update_mu);
+  // Set when the Entry is closed: no listener is added after that.
+  bool listeners_closed ABSL_GUARDED_BY(update_mu) = false;
 
   // What Get and the first-list waiters see.
   Mutex mu;
@@ -129,6 +137,14 @@ struct Discovery::Impl {
       std::make_shared<const EntryMap>();
   // Raised under entries_mu whenever `entries` is replaced.
   std::atomic<uint64_t> entries_version{1};
+
+  // Which Entry each listener is on, for RemoveListener. Never held together
+  // with an Entry's update_mu: an id is entered before its listener is added
+  // to the Entry, and erased after the Entry dropped it.
+  std::atomic<uint64_t> next_listener_id{1};
+  Mutex listeners_mu;
+  std::unordered_map<ListenerId, std::weak_ptr<Entry>> listener_entries
+      ABSL_GUARDED_BY(listeners_mu);
 
   // The entry of `query` if followed, from this thread's copy of the map.
   std::shared_ptr<Entry> Lookup(const ServiceQuery& query) {
@@ -223,15 +239,20 @@ struct Discovery::Impl {
     MutexLock apply(entry.update_mu);
     const SteadyTime now = clock->Now();
     if (!update.status.ok()) {
-      MutexLock lock(entry.mu);
-      entry.error = update.status;
-      if (entry.snapshot != nullptr && !entry.snapshot->stale) {
-        auto stale = std::make_shared<ServiceSnapshot>(*entry.snapshot);
-        stale->stale = true;
-        stale->stale_since = now;
-        entry.snapshot = std::move(stale);
+      std::shared_ptr<const ServiceSnapshot> published;
+      {
+        MutexLock lock(entry.mu);
+        entry.error = update.status;
+        if (entry.snapshot != nullptr && !entry.snapshot->stale) {
+          auto stale = std::make_shared<ServiceSnapshot>(*entry.snapshot);
+          stale->stale = true;
+          stale->stale_since = now;
+          entry.snapshot = std::move(stale);
+          published = entry.snapshot;
+        }
+        entry.changed.NotifyAll();
       }
-      entry.changed.NotifyAll();
+      if (published != nullptr) Notify(entry, published);
       return;
     }
 
@@ -257,13 +278,22 @@ struct Discovery::Impl {
       if (entry.snapshot != nullptr) revision = entry.snapshot->revision;
     }
 
-    auto snapshot = BuildSnapshot(entry, revision, now);
+    std::shared_ptr<const ServiceSnapshot> snapshot = BuildSnapshot(entry, revision, now);
     entry.balancer->Update(snapshot->healthy);
-    MutexLock lock(entry.mu);
-    entry.snapshot = std::move(snapshot);
-    entry.error = absl::OkStatus();
-    entry.ready.store(true, std::memory_order_release);
-    entry.changed.NotifyAll();
+    {
+      MutexLock lock(entry.mu);
+      entry.snapshot = snapshot;
+      entry.error = absl::OkStatus();
+      entry.ready.store(true, std::memory_order_release);
+      entry.changed.NotifyAll();
+    }
+    Notify(entry, snapshot);
+  }
+
+  // Calls the Entry's listeners with a snapshot it published (null: closed).
+  static void Notify(Entry& entry, const std::shared_ptr<const ServiceSnapshot>& snapshot)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(entry.update_mu) {
+    for (const auto& [listener_id, listener] : entry.listeners) listener(snapshot);
   }
 
   std::shared_ptr<const ServiceSnapshot> BuildSnapshot(Entry& entry, uint64_t revision,
@@ -298,13 +328,26 @@ struct Discovery::Impl {
     return s;
   }
 
-  // Stops following: the entry leaves the map, its subscription ends and its
-  // waiters wake.
-  static void Close(Registry* registry, Entry& entry) {
+  // Stops following (the caller took the entry out of the map): its
+  // subscription ends, its waiters wake, its listeners hear a null snapshot
+  // and are dropped.
+  void Close(Entry& entry) {
     registry->Unsubscribe(entry.subscription);
-    MutexLock lock(entry.mu);
-    entry.closed = true;
-    entry.changed.NotifyAll();
+    {
+      MutexLock lock(entry.mu);
+      entry.closed = true;
+      entry.changed.NotifyAll();
+    }
+    std::map<ListenerId, SnapshotListener> dropped;
+    {
+      MutexLock apply(entry.update_mu);
+      entry.listeners_closed = true;
+      Notify(entry, nullptr);
+      dropped.swap(entry.listeners);
+    }
+    if (dropped.empty()) return;
+    MutexLock lock(listeners_mu);
+    for (const auto& [listener_id, listener] : dropped) listener_entries.erase(listener_id);
   }
 };
 
@@ -320,7 +363,7 @@ Discovery::~Discovery() {
     impl_->entries = std::make_shared<const EntryMap>();
     impl_->entries_version.fetch_add(1, std::memory_order_release);
   }
-  for (const auto& [query, entry] : *all) Impl::Close(impl_->registry, *entry);
+  for (const auto& [query, entry] : *all) impl_->Close(*entry);
 }
 
 absl::StatusOr<std::shared_ptr<const ServiceSnapshot>> Discovery::Get(const ServiceQuery& query) {
@@ -362,7 +405,58 @@ void Discovery::Forget(const ServiceQuery& query) {
     impl_->entries = std::move(next);
     impl_->entries_version.fetch_add(1, std::memory_order_release);
   }
-  Impl::Close(impl_->registry, *entry);
+  impl_->Close(*entry);
+}
+
+absl::StatusOr<ListenerId> Discovery::AddListener(const ServiceQuery& query,
+                                                  SnapshotListener listener) {
+  auto followed = impl_->Follow(query);
+  if (!followed.ok()) return followed.status();
+  std::shared_ptr<Entry> entry = *std::move(followed);
+  if (auto list = impl_->WaitForList(*entry); !list.ok()) return list.status();
+
+  const ListenerId id = impl_->next_listener_id.fetch_add(1);
+  {
+    MutexLock lock(impl_->listeners_mu);
+    impl_->listener_entries.emplace(id, entry);
+  }
+  {
+    MutexLock apply(entry->update_mu);
+    if (!entry->listeners_closed) {
+      // The snapshot published last: every later one is published under
+      // update_mu, after this call, and reaches the listener through Notify.
+      std::shared_ptr<const ServiceSnapshot> current;
+      {
+        MutexLock lock(entry->mu);
+        current = entry->snapshot;
+      }
+      auto added = entry->listeners.emplace(id, std::move(listener)).first;
+      added->second(current);
+      return id;
+    }
+  }
+  MutexLock lock(impl_->listeners_mu);
+  impl_->listener_entries.erase(id);
+  return absl::CancelledError(
+      StrCat("stopped following ", Describe(query), " while adding a listener"));
+}
+
+void Discovery::RemoveListener(ListenerId id) {
+  std::shared_ptr<Entry> entry;
+  {
+    MutexLock lock(impl_->listeners_mu);
+    auto it = impl_->listener_entries.find(id);
+    if (it == impl_->listener_entries.end()) return;
+    entry = it->second.lock();
+    impl_->listener_entries.erase(it);
+  }
+  if (entry == nullptr) return;
+  SnapshotListener removed;  // destroyed after the lock is released
+  MutexLock apply(entry->update_mu);
+  auto it = entry->listeners.find(id);
+  if (it == entry->listeners.end()) return;
+  removed = std::move(it->second);
+  entry->listeners.erase(it);
 }
 
 }  // namespace muster

@@ -1,7 +1,8 @@
 // The examples end to end: three echo_servers register with a real musterd,
 // echo_client spreads requests over them, one server is SIGKILLed mid-run and
 // every request still succeeds (retried on another instance); a SIGTERMed
-// server deregisters itself.
+// server deregisters itself. The same for the gRPC greeter: greeter_servers
+// and greeter_pool_client (GrpcChannelPool).
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -147,6 +148,22 @@ class ExamplesTest : public MusterdTest {
     return child;
   }
 
+  // Starts a greeter_server on `host` and waits until it serves (it
+  // registers first).
+  std::unique_ptr<Child> StartGreeter(const std::string& id, const std::string& host) {
+    auto child = std::make_unique<Child>(std::vector<std::string>{
+        GREETER_SERVER_PATH, "--registry", "http://" + musterd_.address(), "--listen", host + ":0",
+        "--id", id, "--ttl", "2"});
+    if (!child->Start()) {
+      ADD_FAILURE() << "cannot start greeter_server";
+      return nullptr;
+    }
+    if (!child->WaitForOutput(std::regex("listening on [0-9.]+:[0-9]+\n"), seconds(15))) {
+      ADD_FAILURE() << id << " did not start:\n" << child->Output();
+    }
+    return child;
+  }
+
   // "  id: N" lines of the client's summary.
   static std::map<std::string, int> Counts(const std::string& output) {
     std::map<std::string, int> counts;
@@ -205,6 +222,73 @@ TEST_F(ExamplesTest, ServerDeregistersOnSigterm) {
 TEST_F(ExamplesTest, ClientFailsWithoutInstances) {
   CommandResult r = RunCommand({ECHO_CLIENT_PATH, "--registry", musterd_.address(), "--count", "2",
                                 "--interval", "0"});
+  EXPECT_EQ(r.exit_code, 1) << r;
+  EXPECT_THAT(r.out, ::testing::HasSubstr("0 ok, 2 failed")) << r;
+}
+
+// gRPC by service name: calls spread over three greeter_servers on
+// different loopback addresses; one is SIGKILLed mid-run and every call
+// still succeeds.
+TEST_F(ExamplesTest, GreeterPoolClientSurvivesServerKilledMidRun) {
+  auto g1 = StartGreeter("greeter-1", "127.0.0.1");
+  auto g2 = StartGreeter("greeter-2", "127.0.0.2");
+  auto g3 = StartGreeter("greeter-3", "127.0.0.3");
+  ASSERT_FALSE(HasFailure());
+  ASSERT_EQ(List("greeter").instances.size(), 3u);
+
+  Child client({GREETER_POOL_CLIENT_PATH, "--registry", "http://" + musterd_.address(),
+                "--balancer", "round_robin", "--count", "60", "--interval", "30ms", "--timeout",
+                "2s", "--verbose"});
+  ASSERT_TRUE(client.Start());
+  ASSERT_TRUE(client.WaitForOutput(std::regex("call 9 ok"), seconds(30))) << client.Output();
+  g2->Signal(SIGKILL);
+  EXPECT_EQ(g2->Wait(seconds(10)), 128 + SIGKILL);
+
+  const int code = client.Wait(seconds(60));
+  const std::string out = client.Output();
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_THAT(out, ::testing::HasSubstr("60 ok, 0 failed")) << out;
+  auto counts = Counts(out);
+  EXPECT_EQ(counts.size(), 3u) << out;
+  int total = 0;
+  for (const char* id : {"greeter-1", "greeter-2", "greeter-3"}) {
+    EXPECT_GT(counts[id], 0) << id << "\n" << out;
+    total += counts[id];
+  }
+  EXPECT_EQ(total, 60) << out;
+  EXPECT_THAT(out, ::testing::HasSubstr("attempt on greeter-2 failed")) << out;
+}
+
+// With ring_hash and a request key every call goes to one instance.
+TEST_F(ExamplesTest, GreeterPoolClientKeepsAKeyOnOneInstance) {
+  auto g1 = StartGreeter("greeter-1", "127.0.0.1");
+  auto g2 = StartGreeter("greeter-2", "127.0.0.2");
+  ASSERT_FALSE(HasFailure());
+  CommandResult r = RunCommand({GREETER_POOL_CLIENT_PATH, "--registry", musterd_.address(),
+                                "--balancer", "ring_hash", "--key", "user-42", "--count", "20",
+                                "--interval", "0"});
+  EXPECT_EQ(r.exit_code, 0) << r;
+  EXPECT_THAT(r.out, ::testing::HasSubstr("20 ok, 0 failed, 20 attempts, 2 channels")) << r;
+  auto counts = Counts(r.out);
+  ASSERT_EQ(counts.size(), 1u) << r;
+  EXPECT_EQ(counts.begin()->second, 20) << r;
+}
+
+// SIGTERM makes a greeter_server deregister itself before it exits.
+TEST_F(ExamplesTest, GreeterServerDeregistersOnSigterm) {
+  auto g1 = StartGreeter("greeter-1", "127.0.0.1");
+  ASSERT_FALSE(HasFailure());
+  ASSERT_NE(List("greeter").Find("greeter-1"), nullptr);
+  g1->Signal(SIGTERM);
+  EXPECT_EQ(g1->Wait(seconds(15)), 0) << g1->Output();
+  EXPECT_THAT(g1->Output(), ::testing::HasSubstr("greeter_server greeter-1 stopped"));
+  EXPECT_EQ(List("greeter").Find("greeter-1"), nullptr);
+}
+
+// The greeter client exits non-zero when calls fail: no instance at all.
+TEST_F(ExamplesTest, GreeterPoolClientFailsWithoutInstances) {
+  CommandResult r = RunCommand({GREETER_POOL_CLIENT_PATH, "--registry", musterd_.address(),
+                                "--count", "2", "--interval", "0"});
   EXPECT_EQ(r.exit_code, 1) << r;
   EXPECT_THAT(r.out, ::testing::HasSubstr("0 ok, 2 failed")) << r;
 }
