@@ -18,6 +18,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "greeter.grpc.pb.h"
+#include "integration/greeter_backend.h"
 #include "integration/musterd_fixture.h"
 #include "muster/grpc_channel_pool.h"
 #include "muster/muster.h"
@@ -36,55 +37,8 @@ using ::testing::HasSubstr;
 // at once over the watch stream; this only bounds a loaded machine.
 constexpr milliseconds kPushed = seconds(2);
 
-// A Greeter served in this process. Counts its calls; the name "missing" is
-// answered NOT_FOUND.
-class Backend {
- public:
-  Backend(std::string id, std::string host) : service_(std::move(id)), host_(std::move(host)) {}
-  ~Backend() { Stop(); }
-
-  bool Start() {
-    grpc::ServerBuilder builder;
-    builder.AddListeningPort(host_ + ":0", grpc::InsecureServerCredentials(), &port_);
-    builder.RegisterService(&service_);
-    server_ = builder.BuildAndStart();
-    return server_ != nullptr && port_ > 0;
-  }
-
-  // Stops serving at once: the port closes, connections are dropped.
-  void Stop() {
-    if (server_ == nullptr) return;
-    server_->Shutdown(std::chrono::system_clock::now());
-    server_->Wait();
-    server_.reset();
-  }
-
-  const std::string& id() const { return service_.id; }
-  std::string address() const { return host_ + ":" + std::to_string(port_); }
-  int calls() const { return service_.calls.load(); }
-
- private:
-  struct Service final : examples::Greeter::Service {
-    explicit Service(std::string i) : id(std::move(i)) {}
-    grpc::Status SayHello(grpc::ServerContext*, const HelloRequest* request,
-                          HelloReply* reply) override {
-      ++calls;
-      if (request->name() == "missing") {
-        return grpc::Status(grpc::StatusCode::NOT_FOUND, "no such name");
-      }
-      reply->set_message("Hello, " + request->name());
-      reply->set_instance_id(id);
-      return grpc::Status::OK;
-    }
-    const std::string id;
-    std::atomic<int> calls{0};
-  };
-
-  Service service_;
-  const std::string host_;
-  int port_ = 0;
-  std::unique_ptr<grpc::Server> server_;
-};
+// A Greeter served in this process (integration/greeter_backend.h).
+using Backend = GreeterBackend;
 
 ServiceQuery Greeter() {
   ServiceQuery q;
