@@ -24,6 +24,7 @@
 #include "envoy/config/endpoint/v3/endpoint.pb.h"
 #include "envoy/service/discovery/v3/ads.grpc.pb.h"
 #include "integration/greeter_backend.h"
+#include "integration/xds_greeter.h"
 #include "support/api_helpers.h"
 #include "support/musterd_process.h"
 
@@ -38,75 +39,6 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 using ::testing::HasSubstr;
 
-constexpr char kEdsType[] = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment";
-
-// How long a pushed change may take to reach the client on a loaded machine;
-// it comes at once over the ADS stream.
-constexpr milliseconds kPushed = seconds(10);
-
-template <typename F>
-bool WaitFor(F done, milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(milliseconds(20));
-  }
-  return done();
-}
-
-// A gRPC client of xds:///TARGET.
-class XdsGreeter {
- public:
-  explicit XdsGreeter(const std::string& target)
-      : channel_(grpc::CreateChannel("xds:///" + target, grpc::InsecureChannelCredentials())),
-        stub_(examples::Greeter::NewStub(channel_)) {}
-
-  // The id of the instance that answered, or the error as "!CODE message".
-  std::string Call(milliseconds timeout = seconds(2)) {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + timeout);
-    examples::HelloRequest request;
-    request.set_name("xds");
-    examples::HelloReply reply;
-    grpc::Status s = stub_->SayHello(&ctx, request, &reply);
-    if (!s.ok()) return StrCat("!", static_cast<int>(s.error_code()), " ", s.error_message());
-    return reply.instance_id();
-  }
-
-  // Calls `n` times: answers by instance id (errors under their "!..." text).
-  std::map<std::string, int> Spread(int n) {
-    std::map<std::string, int> by;
-    for (int i = 0; i < n; ++i) ++by[Call()];
-    return by;
-  }
-
-  // Calls until `id` answers.
-  bool Reaches(const std::string& id, milliseconds timeout = kPushed) {
-    return WaitFor([&] { return Call() == id; }, timeout);
-  }
-
-  // Calls until `window` calls in a row answer without `id`, then `more`
-  // more: true when none of those reached it.
-  bool Avoids(const std::string& id, int window = 50, int more = 200) {
-    int clean = 0;
-    const bool settled = WaitFor(
-        [&] {
-          clean = Call() == id ? 0 : clean + 1;
-          return clean >= window;
-        },
-        kPushed);
-    if (!settled) return false;
-    for (int i = 0; i < more; ++i) {
-      if (Call() == id) return false;
-    }
-    return true;
-  }
-
- private:
-  std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<examples::Greeter::Stub> stub_;
-};
-
 class XdsTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -115,10 +47,7 @@ class XdsTest : public ::testing::Test {
     ASSERT_TRUE(started.ok()) << started;
     ASSERT_FALSE(musterd_->xds_address().empty()) << musterd_->Logs();
     xds_address_ = musterd_->xds_address();
-    const std::string bootstrap = StrCat(
-        R"({"xds_servers":[{"server_uri":")", xds_address_,
-        R"(","channel_creds":[{"type":"insecure"}],"server_features":["xds_v3"]}],)",
-        R"("node":{"id":"muster-xds-test","cluster":"tests"}})");
+    const std::string bootstrap = XdsBootstrap(xds_address_);
     setenv("GRPC_XDS_BOOTSTRAP_CONFIG", bootstrap.c_str(), 1);
   }
 
@@ -252,7 +181,7 @@ TEST_F(XdsTest, InstancesThatLeaveOrFailReceiveNoCalls) {
 
   // No heartbeat: the 2 s lease lapses.
   EXPECT_TRUE(client.Avoids("shrink-lapse"));
-  EXPECT_TRUE(WaitFor(
+  EXPECT_TRUE(WaitUntil(
       [&] { return ParseList(Must(client_->Get(ListPath("shrink")))).Find("shrink-lapse") == nullptr; },
       seconds(10)));
   EXPECT_EQ(client.Call(), "shrink-keep");
@@ -312,8 +241,8 @@ TEST_F(XdsTest, ANackIsCountedAndLogged) {
   nack.mutable_error_detail()->set_code(3);
   nack.mutable_error_detail()->set_message("rejected by the xds test");
   ASSERT_TRUE(stream->Write(nack));
-  EXPECT_TRUE(WaitFor([&] { return Xds().at("nacks").as_int64() == nacks_before + 1; }, seconds(5)));
-  EXPECT_TRUE(WaitFor([&] { return musterd_->Logs().find("rejected by the xds test") != std::string::npos; },
+  EXPECT_TRUE(WaitUntil([&] { return Xds().at("nacks").as_int64() == nacks_before + 1; }, seconds(5)));
+  EXPECT_TRUE(WaitUntil([&] { return musterd_->Logs().find("rejected by the xds test") != std::string::npos; },
                       seconds(5)));
   EXPECT_THAT(musterd_->Logs(), HasSubstr("xDS NACK"));
 
