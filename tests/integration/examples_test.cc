@@ -2,7 +2,9 @@
 // echo_client spreads requests over them, one server is SIGKILLed mid-run and
 // every request still succeeds (retried on another instance); a SIGTERMed
 // server deregisters itself. The same for the gRPC greeter: greeter_servers
-// and greeter_pool_client (GrpcChannelPool).
+// and greeter_pool_client (GrpcChannelPool); and greeter_xds_client, plain
+// gRPC dialing xds:///greeter with the bootstrap that the real
+// `musterctl xds-bootstrap` prints for the fixture's musterd.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -12,12 +14,16 @@
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <regex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <gmock/gmock.h>
@@ -32,12 +38,34 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
+// The environment of this process with `set` ("NAME=VALUE" entries) in
+// place of the variables of those names, and without those named in `unset`.
+std::vector<std::string> EnvironmentWith(const std::vector<std::string>& set,
+                                         const std::vector<std::string>& unset = {}) {
+  auto named = [](const std::string& entry, const std::string& name) {
+    return entry.size() > name.size() && entry.compare(0, name.size(), name) == 0 &&
+           entry[name.size()] == '=';
+  };
+  std::vector<std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string entry = *e;
+    bool drop = false;
+    for (const std::string& name : unset) drop |= named(entry, name);
+    for (const std::string& s : set) drop |= named(entry, s.substr(0, s.find('=')));
+    if (!drop) env.push_back(entry);
+  }
+  env.insert(env.end(), set.begin(), set.end());
+  return env;
+}
+
 // A child process whose stdout and stderr are collected by a reader thread,
 // so a test can wait for a line while the child runs. Killed (SIGKILL) when
 // destroyed; dies with the test thread that started it (PR_SET_PDEATHSIG).
+// Its environment is this process's, or `env` when given.
 class Child {
  public:
-  explicit Child(std::vector<std::string> argv) : argv_(std::move(argv)) {}
+  explicit Child(std::vector<std::string> argv, std::optional<std::vector<std::string>> env = {})
+      : argv_(std::move(argv)), env_(std::move(env)) {}
   ~Child() {
     Signal(SIGKILL);
     Wait(seconds(10));
@@ -50,6 +78,14 @@ class Child {
     std::vector<char*> argv;
     for (std::string& a : argv_) argv.push_back(a.data());
     argv.push_back(nullptr);
+    // Built before fork: the child may only exec.
+    std::vector<char*> envp;
+    if (env_) {
+      for (std::string& e : *env_) envp.push_back(e.data());
+    } else {
+      for (char** e = environ; *e != nullptr; ++e) envp.push_back(*e);
+    }
+    envp.push_back(nullptr);
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0) return false;
     const pid_t parent = getpid();
@@ -63,7 +99,7 @@ class Child {
           dup2(fds[1], STDERR_FILENO) < 0) {
         _exit(127);
       }
-      execv(argv[0], argv.data());
+      execve(argv[0], argv.data(), envp.data());
       _exit(127);
     }
     close(fds[1]);
@@ -123,6 +159,7 @@ class Child {
 
  private:
   std::vector<std::string> argv_;
+  std::optional<std::vector<std::string>> env_;
   pid_t pid_ = -1;
   int exit_code_ = -1;
   std::thread reader_;
@@ -150,10 +187,12 @@ class ExamplesTest : public MusterdTest {
 
   // Starts a greeter_server on `host` and waits until it serves (it
   // registers first).
-  std::unique_ptr<Child> StartGreeter(const std::string& id, const std::string& host) {
-    auto child = std::make_unique<Child>(std::vector<std::string>{
-        GREETER_SERVER_PATH, "--registry", "http://" + musterd_.address(), "--listen", host + ":0",
-        "--id", id, "--ttl", "2"});
+  std::unique_ptr<Child> StartGreeter(const std::string& id, const std::string& host,
+                                      const std::vector<std::string>& more = {}) {
+    std::vector<std::string> argv{GREETER_SERVER_PATH, "--registry", "http://" + musterd_.address(),
+                                  "--listen", host + ":0", "--id", id, "--ttl", "2"};
+    argv.insert(argv.end(), more.begin(), more.end());
+    auto child = std::make_unique<Child>(std::move(argv));
     if (!child->Start()) {
       ADD_FAILURE() << "cannot start greeter_server";
       return nullptr;
@@ -291,6 +330,125 @@ TEST_F(ExamplesTest, GreeterPoolClientFailsWithoutInstances) {
                                 "--count", "2", "--interval", "0"});
   EXPECT_EQ(r.exit_code, 1) << r;
   EXPECT_THAT(r.out, ::testing::HasSubstr("0 ok, 2 failed")) << r;
+}
+
+// The xDS walk-through of examples/README.md: the bootstrap from
+// `musterctl xds-bootstrap`, then plain gRPC.
+class XdsExamplesTest : public ExamplesTest {
+ protected:
+  void TearDown() override {
+    if (!bootstrap_dir_.empty()) std::filesystem::remove_all(bootstrap_dir_);
+    ExamplesTest::TearDown();
+  }
+
+  // What `musterctl --addr MUSTERD xds-bootstrap` prints for the fixture's
+  // musterd (it finds the xDS address in /healthz).
+  std::string Bootstrap() {
+    CommandResult r = RunCommand({MUSTERCTL_PATH, "--addr", musterd_.address(), "xds-bootstrap"});
+    EXPECT_EQ(r.exit_code, 0) << r;
+    EXPECT_THAT(r.out, ::testing::HasSubstr("\"server_uri\":\"" + musterd_.xds_address() + "\""))
+        << r;
+    return r.out;
+  }
+
+  // `musterctl xds-bootstrap > DIR/xds.json`: the file's path.
+  std::string BootstrapFile() {
+    auto dir = MakeTempDir("muster-xds-bootstrap");
+    if (!dir.ok()) {
+      ADD_FAILURE() << dir.status();
+      return "";
+    }
+    bootstrap_dir_ = *dir;
+    const std::string path = bootstrap_dir_ + "/xds.json";
+    std::ofstream(path) << Bootstrap();
+    return path;
+  }
+
+  // Runs greeter_xds_client with `args` in the environment `env` (this
+  // process's with the given variables set), to its end.
+  static std::pair<int, std::string> RunXdsClient(const std::vector<std::string>& args,
+                                                  const std::vector<std::string>& env) {
+    std::vector<std::string> argv{GREETER_XDS_CLIENT_PATH};
+    argv.insert(argv.end(), args.begin(), args.end());
+    Child client(std::move(argv), EnvironmentWith(env, {"GRPC_XDS_BOOTSTRAP",
+                                                        "GRPC_XDS_BOOTSTRAP_CONFIG"}));
+    if (!client.Start()) return {-1, "cannot start greeter_xds_client"};
+    const int code = client.Wait(seconds(60));
+    return {code, client.Output()};
+  }
+
+  int64_t XdsNacks() {
+    wire::HttpResponse r = Must(client().Get("/healthz"));
+    return JsonOf(r).as_object().at("xds").as_object().at("nacks").as_int64();
+  }
+
+  std::string bootstrap_dir_;
+};
+
+// As the README has it: two greeters, weights 100 and 300; the bootstrap in a
+// file named by GRPC_XDS_BOOTSTRAP; a hundred calls reach both, the heavy one
+// more often (gRPC picks by weight at random: fewer than half for it is
+// about five standard deviations out).
+TEST_F(XdsExamplesTest, GreeterXdsClientReachesEveryServerByWeight) {
+  auto g1 = StartGreeter("greeter-1", "127.0.0.1");
+  auto g2 = StartGreeter("greeter-2", "127.0.0.2", {"--weight", "300"});
+  ASSERT_FALSE(HasFailure());
+  const std::string file = BootstrapFile();
+  ASSERT_FALSE(HasFailure());
+
+  auto [code, out] = RunXdsClient({"--count", "100", "--interval", "10ms"},
+                                  {"GRPC_XDS_BOOTSTRAP=" + file});
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_THAT(out, ::testing::HasSubstr("100 calls to xds:///greeter: 100 ok, 0 failed")) << out;
+  auto counts = Counts(out);
+  EXPECT_EQ(counts.size(), 2u) << out;
+  EXPECT_GT(counts["greeter-1"], 0) << out;
+  EXPECT_GT(counts["greeter-2"], counts["greeter-1"]) << out;
+  EXPECT_EQ(counts["greeter-1"] + counts["greeter-2"], 100) << out;
+  EXPECT_EQ(XdsNacks(), 0);
+}
+
+// The bootstrap JSON itself in GRPC_XDS_BOOTSTRAP_CONFIG, and a target that
+// names the namespace.
+TEST_F(XdsExamplesTest, GreeterXdsClientTakesTheBootstrapFromTheEnvironment) {
+  auto g1 = StartGreeter("greeter-1", "127.0.0.1");
+  auto g2 = StartGreeter("greeter-2", "127.0.0.2");
+  ASSERT_FALSE(HasFailure());
+  const std::string bootstrap = Bootstrap();
+  ASSERT_FALSE(HasFailure());
+
+  auto [code, out] =
+      RunXdsClient({"--target", "xds:///default/greeter", "--count", "40", "--interval", "0",
+                    "--verbose"},
+                   {"GRPC_XDS_BOOTSTRAP_CONFIG=" + bootstrap});
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_THAT(out, ::testing::HasSubstr("40 calls to xds:///default/greeter: 40 ok, 0 failed"))
+      << out;
+  EXPECT_THAT(out, ::testing::HasSubstr("call 1 ok greeter-")) << out;
+  auto counts = Counts(out);
+  EXPECT_EQ(counts.size(), 2u) << out;
+  EXPECT_GT(counts["greeter-1"], 0) << out;
+  EXPECT_GT(counts["greeter-2"], 0) << out;
+}
+
+// Without a bootstrap the client says how to make one and exits 2.
+TEST_F(XdsExamplesTest, GreeterXdsClientWithoutBootstrapSaysHowToMakeOne) {
+  auto [code, out] = RunXdsClient({"--count", "1"}, {});
+  EXPECT_EQ(code, 2) << out;
+  EXPECT_THAT(out, ::testing::HasSubstr("neither GRPC_XDS_BOOTSTRAP")) << out;
+  EXPECT_THAT(out, ::testing::HasSubstr("musterctl xds-bootstrap > /tmp/xds.json")) << out;
+}
+
+// A service with no instance: every call fails (UNAVAILABLE, or the deadline)
+// and the client exits 1.
+TEST_F(XdsExamplesTest, GreeterXdsClientFailsWithoutInstances) {
+  const std::string file = BootstrapFile();
+  ASSERT_FALSE(HasFailure());
+  auto [code, out] = RunXdsClient({"--count", "2", "--interval", "0", "--timeout", "1s"},
+                                  {"GRPC_XDS_BOOTSTRAP=" + file});
+  EXPECT_EQ(code, 1) << out;
+  EXPECT_THAT(out, ::testing::HasSubstr("2 calls to xds:///greeter: 0 ok, 2 failed")) << out;
+  EXPECT_THAT(out, ::testing::HasSubstr("call 1 failed: ")) << out;
 }
 
 }  // namespace
