@@ -332,6 +332,9 @@ ParsedConfig ParseConfig(int argc, char** argv) {
       return fail(StrCat("--xds-listen: ", s.status().message()), 2);
     }
   }
+  if (c.xds_max_streams < 1 || c.xds_max_streams > 1'000'000) {
+    return fail("xds_max_streams must be 1..1000000", 2);
+  }
   if (!c.xds_zone_key.empty()) {
     if (auto s = ValidateName("xds_zone_key", c.xds_zone_key, c.limits); !s.ok()) {
       return fail(std::string(s.message()), 2);

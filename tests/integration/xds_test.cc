@@ -10,6 +10,8 @@
 // time a channel needs it, so the suite shares one musterd whose xDS address
 // never changes (a restart listens on the same one).
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <string>
@@ -27,6 +29,7 @@
 #include "integration/xds_greeter.h"
 #include "support/api_helpers.h"
 #include "support/musterd_process.h"
+#include "support/run_command.h"
 
 namespace muster::testing {
 namespace {
@@ -316,6 +319,73 @@ TEST_F(XdsTest, StreamsResumeAfterARestart) {
   EXPECT_TRUE(client.Reaches("restart-2", seconds(60)));
   EXPECT_TRUE(client.Reaches("restart-1"));
   EXPECT_GE(Xds().at("streams").as_int64(), 1);
+}
+
+
+// A second musterd on the xDS address the first one holds does not start
+// (gRPC would bind with SO_REUSEPORT and let the two share it): exit 1,
+// naming the address. A malformed address, or a stream limit of 0 in the
+// config file, is a usage error (exit 2).
+TEST_F(XdsTest, AnXdsAddressInUseOrMalformedStopsMusterd) {
+  auto dir = MakeTempDir("muster-xds-second");
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  CommandResult taken = RunCommand({MUSTERD_PATH, "--listen", "127.0.0.1:0", "--data-dir",
+                                    *dir + "/a", "--xds-listen", xds_address_});
+  EXPECT_EQ(taken.exit_code, 1) << taken;
+  EXPECT_THAT(taken.err, HasSubstr(StrCat("cannot listen on ", xds_address_, " for xDS"))) << taken;
+
+  CommandResult malformed = RunCommand({MUSTERD_PATH, "--listen", "127.0.0.1:0", "--data-dir",
+                                        *dir + "/b", "--xds-listen", "127.0.0.1"});
+  EXPECT_EQ(malformed.exit_code, 2) << malformed;
+  EXPECT_THAT(malformed.err, HasSubstr("--xds-listen")) << malformed;
+
+  const std::string config = *dir + "/musterd.toml";
+  std::ofstream(config) << "xds_max_streams = 0\n";
+  CommandResult zero = RunCommand({MUSTERD_PATH, "--listen", "127.0.0.1:0", "--data-dir",
+                                   *dir + "/c", "--xds-listen", "127.0.0.1:0", "--config", config});
+  EXPECT_EQ(zero.exit_code, 2) << zero;
+  EXPECT_THAT(zero.err, HasSubstr("xds_max_streams")) << zero;
+  std::filesystem::remove_all(*dir);
+}
+
+// Past --xds-max-streams, a new stream is refused with RESOURCE_EXHAUSTED
+// saying the limit; the open one goes on being served.
+TEST_F(XdsTest, StreamsPastTheLimitAreRefused) {
+  MusterdProcess small(MUSTERD_PATH);
+  ASSERT_TRUE(small.Start({"--xds-max-streams", "1"}).ok()) << small.Logs();
+  auto channel = grpc::CreateChannel(small.xds_address(), grpc::InsecureChannelCredentials());
+  auto stub = AggregatedDiscoveryService::NewStub(channel);
+  DiscoveryRequest request;
+  request.set_type_url(kEdsType);
+  request.add_resource_names("limited");
+
+  grpc::ClientContext first_ctx;
+  auto first = stub->StreamAggregatedResources(&first_ctx);
+  ASSERT_TRUE(first->Write(request));
+  DiscoveryResponse response;
+  ASSERT_TRUE(first->Read(&response));
+
+  grpc::ClientContext second_ctx;
+  second_ctx.set_deadline(std::chrono::system_clock::now() + seconds(10));
+  auto second = stub->StreamAggregatedResources(&second_ctx);
+  second->Write(request);
+  EXPECT_FALSE(second->Read(&response));
+  grpc::Status refused = second->Finish();
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(refused.error_message(), HasSubstr("at most 1 xDS streams"));
+
+  // The first stream is still followed: a registration reaches it.
+  wire::HttpClient http(small.address());
+  GreeterBackend& b = Backend("limited-1");
+  ASSERT_EQ(Must(http.Put(InstancePath("limited", "limited-1"), RegisterBody(b.address()))).status, 201);
+  ASSERT_TRUE(first->Read(&response));
+  envoy::config::endpoint::v3::ClusterLoadAssignment assignment;
+  ASSERT_TRUE(response.resources(0).UnpackTo(&assignment));
+  EXPECT_EQ(assignment.endpoints_size(), 1);
+  const json::object xds = JsonOf(Must(http.Get("/healthz"))).as_object().at("xds").as_object();
+  EXPECT_EQ(xds.at("streams").as_int64(), 1);
+  EXPECT_EQ(xds.at("refused").as_int64(), 1);
+  first_ctx.TryCancel();
 }
 
 }  // namespace

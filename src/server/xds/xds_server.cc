@@ -68,6 +68,9 @@ absl::StatusOr<std::unique_ptr<XdsServer>> XdsServer::Start(XdsOptions options,
   builder.AddListeningPort(StrCat(host, ":", hp->second), grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(impl->service.get());
   builder.SetMaxReceiveMessageSize(static_cast<int>(max_request_bytes));
+  // gRPC binds with SO_REUSEPORT unless told not to: a second musterd on the
+  // same port would start and share it, each taking some of the streams.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   // A client that vanished without a word is found by keepalive pings, so
   // that its stream and its hub subscriptions do not linger.
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 60 * 1000);
