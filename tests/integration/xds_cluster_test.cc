@@ -10,8 +10,6 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
-#include "envoy/config/endpoint/v3/endpoint.pb.h"
-#include "envoy/service/discovery/v3/ads.grpc.pb.h"
 #include "integration/cluster_fixture.h"
 #include "integration/greeter_backend.h"
 #include "integration/xds_greeter.h"
@@ -20,8 +18,6 @@ namespace muster::testing {
 namespace {
 
 namespace json = boost::json;
-using envoy::service::discovery::v3::AggregatedDiscoveryService;
-using envoy::service::discovery::v3::DiscoveryRequest;
 using envoy::service::discovery::v3::DiscoveryResponse;
 
 class XdsClusterTest : public ClusterFixture {
@@ -83,23 +79,14 @@ TEST_F(XdsClusterTest, EachNodeServesTheClusterFromItsOwnView) {
                 .status,
             200);
   EXPECT_TRUE(client.Reaches("cx-a"));
-  auto stub = AggregatedDiscoveryService::NewStub(
-      grpc::CreateChannel(nodes_[0]->xds_address(), grpc::InsecureChannelCredentials()));
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
-  auto stream = stub->StreamAggregatedResources(&ctx);
-  DiscoveryRequest request;
-  request.set_type_url(kEdsType);
-  request.add_resource_names("clustered");
-  ASSERT_TRUE(stream->Write(request));
+  RawAdsStream stream(nodes_[0]->xds_address());
+  ASSERT_TRUE(stream.FollowEndpoints({"clustered"}));
   DiscoveryResponse response;
-  ASSERT_TRUE(stream->Read(&response));
-  ASSERT_EQ(response.resources_size(), 1);
-  envoy::config::endpoint::v3::ClusterLoadAssignment assignment;
-  ASSERT_TRUE(response.resources(0).UnpackTo(&assignment));
-  ASSERT_EQ(assignment.endpoints_size(), 1);
-  EXPECT_EQ(assignment.endpoints(0).locality().sub_zone(), "cx-a");
-  ctx.TryCancel();
+  ASSERT_TRUE(stream.Read(&response));
+  std::vector<RawAdsStream::Assignment> assignments = RawAdsStream::Assignments(response);
+  ASSERT_EQ(assignments.size(), 1u);
+  ASSERT_EQ(assignments[0].endpoints_size(), 1);
+  EXPECT_EQ(assignments[0].endpoints(0).locality().sub_zone(), "cx-a");
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
-// A gRPC client of the Greeter by name through gRPC's own xDS client
-// (xds:///TARGET), for the tests of musterd's xDS server: the process must
+// The clients of the tests of musterd's xDS server: RawAdsStream, an ADS
+// stream of the generated stub that the test drives request by request; and
+// XdsGreeter, a gRPC client of the Greeter by name through gRPC's own xDS
+// client (xds:///TARGET), for which the process must
 // have GRPC_XDS_BOOTSTRAP_CONFIG (or GRPC_XDS_BOOTSTRAP) naming musterd's xDS
 // address before its first xds:/// channel (gRPC keeps one xDS client per
 // process).
@@ -15,10 +17,13 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <grpcpp/grpcpp.h>
 
 #include "core/strings.h"
+#include "envoy/config/endpoint/v3/endpoint.pb.h"
+#include "envoy/service/discovery/v3/ads.grpc.pb.h"
 #include "greeter.grpc.pb.h"
 
 namespace muster::testing {
@@ -47,6 +52,55 @@ bool WaitUntil(F done, std::chrono::milliseconds timeout) {
   }
   return done();
 }
+
+// One ADS stream to the xDS server at `address`, ended by the deadline.
+class RawAdsStream {
+ public:
+  using Request = envoy::service::discovery::v3::DiscoveryRequest;
+  using Response = envoy::service::discovery::v3::DiscoveryResponse;
+  using Assignment = envoy::config::endpoint::v3::ClusterLoadAssignment;
+
+  explicit RawAdsStream(const std::string& address,
+                        std::chrono::milliseconds deadline = std::chrono::seconds(20))
+      : stub_(envoy::service::discovery::v3::AggregatedDiscoveryService::NewStub(
+            grpc::CreateChannel(address, grpc::InsecureChannelCredentials()))) {
+    ctx_.set_deadline(std::chrono::system_clock::now() + deadline);
+    stream_ = stub_->StreamAggregatedResources(&ctx_);
+  }
+  ~RawAdsStream() { ctx_.TryCancel(); }
+
+  bool Write(const Request& request) { return stream_->Write(request); }
+  // Asks EDS for `names`, as an ACK of `nonce` (empty: a first request).
+  bool FollowEndpoints(const std::vector<std::string>& names, const std::string& nonce = "") {
+    Request request;
+    request.set_type_url(kEdsType);
+    for (const std::string& name : names) request.add_resource_names(name);
+    request.set_response_nonce(nonce);
+    return Write(request);
+  }
+  // The next response; false once the stream ended.
+  bool Read(Response* response) { return stream_->Read(response); }
+  // The assignments of an EDS response (empty for another type).
+  static std::vector<Assignment> Assignments(const Response& response) {
+    std::vector<Assignment> out;
+    for (const auto& any : response.resources()) {
+      if (!any.UnpackTo(&out.emplace_back())) out.pop_back();
+    }
+    return out;
+  }
+  // Reads to the end of the stream and returns how it ended.
+  grpc::Status Finish() {
+    Response ignored;
+    while (stream_->Read(&ignored)) {
+    }
+    return stream_->Finish();
+  }
+
+ private:
+  std::unique_ptr<envoy::service::discovery::v3::AggregatedDiscoveryService::Stub> stub_;
+  grpc::ClientContext ctx_;
+  std::unique_ptr<grpc::ClientReaderWriter<Request, Response>> stream_;
+};
 
 // A gRPC client of xds:///TARGET.
 class XdsGreeter {

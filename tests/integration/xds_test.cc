@@ -35,7 +35,6 @@ namespace muster::testing {
 namespace {
 
 namespace json = boost::json;
-using envoy::service::discovery::v3::AggregatedDiscoveryService;
 using envoy::service::discovery::v3::DiscoveryRequest;
 using envoy::service::discovery::v3::DiscoveryResponse;
 using std::chrono::milliseconds;
@@ -217,25 +216,16 @@ TEST_F(XdsTest, ANackIsCountedAndLogged) {
   ASSERT_TRUE(Registered("nacked", b));
   const int64_t nacks_before = Xds().at("nacks").as_int64();
 
-  auto stub = AggregatedDiscoveryService::NewStub(
-      grpc::CreateChannel(xds_address_, grpc::InsecureChannelCredentials()));
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + seconds(20));
-  auto stream = stub->StreamAggregatedResources(&ctx);
-  DiscoveryRequest request;
-  request.mutable_node()->set_id("nack-tester");
-  request.set_type_url(kEdsType);
-  request.add_resource_names("nacked");
-  ASSERT_TRUE(stream->Write(request));
+  RawAdsStream stream(xds_address_);
+  ASSERT_TRUE(stream.FollowEndpoints({"nacked"}));
   DiscoveryResponse response;
-  ASSERT_TRUE(stream->Read(&response));
+  ASSERT_TRUE(stream.Read(&response));
   EXPECT_EQ(response.type_url(), kEdsType);
-  ASSERT_EQ(response.resources_size(), 1);
-  envoy::config::endpoint::v3::ClusterLoadAssignment assignment;
-  ASSERT_TRUE(response.resources(0).UnpackTo(&assignment));
-  EXPECT_EQ(assignment.cluster_name(), "nacked");
-  ASSERT_EQ(assignment.endpoints_size(), 1);
-  EXPECT_EQ(assignment.endpoints(0).locality().sub_zone(), "nack-1");
+  std::vector<RawAdsStream::Assignment> assignments = RawAdsStream::Assignments(response);
+  ASSERT_EQ(assignments.size(), 1u);
+  EXPECT_EQ(assignments[0].cluster_name(), "nacked");
+  ASSERT_EQ(assignments[0].endpoints_size(), 1);
+  EXPECT_EQ(assignments[0].endpoints(0).locality().sub_zone(), "nack-1");
 
   DiscoveryRequest nack;
   nack.set_type_url(kEdsType);
@@ -243,7 +233,7 @@ TEST_F(XdsTest, ANackIsCountedAndLogged) {
   nack.set_response_nonce(response.nonce());
   nack.mutable_error_detail()->set_code(3);
   nack.mutable_error_detail()->set_message("rejected by the xds test");
-  ASSERT_TRUE(stream->Write(nack));
+  ASSERT_TRUE(stream.Write(nack));
   EXPECT_TRUE(WaitUntil([&] { return Xds().at("nacks").as_int64() == nacks_before + 1; }, seconds(5)));
   EXPECT_TRUE(WaitUntil([&] { return musterd_->Logs().find("rejected by the xds test") != std::string::npos; },
                       seconds(5)));
@@ -252,11 +242,10 @@ TEST_F(XdsTest, ANackIsCountedAndLogged) {
   // The NACK is not answered again; a change of the service still is.
   GreeterBackend& c = Backend("nack-2");
   ASSERT_TRUE(Registered("nacked", c));
-  ASSERT_TRUE(stream->Read(&response));
-  ASSERT_EQ(response.resources_size(), 1);
-  ASSERT_TRUE(response.resources(0).UnpackTo(&assignment));
-  EXPECT_EQ(assignment.endpoints_size(), 2);
-  ctx.TryCancel();
+  ASSERT_TRUE(stream.Read(&response));
+  assignments = RawAdsStream::Assignments(response);
+  ASSERT_EQ(assignments.size(), 1u);
+  EXPECT_EQ(assignments[0].endpoints_size(), 2);
 }
 
 // Bad input on a stream: an unknown type is ignored (the stream goes on); a
@@ -264,37 +253,26 @@ TEST_F(XdsTest, ANackIsCountedAndLogged) {
 // with RESOURCE_EXHAUSTED and a message saying so; a malformed name is left
 // out of the answer.
 TEST_F(XdsTest, BadRequestsAreRefusedClearly) {
-  auto stub = AggregatedDiscoveryService::NewStub(
-      grpc::CreateChannel(xds_address_, grpc::InsecureChannelCredentials()));
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + seconds(20));
-  auto stream = stub->StreamAggregatedResources(&ctx);
+  RawAdsStream stream(xds_address_);
   DiscoveryRequest unknown;
   unknown.set_type_url("type.googleapis.com/envoy.config.core.v3.Nothing");
   unknown.add_resource_names("x");
-  ASSERT_TRUE(stream->Write(unknown));
-  DiscoveryRequest bad_name;
-  bad_name.set_type_url(kEdsType);
-  bad_name.add_resource_names("a/b/c/d");
-  bad_name.add_resource_names("ok-name");
-  ASSERT_TRUE(stream->Write(bad_name));
+  ASSERT_TRUE(stream.Write(unknown));
+  ASSERT_TRUE(stream.FollowEndpoints({"a/b/c/d", "ok-name"}));
   DiscoveryResponse response;
-  ASSERT_TRUE(stream->Read(&response));
+  ASSERT_TRUE(stream.Read(&response));
   EXPECT_EQ(response.type_url(), kEdsType);
-  ASSERT_EQ(response.resources_size(), 1);
-  envoy::config::endpoint::v3::ClusterLoadAssignment assignment;
-  ASSERT_TRUE(response.resources(0).UnpackTo(&assignment));
-  EXPECT_EQ(assignment.cluster_name(), "ok-name");
-  EXPECT_EQ(assignment.endpoints_size(), 0);
+  std::vector<RawAdsStream::Assignment> assignments = RawAdsStream::Assignments(response);
+  ASSERT_EQ(assignments.size(), 1u);
+  EXPECT_EQ(assignments[0].cluster_name(), "ok-name");
+  EXPECT_EQ(assignments[0].endpoints_size(), 0);
 
   DiscoveryRequest many;
   many.set_type_url(kEdsType);
   many.set_response_nonce(response.nonce());
   for (int i = 0; i < 1025; ++i) many.add_resource_names(StrCat("svc-", i));
-  ASSERT_TRUE(stream->Write(many));
-  while (stream->Read(&response)) {
-  }
-  grpc::Status finished = stream->Finish();
+  ASSERT_TRUE(stream.Write(many));
+  grpc::Status finished = stream.Finish();
   EXPECT_EQ(finished.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_THAT(finished.error_message(), HasSubstr("at most 1024"));
   EXPECT_THAT(musterd_->Logs(), HasSubstr("has more than three parts"));
@@ -353,24 +331,15 @@ TEST_F(XdsTest, AnXdsAddressInUseOrMalformedStopsMusterd) {
 TEST_F(XdsTest, StreamsPastTheLimitAreRefused) {
   MusterdProcess small(MUSTERD_PATH);
   ASSERT_TRUE(small.Start({"--xds-max-streams", "1"}).ok()) << small.Logs();
-  auto channel = grpc::CreateChannel(small.xds_address(), grpc::InsecureChannelCredentials());
-  auto stub = AggregatedDiscoveryService::NewStub(channel);
-  DiscoveryRequest request;
-  request.set_type_url(kEdsType);
-  request.add_resource_names("limited");
-
-  grpc::ClientContext first_ctx;
-  auto first = stub->StreamAggregatedResources(&first_ctx);
-  ASSERT_TRUE(first->Write(request));
+  RawAdsStream first(small.xds_address());
+  ASSERT_TRUE(first.FollowEndpoints({"limited"}));
   DiscoveryResponse response;
-  ASSERT_TRUE(first->Read(&response));
+  ASSERT_TRUE(first.Read(&response));
 
-  grpc::ClientContext second_ctx;
-  second_ctx.set_deadline(std::chrono::system_clock::now() + seconds(10));
-  auto second = stub->StreamAggregatedResources(&second_ctx);
-  second->Write(request);
-  EXPECT_FALSE(second->Read(&response));
-  grpc::Status refused = second->Finish();
+  RawAdsStream second(small.xds_address(), seconds(10));
+  second.FollowEndpoints({"limited"});
+  EXPECT_FALSE(second.Read(&response));
+  grpc::Status refused = second.Finish();
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_THAT(refused.error_message(), HasSubstr("at most 1 xDS streams"));
 
@@ -378,14 +347,13 @@ TEST_F(XdsTest, StreamsPastTheLimitAreRefused) {
   wire::HttpClient http(small.address());
   GreeterBackend& b = Backend("limited-1");
   ASSERT_EQ(Must(http.Put(InstancePath("limited", "limited-1"), RegisterBody(b.address()))).status, 201);
-  ASSERT_TRUE(first->Read(&response));
-  envoy::config::endpoint::v3::ClusterLoadAssignment assignment;
-  ASSERT_TRUE(response.resources(0).UnpackTo(&assignment));
-  EXPECT_EQ(assignment.endpoints_size(), 1);
+  ASSERT_TRUE(first.Read(&response));
+  std::vector<RawAdsStream::Assignment> assignments = RawAdsStream::Assignments(response);
+  ASSERT_EQ(assignments.size(), 1u);
+  EXPECT_EQ(assignments[0].endpoints_size(), 1);
   const json::object xds = JsonOf(Must(http.Get("/healthz"))).as_object().at("xds").as_object();
   EXPECT_EQ(xds.at("streams").as_int64(), 1);
   EXPECT_EQ(xds.at("refused").as_int64(), 1);
-  first_ctx.TryCancel();
 }
 
 }  // namespace
