@@ -415,6 +415,15 @@ absl::StatusOr<ListenerId> Discovery::AddListener(const ServiceQuery& query,
   std::shared_ptr<Entry> entry = *std::move(followed);
   if (auto list = impl_->WaitForList(*entry); !list.ok()) return list.status();
 
+  // The entry as the map holds it: what Follow returns may be an alias
+  // owned by this thread's lookup cache (Lookup), whose control block dies
+  // with the thread or the cache's next refresh, and RemoveListener must
+  // still find the entry through its weak_ptr then.
+  {
+    MutexLock lock(impl_->entries_mu);
+    auto it = impl_->entries->find(query);
+    if (it != impl_->entries->end() && it->second.get() == entry.get()) entry = it->second;
+  }
   const ListenerId id = impl_->next_listener_id.fetch_add(1);
   {
     MutexLock lock(impl_->listeners_mu);

@@ -155,6 +155,31 @@ TEST_F(DiscoveryListenerTest, RemovedListenerHearsNothingMore) {
   discovery.RemoveListener(*kept_id);
 }
 
+// A listener added on a thread that has ended (its lookup cache gone with
+// it, as GrpcChannelPool's first call on a worker thread does) is still
+// removed: neither a later update nor the Discovery's end reaches it.
+TEST_F(DiscoveryListenerTest, AListenerAddedOnAnEndedThreadIsStillRemoved) {
+  Register("o1", 9001);
+  Discovery discovery(&registry_, {});
+  Recorder recorder;
+  absl::StatusOr<ListenerId> id;
+  std::thread adder([&] {
+    // Follows the service from this thread first, as a call would.
+    ASSERT_THAT(discovery.Get(Service("orders")), IsOk());
+    id = discovery.AddListener(Service("orders"), recorder.Listener());
+  });
+  adder.join();
+  ASSERT_THAT(id, IsOk());
+  EXPECT_EQ(recorder.calls(), 1u);
+  discovery.RemoveListener(*id);
+  Register("o2", 9002);
+  ASSERT_TRUE(Eventually([&] {
+    auto s = discovery.Get(Service("orders"));
+    return s.ok() && (*s)->instances->size() == 2;
+  }));
+  EXPECT_EQ(recorder.calls(), 1u);
+}
+
 // Forget gives the listener a null snapshot on the forgetting thread and
 // drops it; adding it again follows the service afresh.
 TEST_F(DiscoveryListenerTest, ForgetSendsNullAndDropsTheListener) {
