@@ -40,7 +40,10 @@ struct XdsStreams::Stream {
 
 XdsStreams::XdsStreams(const std::vector<std::shared_ptr<grpc::Channel>>& channels, std::string resource,
                        std::string id_prefix, int count, Hooks hooks)
-    : resource_(std::move(resource)), id_prefix_(std::move(id_prefix)), hooks_(std::move(hooks)) {
+    : resource_(std::move(resource)),
+      id_prefix_(std::move(id_prefix)),
+      hooks_(std::move(hooks)),
+      assignment_(std::make_unique<envoy::config::endpoint::v3::ClusterLoadAssignment>()) {
   for (int i = 0; i < count; ++i) {
     auto s = std::make_unique<Stream>();
     Stream* self = s.get();
@@ -116,7 +119,10 @@ void XdsStreams::OnRead(Stream& s, bool ok) {
       hooks_.ready();
     }
     for (const auto& any : r.resources()) {
-      envoy::config::endpoint::v3::ClusterLoadAssignment assignment;
+      // Parsed into the one message kept for it: Clear keeps the parsed
+      // localities for the next parse, so reading a push does not allocate
+      // them all again.
+      envoy::config::endpoint::v3::ClusterLoadAssignment& assignment = *assignment_;
       if (!any.UnpackTo(&assignment) || assignment.cluster_name() != resource_) {
         ++counts_.unexpected;
         continue;

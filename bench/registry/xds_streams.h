@@ -20,6 +20,8 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "envoy/config/endpoint/v3/endpoint.pb.h"
+
 namespace muster::bench {
 
 class XdsStreams {
@@ -64,6 +66,8 @@ class XdsStreams {
   const std::string id_prefix_;
   const Hooks hooks_;
   grpc::CompletionQueue cq_;
+  // Where responses are unpacked (Run() thread only).
+  std::unique_ptr<envoy::config::endpoint::v3::ClusterLoadAssignment> assignment_;
   std::vector<std::unique_ptr<Stream>> streams_;
   // Run() thread only.
   int finished_ = 0;
