@@ -43,7 +43,11 @@ XdsStreams::XdsStreams(const std::vector<std::shared_ptr<grpc::Channel>>& channe
     : resource_(std::move(resource)),
       id_prefix_(std::move(id_prefix)),
       hooks_(std::move(hooks)),
-      assignment_(std::make_unique<envoy::config::endpoint::v3::ClusterLoadAssignment>()) {
+      arena_block_(size_t{1} << 20) {
+  google::protobuf::ArenaOptions options;
+  options.initial_block = arena_block_.data();
+  options.initial_block_size = arena_block_.size();
+  arena_ = std::make_unique<google::protobuf::Arena>(options);
   for (int i = 0; i < count; ++i) {
     auto s = std::make_unique<Stream>();
     Stream* self = s.get();
@@ -119,10 +123,9 @@ void XdsStreams::OnRead(Stream& s, bool ok) {
       hooks_.ready();
     }
     for (const auto& any : r.resources()) {
-      // Parsed into the one message kept for it: Clear keeps the parsed
-      // localities for the next parse, so reading a push does not allocate
-      // them all again.
-      envoy::config::endpoint::v3::ClusterLoadAssignment& assignment = *assignment_;
+      auto& assignment =
+          *google::protobuf::Arena::CreateMessage<envoy::config::endpoint::v3::ClusterLoadAssignment>(
+              arena_.get());
       if (!any.UnpackTo(&assignment) || assignment.cluster_name() != resource_) {
         ++counts_.unexpected;
         continue;
@@ -141,6 +144,7 @@ void XdsStreams::OnRead(Stream& s, bool ok) {
         hooks_.arrived(s.index, nth);
       }
     }
+    arena_->Reset();
     // The ACK: the response's version and nonce, the same name followed.
     DiscoveryRequest ack;
     ack.set_type_url(kEdsType);

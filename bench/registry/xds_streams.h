@@ -20,7 +20,7 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include "envoy/config/endpoint/v3/endpoint.pb.h"
+#include <google/protobuf/arena.h>
 
 namespace muster::bench {
 
@@ -66,8 +66,11 @@ class XdsStreams {
   const std::string id_prefix_;
   const Hooks hooks_;
   grpc::CompletionQueue cq_;
-  // Where responses are unpacked (Run() thread only).
-  std::unique_ptr<envoy::config::endpoint::v3::ClusterLoadAssignment> assignment_;
+  // Where responses are unpacked (Run() thread only): an arena over a block
+  // of ours, reset after each response, so that reading a push allocates
+  // nothing and frees nothing message by message.
+  std::vector<char> arena_block_;
+  std::unique_ptr<google::protobuf::Arena> arena_;
   std::vector<std::unique_ptr<Stream>> streams_;
   // Run() thread only.
   int finished_ = 0;
