@@ -5,7 +5,8 @@
 #                   (bench/pick_bench.cc)
 #   registry_bench  musterd (embedded store) against a single-member etcd
 #                   (Debian's etcd-server): register, heartbeat, discover,
-#                   watch fan-out, ... Each scenario starts fresh servers on
+#                   watch fan-out, ..., and xDS fan-out (musterd alone: ADS
+#                   streams and EDS pushes). Each scenario starts fresh servers on
 #                   free 127.0.0.1 ports with temporary data directories
 #                   (the harness starts and kills them itself). Prints one
 #                   table and writes bench/results/latest.json.

@@ -324,4 +324,10 @@ Figures EtcdTarget::Scale(const Params& p) {
   return f;
 }
 
+Figures EtcdTarget::XdsFanout(const Params&) {
+  Figures f;
+  f.note = "etcd serves no xDS (musterd only)";
+  return f;
+}
+
 }  // namespace muster::bench

@@ -31,6 +31,8 @@ class EtcdTarget : public Target {
   Figures WatchFanout(const Params& p) override;
   Figures Expiry(const Params& p) override;
   Figures Scale(const Params& p) override;
+  // etcd serves no xDS: not measured, with a note saying so.
+  Figures XdsFanout(const Params& p) override;
 
  private:
   // Starts etcd on a fresh data directory and waits until it has a leader.

@@ -4,7 +4,9 @@
 //
 //   registry_bench --musterd build/musterd [--etcd /usr/bin/etcd] [--quick]
 //                  [--out bench/results/latest.json] [--only register,discover]
+//                  [--xds-streams 1000] [--xds-changes 50]
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <set>
@@ -27,6 +29,8 @@ struct Options {
   std::string out = "bench/results/latest.json";
   bool quick = false;
   std::set<std::string> only;
+  int xds_streams = 0;  // 0: the default of Params
+  int xds_changes = 0;
 };
 
 Params ParamsFor(bool quick) {
@@ -43,6 +47,7 @@ Params ParamsFor(bool quick) {
     p.expiry_ttl_seconds = 5;
     p.scale_instances = 20000;
     p.scale_watchers = 1000;
+    p.xds_changes = 10;
   }
   return p;
 }
@@ -83,12 +88,21 @@ int Main(int argc, char** argv) {
       o.out = value();
     } else if (a == "--quick") {
       o.quick = true;
+    } else if (a == "--xds-streams" || a == "--xds-changes") {
+      const std::string v = value();
+      char* end = nullptr;
+      const long n = std::strtol(v.c_str(), &end, 10);
+      if (end == v.c_str() || *end != '\0' || n < 1 || n > 100000) {
+        std::fprintf(stderr, "%s takes a number from 1 to 100000, not %s\n", a.c_str(), v.c_str());
+        return 2;
+      }
+      (a == "--xds-streams" ? o.xds_streams : o.xds_changes) = static_cast<int>(n);
     } else if (a == "--only") {
       std::stringstream list(value());
       for (std::string name; std::getline(list, name, ',');) o.only.insert(name);
     } else {
       std::fprintf(stderr, "usage: registry_bench --musterd PATH [--etcd PATH] [--quick] [--out FILE] "
-                           "[--only a,b]\n");
+                           "[--only a,b] [--xds-streams N] [--xds-changes K]\n");
       return 2;
     }
   }
@@ -102,7 +116,9 @@ int Main(int argc, char** argv) {
   std::printf("machine: %s\nload average before: %s (1, 5, 15 min; other work on the machine skews every figure)\n%s run; every scenario starts a fresh musterd (%s) and a fresh etcd (%s)\n",
               machine.c_str(), load_before.c_str(), o.quick ? "QUICK" : "full", o.musterd.c_str(), o.etcd.c_str());
 
-  const Params p = ParamsFor(o.quick);
+  Params p = ParamsFor(o.quick);
+  if (o.xds_streams > 0) p.xds_streams = o.xds_streams;
+  if (o.xds_changes > 0) p.xds_changes = o.xds_changes;
   MusterTarget muster(o.musterd, {});
   EtcdTarget etcd(o.etcd);
   const auto channels = std::to_string(EtcdTarget::kChannels);
@@ -151,6 +167,15 @@ int Main(int argc, char** argv) {
            " idle watchers, then a clean stop and a restart; figure: RSS growth per instance; watcher_bytes: "
            "RSS growth per idle watcher; restart_ms: from the restart until a list answered in full",
        &Target::Scale},
+      {"xds_fanout", "ms",
+       std::to_string(p.xds_streams) + " xDS (ADS) streams, " + std::to_string(p.xds_streams_per_channel) +
+           " to an HTTP/2 connection, each following EDS of one service and ACKing every response, then " +
+           std::to_string(p.xds_changes) +
+           " registrations in it one after another; figure: p50 over the changes of the time from sending "
+           "the registration until the last stream had the assignment holding it; stream_*: the same per "
+           "stream and change; bytes_per_stream: RSS growth with the streams open, divided by the streams; "
+           "musterd only",
+       &Target::XdsFanout},
   };
 
   std::vector<Row> rows;

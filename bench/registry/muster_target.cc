@@ -16,6 +16,7 @@
 #include "registry/scale.h"
 #include "registry/sse_fanout.h"
 #include "registry/sse_watch.h"
+#include "registry/xds_fanout.h"
 #include "core/wire/paths.h"
 
 namespace muster::bench {
@@ -234,6 +235,14 @@ Figures MusterTarget::Scale(const Params& p) {
               " instances (HTTP " + std::to_string(status) + "), not " + std::to_string(want);
   }
   Figures f = ScaleFigures(r);
+  Stop();
+  return f;
+}
+
+Figures MusterTarget::XdsFanout(const Params& p) {
+  Start();
+  XdsFanoutResult r = RunXdsFanout(endpoint_, process_->pid(), p);
+  Figures f = XdsFanoutFigures(r, p.xds_changes);
   Stop();
   return f;
 }

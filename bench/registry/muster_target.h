@@ -28,6 +28,8 @@ class MusterTarget : public Target {
   Figures WatchFanout(const Params& p) override;
   Figures Expiry(const Params& p) override;
   Figures Scale(const Params& p) override;
+  // ADS streams and EDS pushes: see xds_fanout.h.
+  Figures XdsFanout(const Params& p) override;
 
  private:
   // Starts musterd on a fresh data directory and waits until /healthz

@@ -41,6 +41,14 @@ std::string RaiseOpenFileLimit();
 // it cannot be read.
 uint64_t RssBytes(pid_t pid);
 
+// The threads of `pid` (Threads: of /proc/PID/status); 0 when it cannot be
+// read.
+int ThreadCount(pid_t pid);
+
+// CPU time `pid` has used, user and system, in seconds (utime + stime of
+// /proc/PID/stat, in clock ticks: 10 ms here); -1 when it cannot be read.
+double CpuSeconds(pid_t pid);
+
 class ServerProcess {
  public:
   // Spawns argv (argv[0] is the binary's path) with stdout and stderr

@@ -19,7 +19,7 @@ namespace {
 
 std::string Format(double v) {
   char buf[64];
-  if (v >= 1000) {
+  if (v >= 1000 || (v >= 10 && v == std::floor(v))) {
     std::snprintf(buf, sizeof(buf), "%.0f", v);
   } else if (v >= 10) {
     std::snprintf(buf, sizeof(buf), "%.1f", v);

@@ -42,6 +42,12 @@ struct Params {
   int scale_connections = 256;
   // Connections the setup (registering the instances a scenario needs) uses.
   int setup_connections = 64;
+  // xds_fanout (musterd only): ADS streams, each following EDS of one
+  // service, `xds_streams_per_channel` to an HTTP/2 connection; then
+  // `xds_changes` registrations in that service, one after another.
+  int xds_streams = 1000;
+  int xds_streams_per_channel = 100;
+  int xds_changes = 50;
 };
 
 // What one scenario measured on one system. value empty: not measured (with
@@ -72,6 +78,7 @@ class Target {
   virtual Figures WatchFanout(const Params& p) = 0;
   virtual Figures Expiry(const Params& p) = 0;
   virtual Figures Scale(const Params& p) = 0;
+  virtual Figures XdsFanout(const Params& p) = 0;
 };
 
 }  // namespace muster::bench
