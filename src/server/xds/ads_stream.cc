@@ -40,7 +40,15 @@ void Pusher::Stop() {
     queue_.clear();
     wake_.NotifyAll();
   }
-  if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
+  if (!thread_.joinable()) return;
+  if (thread_.get_id() == std::this_thread::get_id()) {
+    // Not expected: nothing that holds the pusher lets go of it on the
+    // pusher's own thread (streams never unsubscribe there). Joining
+    // itself would throw.
+    thread_.detach();
+  } else {
+    thread_.join();
+  }
 }
 
 void Pusher::Loop() {
@@ -203,7 +211,7 @@ void AdsStream::WatchEndpoints(const std::set<std::string>& names) {
     filter.ns = target->ns;
     filter.services = {target->service};
     w.subscription = shared_.catalog.hub().Subscribe(
-        filter, [weak = weak_from_this(), key = key, pusher = &shared_.pusher]() {
+        filter, [weak = weak_from_this(), key = key, pusher = shared_.pusher]() {
           pusher->Enqueue(weak, key);
         });
   }

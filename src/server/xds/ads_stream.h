@@ -71,7 +71,10 @@ class XdsShared {
 
   const XdsOptions options;
   CatalogView& catalog;
-  Pusher pusher;
+  // Shared with every hub subscription's callback: the hub may still be
+  // calling one (it calls them outside its lock) after the stream
+  // unsubscribed and the server is gone, and Enqueue after Stop is a no-op.
+  const std::shared_ptr<Pusher> pusher = std::make_shared<Pusher>();
 
   struct Counters {
     std::atomic<uint64_t> streams{0};

@@ -79,7 +79,7 @@ absl::StatusOr<std::unique_ptr<XdsServer>> XdsServer::Start(XdsOptions options,
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10 * 1000);
   impl->server = builder.BuildAndStart();
   if (impl->server == nullptr || port == 0) {
-    impl->shared->pusher.Stop();
+    impl->shared->pusher->Stop();
     return absl::UnavailableError(
         StrCat("cannot listen on ", impl->shared->options.listen,
                " for xDS (--xds-listen): the address is in use or not on this host"));
@@ -102,7 +102,7 @@ void XdsServer::Stop() {
   // Streams never end by themselves: cancel them now.
   impl_->server->Shutdown(std::chrono::system_clock::now());
   impl_->server->Wait();
-  impl_->shared->pusher.Stop();
+  impl_->shared->pusher->Stop();
 }
 
 XdsStats XdsServer::stats() const {
