@@ -27,6 +27,7 @@
 #include <thread>
 
 #include "muster/muster.h"
+#include "duration_flag.h"
 
 namespace {
 
@@ -37,18 +38,7 @@ using tcp = asio::ip::tcp;
 using std::chrono::milliseconds;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
-// "250ms", "2s", "1m" or a plain number of milliseconds.
-std::optional<milliseconds> ParseDuration(std::string_view text) {
-  size_t digits = 0;
-  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
-  if (digits == 0 || digits > 9) return std::nullopt;
-  const int64_t n = std::stoll(std::string(text.substr(0, digits)));
-  std::string_view unit = text.substr(digits);
-  if (unit.empty() || unit == "ms") return milliseconds(n);
-  if (unit == "s") return milliseconds(n * 1000);
-  if (unit == "m") return milliseconds(n * 60'000);
-  return std::nullopt;
-}
+using example_flags::ParseDuration;
 
 // One GET /echo?msg=MSG to `address` on a fresh connection, within `timeout`.
 // Sets `answered_by` to the id in the answer. Transport failures and 5xx are

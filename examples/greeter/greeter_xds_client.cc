@@ -35,23 +35,13 @@
 #include <grpcpp/grpcpp.h>
 
 #include "greeter.grpc.pb.h"
+#include "duration_flag.h"
 
 namespace {
 
 using std::chrono::milliseconds;
 
-// "250ms", "2s", "1m" or a plain number of milliseconds.
-std::optional<milliseconds> ParseDuration(std::string_view text) {
-  size_t digits = 0;
-  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
-  if (digits == 0 || digits > 9) return std::nullopt;
-  const int64_t n = std::stoll(std::string(text.substr(0, digits)));
-  std::string_view unit = text.substr(digits);
-  if (unit.empty() || unit == "ms") return milliseconds(n);
-  if (unit == "s") return milliseconds(n * 1000);
-  if (unit == "m") return milliseconds(n * 60'000);
-  return std::nullopt;
-}
+using example_flags::ParseDuration;
 
 std::string_view CodeName(grpc::StatusCode code) {
   switch (code) {
