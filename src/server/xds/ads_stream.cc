@@ -162,7 +162,6 @@ void AdsStream::Handle(const Request& request) {
                    Utf8Prefix(request.error_detail().message(), 1000));
     } else {
       shared_.counters.acks.fetch_add(1, std::memory_order_relaxed);
-      state.acked_version = request.version_info();
     }
   }
   if (static_cast<size_t>(request.resource_names_size()) > shared_.options.max_names_per_stream) {

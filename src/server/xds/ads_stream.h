@@ -130,7 +130,6 @@ class AdsStream
     std::set<std::string> names;  // followed
     uint64_t version = 0;         // of the last response sent
     std::string nonce;            // of the last response sent
-    std::string acked_version;
     bool full = false;            // every followed resource must be sent
   };
   // One hub subscription per followed service, for the EDS names on it.
